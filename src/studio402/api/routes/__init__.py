@@ -1,0 +1,1 @@
+"""HTTP routes: parse, call a service, serialise. No payment or job logic lives here."""

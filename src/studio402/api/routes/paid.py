@@ -1,0 +1,41 @@
+"""The paid half of a POST shared by generate and upload: pay (or spend credit) and answer with the job."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+from studio402.auth.siwx import SIWX_HEADER, parse_header
+from studio402.catalog import ValidatedRequest
+from studio402.payments import x402
+from studio402.payments.engine import Paid
+from studio402.services import Services
+
+
+async def charge(svc: Services, request: Request, validated: ValidatedRequest, micros: int) -> Paid:
+    """Settle the payment sent with the request, or spend the signed-in payer's credit, or raise the 402."""
+    resource = svc.resource(validated.route)
+    header = request.headers.get(x402.PAYMENT_SIGNATURE)
+    if header is not None:
+        return await svc.engine.pay(header, validated, micros, resource)
+    sign_in = request.headers.get(SIWX_HEADER)
+    if sign_in is not None and svc.credit_enabled:
+        payer = await svc.siwx.verify(sign_in, request_url=resource.url)
+        paid = await svc.engine.pay_with_credit(payer, parse_header(sign_in).nonce, validated, micros)
+        if paid is not None:
+            return paid
+        raise svc.engine.payment_required(resource, micros, error="insufficient_credit",
+                                          detail="Your credit does not cover this request; pay instead.")
+    raise svc.engine.payment_required(resource, micros)
+
+
+def paid_response(paid: Paid, body: dict[str, Any]) -> JSONResponse:
+    """200 with the x402 receipt, or 202 while the settlement is still pending (never a 402 then)."""
+    headers = {"Cache-Control": "private"}
+    if paid.settled:
+        headers[x402.PAYMENT_RESPONSE] = x402.encode(paid.settle_response())
+        return JSONResponse(body, headers=headers)
+    body = {**body, "payment": {"status": "settling", "transaction": paid.tx_hash}}
+    return JSONResponse(body, status_code=202, headers=headers)

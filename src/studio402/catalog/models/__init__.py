@@ -1,0 +1,1 @@
+"""Route schemas and prices, one module per model family."""

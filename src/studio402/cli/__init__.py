@@ -1,0 +1,1 @@
+"""The `studio402` command line."""

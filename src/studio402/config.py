@@ -1,0 +1,186 @@
+"""Settings, read once at start-up from a TOML file plus `STUDIO402_*` environment overrides.
+
+This is the only module that reads the environment. Nested keys use `__`:
+`STUDIO402_SERVER__PORT=9000`, `STUDIO402_PRICING__MARKUP_BPS=1500`. Values are parsed as JSON when they
+parse (numbers, booleans, lists), else taken as strings. `STUDIO402_CONFIG` names the TOML file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from enum import StrEnum
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from studio402.errors import ConfigError
+
+ENV_PREFIX = "STUDIO402_"
+DEFAULT_DATA_DIR = Path(".studio402")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RefundMethod(StrEnum):
+    ONCHAIN = "onchain"  # ERC-20 transfer back from the operator's refund wallet
+    CREDIT = "credit"  # a balance on the payer's address, spent on their next paid call
+    NONE = "none"
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8402, ge=0, le=65535)
+    # The origin clients use to reach us. SIWX domains and signed URLs derive from it, never from Host.
+    public_url: str | None = None
+
+
+class PricingSettings(_Section):
+    # Operator markup on every catalog price, in basis points (1500 = +15 %).
+    markup_bps: int = Field(0, ge=0, le=1_000_000)
+
+
+class NetworkSettings(_Section):
+    """One payment offer: an EIP-3009 stablecoin on an EVM network."""
+
+    network: str  # CAIP-2, e.g. "eip155:8453"
+    asset: str
+    asset_name: str  # EIP-712 domain name ("USD Coin" on Base, "USDC" on Base Sepolia)
+    asset_version: str = "2"
+    decimals: int = Field(6, ge=0, le=36)
+    pay_to: str
+    rpc_url: str | None = None
+    settler_key: SecretStr | None = None  # pays gas for transferWithAuthorization
+    refund_key: SecretStr | None = None  # sends on-chain refunds
+    facilitator_url: str | None = None  # remote x402 facilitator instead of our settler
+
+    @field_validator("network")
+    @classmethod
+    def _caip2(cls, v: str) -> str:
+        ns, _, ref = v.partition(":")
+        if ns != "eip155" or not ref.isdigit():
+            raise ValueError("network must be CAIP-2 'eip155:<chain id>'")
+        return v
+
+
+class PaymentSettings(_Section):
+    # Empty: the embedded devnet is the only offer.
+    networks: tuple[NetworkSettings, ...] = ()
+    max_timeout_seconds: int = Field(300, ge=30, le=86_400)
+    refund: RefundMethod = RefundMethod.ONCHAIN
+    settle_timeout_seconds: float = Field(30.0, gt=0)
+
+
+class DevnetSettings(_Section):
+    enabled: bool = True
+    chain_id: int = Field(31337, ge=1)
+    token_name: str = "USD Coin"
+    token_symbol: str = "USDC"
+    token_version: str = "2"
+    anvil_bin: str | None = None
+    demo_funds_usd: str = "100"
+
+
+class StorageSettings(_Section):
+    url_ttl_seconds: int = Field(1200, ge=30, le=7 * 86_400)
+
+
+class DatabaseSettings(_Section):
+    url: str | None = None  # None: SQLite file in the data dir
+
+
+class JobSettings(_Section):
+    workers: int = Field(2, ge=1, le=256)
+    lease_seconds: float = Field(30.0, gt=0)
+
+
+class Settings(_Section):
+    data_dir: Path = DEFAULT_DATA_DIR
+    server: ServerSettings = ServerSettings()
+    pricing: PricingSettings = PricingSettings()
+    payments: PaymentSettings = PaymentSettings()
+    devnet: DevnetSettings = DevnetSettings()
+    storage: StorageSettings = StorageSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    jobs: JobSettings = JobSettings()
+
+    @property
+    def public_url(self) -> str:
+        if self.server.public_url:
+            return self.server.public_url.rstrip("/")
+        return f"http://{self.server.host}:{self.server.port}"
+
+    @property
+    def uses_devnet(self) -> bool:
+        return not self.payments.networks and self.devnet.enabled
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """A copy with top-level or dotted (`server.port`) keys replaced, validated again."""
+        data = self.model_dump(mode="python")
+        for key, value in changes.items():
+            _set_path(data, key.split("."), value)
+        return _validate(data)
+
+
+def load_settings(
+    config_file: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Read the configuration once: TOML file, then environment, then explicit overrides (CLI flags)."""
+    env = os.environ if environ is None else environ
+    path = config_file or (Path(env[ENV_PREFIX + "CONFIG"]) if env.get(ENV_PREFIX + "CONFIG") else None)
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text())
+        except FileNotFoundError as e:
+            raise ConfigError(f"config file not found: {path}") from e
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"config file {path} is not valid TOML: {e}") from e
+    for name, raw in env.items():
+        if name.startswith(ENV_PREFIX) and name != ENV_PREFIX + "CONFIG":
+            keys = name[len(ENV_PREFIX) :].lower().split("__")
+            _set_path(data, keys, _parse_env_value(raw))
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            _set_path(data, key.split("."), value)
+    return _validate(data)
+
+
+def example_config() -> str:
+    """The commented example config that `studio402 init` writes."""
+    return resources.files("studio402").joinpath("config.example.toml").read_text()
+
+
+def _validate(data: Mapping[str, Any]) -> Settings:
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as e:
+        lines = [f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()]
+        raise ConfigError("invalid configuration: " + "; ".join(lines)) from e
+
+
+def _parse_env_value(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def _set_path(data: dict[str, Any], keys: list[str], value: Any) -> None:
+    node = data
+    for key in keys[:-1]:
+        child = node.get(key)
+        if not isinstance(child, dict):
+            child = {}
+            node[key] = child
+        node = child
+    node[keys[-1]] = value

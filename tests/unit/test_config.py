@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from studio402.config import RefundMethod, Settings, example_config, load_settings
+from studio402.errors import ConfigError
+
+
+def test_defaults_without_any_source() -> None:
+    settings = load_settings(environ={})
+    assert settings == Settings()
+    assert settings.public_url == "http://127.0.0.1:8402"
+    assert settings.uses_devnet
+
+
+def test_example_config_is_valid_and_equals_the_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "studio402.toml"
+    path.write_text(example_config())
+    assert load_settings(path, environ={}) == Settings()
+    tomllib.loads(example_config())
+
+
+def test_file_then_env_then_overrides(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        'data_dir = "/srv/a"\n[server]\nport = 9000\nhost = "0.0.0.0"\n[pricing]\nmarkup_bps = 100\n'
+    )
+    env = {"STUDIO402_SERVER__PORT": "9100", "STUDIO402_PAYMENTS__REFUND": "credit", "HOME": "/root"}
+    settings = load_settings(path, environ=env, overrides={"server.port": 9200, "data_dir": None})
+    assert settings.server.port == 9200  # CLI flag wins
+    assert settings.server.host == "0.0.0.0"  # from the file
+    assert settings.payments.refund is RefundMethod.CREDIT  # from the environment
+    assert settings.pricing.markup_bps == 100
+    assert settings.data_dir == Path("/srv/a")  # a None override changes nothing
+
+
+def test_config_path_from_the_environment(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text("[pricing]\nmarkup_bps = 7\n")
+    assert load_settings(environ={"STUDIO402_CONFIG": str(path)}).pricing.markup_bps == 7
+
+
+def test_networks_as_json_in_the_environment() -> None:
+    env = {
+        "STUDIO402_PAYMENTS__NETWORKS": '[{"network": "eip155:8453", "asset": "0xA", '
+        '"asset_name": "USD Coin", "pay_to": "0xB", "settler_key": "0x01"}]'
+    }
+    settings = load_settings(environ=env)
+    [net] = settings.payments.networks
+    assert net.network == "eip155:8453" and net.asset_version == "2" and net.decimals == 6
+    assert not settings.uses_devnet
+    assert "0x01" not in repr(settings)  # secrets are not printed
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("[server]\nport = -1\n", "server.port"),
+        ('[pricing]\nmarkup_bps = "lots"\n', "pricing.markup_bps"),
+        ("[server]\nwhatever = 1\n", "server.whatever"),
+        ('[payments]\nrefund = "sometimes"\n', "payments.refund"),
+        (
+            '[[payments.networks]]\nnetwork = "base"\nasset = "0x"\nasset_name = "x"\npay_to = "0x"\n',
+            "network",
+        ),
+        ("not toml = = =", "not valid TOML"),
+    ],
+)
+def test_invalid_config_is_a_clear_error(tmp_path: Path, text: str, needle: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, environ={})
+    assert needle in str(info.value)
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings(tmp_path / "nope.toml", environ={})
