@@ -1,0 +1,22 @@
+"""What the chain says, for the ledger audit (the `AuditChain` port)."""
+
+from __future__ import annotations
+
+from studio402.chain.rpc import AsyncRpc
+from studio402.chain.token import decode_bool, encode_authorization_state, transfers_in_receipt
+
+
+class RpcAuditChain:
+    def __init__(self, rpc: AsyncRpc, token: str) -> None:
+        self._rpc = rpc
+        self._token = token
+
+    async def transfers(self, tx_hash: str) -> list[tuple[str, str, int]]:
+        receipt = await self._rpc.get_transaction_receipt(tx_hash)
+        if receipt is None or int(str(receipt.get("status", "0x0")), 16) != 1:
+            return []
+        return [(e.sender.lower(), e.receiver.lower(), e.value) for e in transfers_in_receipt(receipt, self._token)]
+
+    async def authorization_used(self, payer: str, nonce: str) -> bool:
+        data = encode_authorization_state(payer, bytes.fromhex(nonce.removeprefix("0x")))
+        return decode_bool(await self._rpc.call(self._token, data))
