@@ -1,0 +1,201 @@
+"""The ledger port on SQLAlchemy Core: payments, held jobs, credits. Every method is one short transaction."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from studio402.db.schema import credit_entries, credits, jobs, payments
+from studio402.payments.ledger import NewJob, PaymentKey, PaymentRecord, PaymentState
+
+
+def _record(row: Any) -> PaymentRecord:
+    m = row._mapping
+    return PaymentRecord(
+        id=m["id"],
+        key=PaymentKey(m["network"], m["payer"], m["nonce"]),
+        fingerprint=m["fingerprint"],
+        route=m["route"],
+        micros=m["micros"],
+        state=PaymentState(m["state"]),
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+        client_id=m["client_id"],
+        asset=m["asset"],
+        amount=int(m["amount"]) if m["amount"] is not None else None,
+        pay_to=m["pay_to"],
+        valid_before=m["valid_before"],
+        tx_hash=m["tx_hash"],
+        raw_tx=m["raw_tx"],
+        reason=m["reason"],
+        payload=m["payload"],
+        job_id=m["job_id"],
+    )
+
+
+def _row(record: PaymentRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "network": record.key.network,
+        "payer": record.key.payer,
+        "nonce": record.key.nonce,
+        "client_id": record.client_id,
+        "fingerprint": record.fingerprint,
+        "route": record.route,
+        "micros": record.micros,
+        "asset": record.asset,
+        "amount": str(record.amount) if record.amount is not None else None,
+        "pay_to": record.pay_to,
+        "valid_before": record.valid_before,
+        "state": record.state.value,
+        "tx_hash": record.tx_hash,
+        "raw_tx": record.raw_tx,
+        "reason": record.reason,
+        "payload": record.payload,
+        "job_id": record.job_id,
+        "created_at": record.created_at,
+        "updated_at": record.updated_at,
+    }
+
+
+def job_row(job: NewJob, *, held: bool, payment_id: str, now: float) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "payer": job.payer,
+        "model": job.model,
+        "operation": job.operation,
+        "request": job.request,
+        "fingerprint": job.fingerprint,
+        "status": "pending",
+        "held": held,
+        "deleted": False,
+        "payment_id": payment_id,
+        "micros": job.micros,
+        "progress": 0,
+        "attempts": 0,
+        "callback_url": job.callback_url,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+class SqlLedgerStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def _one(self, *where: Any) -> PaymentRecord | None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(payments).where(*where))).first()
+        return _record(row) if row is not None else None
+
+    async def get(self, key: PaymentKey) -> PaymentRecord | None:
+        c = payments.c
+        return await self._one(c.network == key.network, c.payer == key.payer, c.nonce == key.nonce)
+
+    async def get_by_id(self, payment_id: str) -> PaymentRecord | None:
+        return await self._one(payments.c.id == payment_id)
+
+    async def get_by_client_id(self, payer: str, client_id: str) -> PaymentRecord | None:
+        return await self._one(payments.c.payer == payer, payments.c.client_id == client_id)
+
+    async def reserve(self, record: PaymentRecord) -> bool:
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(insert(payments).values(_row(record)))
+        except IntegrityError:
+            return False
+        return True
+
+    async def _move(self, conn: AsyncConnection, payment_id: str, old: PaymentState, **values: Any) -> bool:
+        result = await conn.execute(
+            update(payments)
+            .where(and_(payments.c.id == payment_id, payments.c.state == old.value))
+            .values(**values)
+        )
+        return bool(result.rowcount)
+
+    async def reopen(self, payment_id: str, now: float) -> bool:
+        async with self._engine.begin() as conn:
+            return await self._move(conn, payment_id, PaymentState.FAILED, state=PaymentState.RESERVED.value,
+                                    reason=None, tx_hash=None, raw_tx=None, updated_at=now)
+
+    async def begin_settlement(self, payment_id: str, tx_hash: str | None, raw_tx: str | None, job: NewJob,
+                               now: float) -> None:
+        async with self._engine.begin() as conn:
+            moved = await self._move(conn, payment_id, PaymentState.RESERVED, state=PaymentState.SETTLING.value,
+                                     tx_hash=tx_hash, raw_tx=raw_tx, job_id=job.id, updated_at=now)
+            if not moved:
+                raise AssertionError(f"payment {payment_id} is not reserved")
+            await conn.execute(insert(jobs).values(job_row(job, held=True, payment_id=payment_id, now=now)))
+
+    async def replace_settlement_tx(self, payment_id: str, tx_hash: str, raw_tx: str, now: float) -> None:
+        async with self._engine.begin() as conn:
+            await self._move(conn, payment_id, PaymentState.SETTLING, tx_hash=tx_hash, raw_tx=raw_tx, updated_at=now)
+
+    async def finish_settlement(self, payment_id: str, tx_hash: str | None, now: float) -> None:
+        async with self._engine.begin() as conn:
+            values: dict[str, Any] = {"state": PaymentState.SETTLED.value, "updated_at": now}
+            if tx_hash is not None:
+                values["tx_hash"] = tx_hash
+            if not await self._move(conn, payment_id, PaymentState.SETTLING, **values):
+                return  # already settled by a concurrent reconciler: nothing to do
+            await conn.execute(
+                update(jobs).where(jobs.c.payment_id == payment_id).values(held=False, updated_at=now)
+            )
+
+    async def fail(self, payment_id: str, reason: str, now: float, *, keep_job: bool = False) -> None:
+        async with self._engine.begin() as conn:
+            for old in (PaymentState.RESERVED, PaymentState.SETTLING):
+                values: dict[str, Any] = {"state": PaymentState.FAILED.value, "reason": reason, "updated_at": now}
+                if not keep_job:
+                    values["job_id"] = None
+                if await self._move(conn, payment_id, old, **values):
+                    break
+            held = and_(jobs.c.payment_id == payment_id, jobs.c.held.is_(True))
+            if keep_job:
+                await conn.execute(update(jobs).where(held).values(
+                    held=False, status="failed", error_code="payment_failed",
+                    error_message=f"the payment did not settle ({reason}); nothing was charged",
+                    updated_at=now, finished_at=now))
+            else:
+                await conn.execute(delete(jobs).where(held))
+
+    async def stale_reserved(self, older_than: float) -> list[PaymentRecord]:
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(select(payments).where(
+                payments.c.state == PaymentState.RESERVED.value, payments.c.updated_at < older_than))
+            return [_record(r) for r in rows]
+
+    async def settling(self) -> list[PaymentRecord]:
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(select(payments).where(payments.c.state == PaymentState.SETTLING.value))
+            return [_record(r) for r in rows]
+
+    async def credit_balance(self, payer: str) -> int:
+        async with self._engine.connect() as conn:
+            value = await conn.scalar(select(credits.c.balance_micros).where(credits.c.payer == payer))
+        return int(value or 0)
+
+    async def spend_credit(self, record: PaymentRecord, job: NewJob) -> bool:
+        now = time.time()
+        try:
+            async with self._engine.begin() as conn:
+                debited = await conn.execute(
+                    update(credits)
+                    .where(and_(credits.c.payer == record.key.payer, credits.c.balance_micros >= record.micros))
+                    .values(balance_micros=credits.c.balance_micros - record.micros, updated_at=now)
+                )
+                if not debited.rowcount:
+                    return False
+                await conn.execute(insert(payments).values(_row(record)))
+                await conn.execute(insert(jobs).values(job_row(job, held=False, payment_id=record.id, now=now)))
+                await conn.execute(insert(credit_entries).values(
+                    payer=record.key.payer, delta_micros=-record.micros, reason="spend", job_id=job.id,
+                    payment_id=record.id, created_at=now))
+        except IntegrityError:
+            return False  # the same sign-in nonce was already spent: the caller replays instead
+        return True

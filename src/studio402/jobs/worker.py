@@ -1,0 +1,105 @@
+"""The in-process worker pool of the embedded default: N asyncio workers claim runnable jobs from the store
+(leases + heartbeats), so a job abandoned by a crash or a restart is picked up again once its lease ends."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+from sqlalchemy import update
+
+from studio402.db.schema import jobs
+from studio402.jobs.model import Job, JobStatus
+from studio402.jobs.runner import JobRunner
+from studio402.jobs.store import SqlJobStore
+
+log = logging.getLogger(__name__)
+
+
+class WorkerPool:
+    def __init__(
+        self,
+        store: SqlJobStore,
+        runner: JobRunner,
+        *,
+        workers: int,
+        owner: str,
+        lease_seconds: float,
+        idle_poll: float = 1.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._runner = runner
+        self._workers = workers
+        self._owner = owner
+        self._lease = lease_seconds
+        self._idle_poll = idle_poll
+        self._clock = clock
+        self._wake = asyncio.Event()
+        self._loops: list[asyncio.Task[None]] = []
+        self._running: dict[str, asyncio.Task[Job | None]] = {}
+        self._stopping = False
+
+    def wake(self) -> None:
+        """A job became runnable (paid, settled, or resumed): a worker should look now."""
+        self._wake.set()
+
+    def on_event(self, job: Job) -> None:
+        """Stop working on a job its owner canceled (the runner then cancels it upstream)."""
+        if job.status is JobStatus.CANCELED and job.id in self._running:
+            self._running[job.id].cancel()
+
+    async def start(self) -> None:
+        for i in range(self._workers):
+            self._loops.append(asyncio.create_task(self._loop(), name=f"job-worker-{i}"))
+        self.wake()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for task in self._loops:
+            task.cancel()
+        for task in self._loops:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._loops.clear()
+        await self._release_leases()
+
+    async def _release_leases(self) -> None:
+        """Let the next start take our unfinished jobs at once instead of waiting for the leases to lapse."""
+        engine = self._store._engine  # noqa: SLF001 - the pool and the store share the database
+        async with engine.begin() as conn:
+            await conn.execute(update(jobs).where(jobs.c.lease_owner == self._owner,
+                                                  jobs.c.status == JobStatus.LOADING.value)
+                               .values(lease_expires=0.0))
+
+    async def _loop(self) -> None:
+        while True:
+            job = await self._claim()
+            if job is None:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._idle_poll)
+                continue
+            task = asyncio.create_task(self._runner.run(job), name=f"job-{job.id}")
+            self._running[job.id] = task
+            try:
+                await task
+            except asyncio.CancelledError:
+                if self._stopping:
+                    raise
+                await self._runner.cancelled(job.id)  # its owner canceled it
+            except Exception:
+                log.exception("job %s crashed its worker; its lease will expire and it will run again", job.id)
+            finally:
+                self._running.pop(job.id, None)
+
+    async def _claim(self) -> Job | None:
+        try:
+            return await self._store.claim(self._owner, self._lease, self._clock())
+        except Exception:
+            log.exception("claiming a job failed; retrying")
+            await asyncio.sleep(self._idle_poll)
+            return None

@@ -1,0 +1,350 @@
+"""The payment engine: quote -> challenge -> verify -> reserve -> settle -> job, and the reconciler.
+
+Money rules it enforces (architecture.md, "The request path"):
+- a payment key (network, payer, nonce) is reserved once; the same payment with the same request returns
+  the same job and never charges again; with another request it is a 409;
+- the job row is written in the transaction that records the settlement transaction (held until settled);
+- once a settlement transaction may have been broadcast we never answer 402: the outcome is either known
+  (settled / reverted) or left to the reconciler (202 with the job id).
+No I/O here except through the ledger and settlement ports."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from x402.extensions.payment_identifier import extract_payment_identifier, is_valid_payment_id
+from x402.schemas import PaymentPayload
+
+from studio402.catalog import ValidatedRequest
+from studio402.errors import ConflictError, MalformedPayment, PaymentConflict, PaymentRejected, PaymentRequired
+from studio402.money import format_usd
+from studio402.payments import x402
+from studio402.payments.ledger import (
+    CREDIT_NETWORK,
+    NewJob,
+    PaymentKey,
+    PaymentRecord,
+    PaymentState,
+    new_id,
+)
+from studio402.payments.methods.evm_exact import EvmExactMethod, Reason, SettleStatus, VerifiedPayment
+from studio402.payments.offers import Offer, Requirement, requirements
+from studio402.payments.ports import LedgerStore
+
+log = logging.getLogger(__name__)
+JobReady = Callable[[str], Awaitable[None]]
+ExtensionsFor = Callable[[str], Mapping[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Paid:
+    """A paid request: the job it created (now or on an earlier identical request)."""
+
+    job_id: str
+    payer: str
+    network: str
+    tx_hash: str | None
+    settled: bool  # False: the settlement is still pending (the job waits for it)
+    replay: bool = False
+
+    def settle_response(self) -> dict[str, Any]:
+        """The x402 SettleResponse sent in PAYMENT-RESPONSE."""
+        return {"success": True, "transaction": self.tx_hash or "", "network": self.network, "payer": self.payer}
+
+
+async def _no_job_hook(job_id: str) -> None:
+    return None
+
+
+class PaymentEngine:
+    def __init__(
+        self,
+        offers: Sequence[Offer],
+        methods: Sequence[EvmExactMethod] = (),
+        ledger: LedgerStore | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        settle_timeout: float = 30.0,
+        job_ready: JobReady = _no_job_hook,
+        extensions_for: ExtensionsFor | None = None,
+    ) -> None:
+        self.offers = tuple(offers)
+        self._methods = {(m.offer.network, m.offer.asset.address.lower()): m for m in methods}
+        self._ledger = ledger
+        self._clock = clock
+        self._settle_timeout = settle_timeout
+        self._job_ready = job_ready
+        self._extensions_for = extensions_for
+        self._changed: dict[str, asyncio.Event] = {}
+
+    # -- challenges ------------------------------------------------------------------------------------------
+
+    def requirements(self, micros: int) -> list[Requirement]:
+        return requirements(self.offers, micros)
+
+    def payment_required(
+        self, resource: x402.Resource, micros: int, *, error: str | None = None, detail: str | None = None
+    ) -> PaymentRequired:
+        """The 402 for an unpaid (or refused) request: every offer, in v2 and (where possible) v1 form."""
+        return self._challenge(PaymentRequired, resource, micros, error=error, detail=detail)
+
+    def rejected(self, reason: str, detail: str, resource: x402.Resource, micros: int) -> PaymentRejected:
+        """A refused payment: 402 with the reason and a fresh challenge to try again."""
+        return self._challenge(PaymentRejected, resource, micros, error=reason, detail=detail, code=reason)
+
+    def _challenge(
+        self,
+        cls: type[PaymentRequired] | type[PaymentRejected],
+        resource: x402.Resource,
+        micros: int,
+        *,
+        error: str | None,
+        detail: str | None,
+        code: str | None = None,
+    ) -> Any:
+        accepts = self.requirements(micros)
+        extensions = self._extensions_for(resource.url) if self._extensions_for else None
+        challenge = x402.payment_required(resource, accepts, error=error, extensions=extensions)
+        return cls(
+            detail or f"Pay ${format_usd(micros)} to {resource.description}.",
+            code=code,
+            challenge=challenge,
+            v1_accepts=x402.v1_accepts(resource, accepts),
+            price={"usd": format_usd(micros), "micros": str(micros)},
+        )
+
+    # -- paying ----------------------------------------------------------------------------------------------
+
+    async def pay(self, header: str, request: ValidatedRequest, micros: int, resource: x402.Resource) -> Paid:
+        """Verify, reserve and settle the payment in `header` for this request; return its job."""
+        payload = x402.decode_payment(header)
+        method, requirement = self._match(payload, micros, resource)
+        try:
+            payment = method.verify(payload, requirement, self._clock())
+        except PaymentRejected as exc:
+            raise self.rejected(exc.code, exc.detail, resource, micros) from None
+        client_id = _client_id(payload)
+        ledger = self._need_ledger()
+        key = PaymentKey.of(requirement.network, payment.payer, payment.nonce)
+        while True:
+            existing = await ledger.get(key)
+            if existing is None and client_id is not None:
+                existing = await ledger.get_by_client_id(payment.payer, client_id)
+            if existing is not None:
+                paid = await self._existing(existing, key, request, micros, resource, method, payment)
+                if paid is not None:
+                    return paid
+                continue
+            reason = await method.settlement.simulate(payment)
+            if reason is not None:
+                raise self.rejected(reason, f"the payment would fail on chain: {reason}", resource, micros)
+            record = self._new_record(key, payment, request, micros, client_id)
+            if await ledger.reserve(record):
+                return await self._settle(record, payment, method, request, resource)
+            # Another request reserved this payment first: loop and answer like it.
+
+    async def _existing(
+        self,
+        record: PaymentRecord,
+        key: PaymentKey,
+        request: ValidatedRequest,
+        micros: int,
+        resource: x402.Resource,
+        method: EvmExactMethod,
+        payment: VerifiedPayment,
+    ) -> Paid | None:
+        if record.fingerprint != request.fingerprint:
+            raise PaymentConflict("this payment (or payment identifier) was already used for another request",
+                                  job_id=record.job_id)
+        record = await self._wait_for_outcome(record)
+        if record.state is PaymentState.FAILED:
+            if record.key != key:
+                return None  # a failed earlier attempt under the same client id: this is a new payment
+            if not await self._need_ledger().reopen(record.id, self._clock()):
+                return None
+            reason = await method.settlement.simulate(payment)
+            if reason is not None:
+                await self._fail(record.id, reason)
+                raise self.rejected(reason, f"the payment would fail on chain: {reason}", resource, micros)
+            return await self._settle(record, payment, method, request, resource)
+        if record.state is PaymentState.RESERVED:
+            raise ConflictError("this payment is being settled by another request; retry shortly",
+                                code="payment_in_progress")
+        assert record.job_id is not None
+        return Paid(record.job_id, record.key.payer, record.key.network, record.tx_hash,
+                    settled=record.state is PaymentState.SETTLED, replay=True)
+
+    async def _settle(
+        self,
+        record: PaymentRecord,
+        payment: VerifiedPayment,
+        method: EvmExactMethod,
+        request: ValidatedRequest,
+        resource: x402.Resource,
+    ) -> Paid:
+        ledger = self._need_ledger()
+        job = _new_job(request, payment.payer, record.micros)
+        recorded = False
+
+        async def on_signed(tx_hash: str, raw: bytes) -> None:
+            nonlocal recorded
+            if recorded:  # re-signed after a nonce conflict: the node refused the previous transaction
+                await ledger.replace_settlement_tx(record.id, tx_hash, raw.hex(), self._clock())
+            else:
+                await ledger.begin_settlement(record.id, tx_hash, raw.hex(), job, self._clock())
+                recorded = True
+
+        try:
+            outcome = await method.settlement.settle(payment, on_signed=on_signed, timeout=self._settle_timeout)
+        except BaseException:
+            # Nothing was broadcast (the port's contract): the payer was not charged and may retry.
+            await self._fail(record.id, "settlement_unavailable")
+            raise
+        if outcome.status is SettleStatus.SETTLED:
+            try:
+                await ledger.finish_settlement(record.id, outcome.tx_hash, self._clock())
+            except Exception:  # the money moved: never an error page now; the reconciler records it
+                log.exception("recording settlement %s failed; left to the reconciler", record.id)
+                return Paid(job.id, payment.payer, record.key.network, outcome.tx_hash, settled=False)
+            self._notify(record.id)
+            await self._job_ready(job.id)
+            return Paid(job.id, payment.payer, record.key.network, outcome.tx_hash, settled=True)
+        if outcome.status is SettleStatus.REVERTED:
+            reason = outcome.reason or Reason.TRANSACTION_FAILED.value
+            await self._fail(record.id, reason)
+            raise self.rejected(reason, "the settlement transaction failed; nothing was charged", resource,
+                                record.micros)
+        self._notify(record.id)
+        log.warning("settlement of %s pending (tx %s): the reconciler will finish it", record.id, outcome.tx_hash)
+        return Paid(job.id, payment.payer, record.key.network, outcome.tx_hash, settled=False)
+
+    async def pay_with_credit(self, payer: str, nonce: str, request: ValidatedRequest, micros: int) -> Paid | None:
+        """Spend the payer's refund credit (proved by a SIWX sign-in whose nonce keys the spend).
+        None when the balance does not cover the price."""
+        ledger = self._need_ledger()
+        key = PaymentKey.of(CREDIT_NETWORK, payer, nonce)
+        for _ in range(2):
+            existing = await ledger.get(key)
+            if existing is not None:
+                if existing.fingerprint != request.fingerprint:
+                    raise PaymentConflict("this sign-in was already spent on another request")
+                assert existing.job_id is not None
+                return Paid(existing.job_id, payer, CREDIT_NETWORK, None, settled=True, replay=True)
+            job = _new_job(request, key.payer, micros)
+            now = self._clock()
+            record = PaymentRecord(id=new_id("pay"), key=key, fingerprint=request.fingerprint,
+                                   route=request.route.key, micros=micros, state=PaymentState.SETTLED,
+                                   created_at=now, updated_at=now, job_id=job.id)
+            if await ledger.spend_credit(record, job):
+                await self._job_ready(job.id)
+                return Paid(job.id, key.payer, CREDIT_NETWORK, None, settled=True)
+            if await ledger.get(key) is None:
+                return None  # not enough credit
+        return None
+
+    # -- reconciling -----------------------------------------------------------------------------------------
+
+    async def reconcile(self) -> dict[str, int]:
+        """Resolve payments whose settlement outcome was unknown (start-up and periodically)."""
+        ledger = self._need_ledger()
+        counts = {"settled": 0, "failed": 0, "pending": 0}
+        # Reserved but never signed (the request died before broadcasting): nothing was charged.
+        for record in await ledger.stale_reserved(self._clock() - 2 * self._settle_timeout - 30):
+            await self._fail(record.id, "abandoned")
+            counts["failed"] += 1
+        for record in await ledger.settling():
+            method = self._methods.get((record.key.network, (record.asset or "").lower()))
+            if method is None or record.payload is None:
+                counts["pending"] += 1
+                continue
+            payment = VerifiedPayment.from_json(method.offer.requirement(0), record.payload)
+            raw = bytes.fromhex(record.raw_tx) if record.raw_tx else None
+            outcome = await method.settlement.lookup(payment, record.tx_hash, raw, self._clock())
+            if outcome.status is SettleStatus.SETTLED:
+                await ledger.finish_settlement(record.id, outcome.tx_hash, self._clock())
+                if record.job_id:
+                    await self._job_ready(record.job_id)
+                counts["settled"] += 1
+            elif outcome.status is SettleStatus.REVERTED:
+                await ledger.fail(record.id, outcome.reason or Reason.TRANSACTION_FAILED.value, self._clock(),
+                                  keep_job=True)
+                counts["failed"] += 1
+            else:
+                counts["pending"] += 1
+            self._notify(record.id)
+        return counts
+
+    # -- helpers ---------------------------------------------------------------------------------------------
+
+    def _need_ledger(self) -> LedgerStore:
+        if self._ledger is None:
+            raise AssertionError("payment engine built without a ledger")
+        return self._ledger
+
+    def _match(self, payload: PaymentPayload, micros: int, resource: x402.Resource
+               ) -> tuple[EvmExactMethod, Requirement]:
+        accepted = payload.accepted
+        method = self._methods.get((accepted.network, accepted.asset.lower()))
+        if method is None:
+            reason = Reason.INVALID_REQUIREMENTS if any(o.network == accepted.network for o in self.offers) \
+                else Reason.INVALID_NETWORK
+            raise self.rejected(reason.value, f"we do not accept {accepted.asset} on {accepted.network}",
+                                resource, micros)
+        return method, method.offer.requirement(micros)
+
+    def _new_record(self, key: PaymentKey, payment: VerifiedPayment, request: ValidatedRequest, micros: int,
+                    client_id: str | None) -> PaymentRecord:
+        now = self._clock()
+        req = payment.requirement
+        return PaymentRecord(
+            id=new_id("pay"), key=key, fingerprint=request.fingerprint, route=request.route.key, micros=micros,
+            state=PaymentState.RESERVED, created_at=now, updated_at=now, client_id=client_id, asset=req.asset,
+            amount=req.amount, pay_to=req.pay_to, valid_before=payment.auth.valid_before,
+            payload=payment.to_json(),
+        )
+
+    async def _fail(self, payment_id: str, reason: str) -> None:
+        await self._need_ledger().fail(payment_id, reason, self._clock())
+        self._notify(payment_id)
+
+    def _notify(self, payment_id: str) -> None:
+        event = self._changed.pop(payment_id, None)
+        if event is not None:
+            event.set()
+
+    async def _wait_for_outcome(self, record: PaymentRecord) -> PaymentRecord:
+        """A concurrent request is settling this payment: wait (bounded by the settle timeout from its last
+        change) for the outcome, so duplicates answer like the original. Stale ones go to the reconciler."""
+        deadline = record.updated_at + self._settle_timeout + 5
+        while not record.state.is_final and self._clock() < deadline:
+            event = self._changed.setdefault(record.id, asyncio.Event())
+            try:
+                await asyncio.wait_for(event.wait(), 0.05)  # other processes only show in the database
+            except TimeoutError:
+                pass
+            fresh = await self._need_ledger().get_by_id(record.id)
+            assert fresh is not None
+            record = fresh
+        return record
+
+
+def _new_job(request: ValidatedRequest, payer: str, micros: int) -> NewJob:
+    callback = request.canonical.get("callBackUrl")
+    return NewJob(id=new_id("job"), payer=payer.lower(), model=request.route.model,
+                  operation=request.route.operation, request=request.canonical_json,
+                  fingerprint=request.fingerprint, micros=micros,
+                  callback_url=callback if isinstance(callback, str) else None)
+
+
+def _client_id(payload: PaymentPayload) -> str | None:
+    """The x402 payment-identifier a client reuses across its retries (validated), if any."""
+    value = extract_payment_identifier(payload, validate=False)
+    if value is not None and not is_valid_payment_id(value):
+        raise MalformedPayment("payment-identifier ids are 16-128 characters of [A-Za-z0-9_-]",
+                               code="invalid_payload")
+    return value

@@ -1,0 +1,92 @@
+"""Ledger values: payment keys, records, states and their allowed transitions (no I/O here).
+
+A payment is identified by (network, payer, nonce): the EIP-3009 nonce can be used once on chain, so the
+same key can never be charged twice. Its fingerprint binds it to one request (model, operation, body)."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+CREDIT_NETWORK = "credit"  # payments spent from a refund balance instead of on chain
+
+
+class PaymentState(StrEnum):
+    RESERVED = "reserved"  # verified and claimed by one request; nothing broadcast yet
+    SETTLING = "settling"  # a settlement transaction may be on chain; outcome unknown
+    SETTLED = "settled"  # the transfer is on chain; the job exists
+    FAILED = "failed"  # definitely not charged (simulation, signing or on-chain revert)
+
+    @property
+    def is_final(self) -> bool:
+        return self in (PaymentState.SETTLED, PaymentState.FAILED)
+
+
+_ALLOWED = {
+    PaymentState.RESERVED: {PaymentState.SETTLING, PaymentState.SETTLED, PaymentState.FAILED},
+    PaymentState.SETTLING: {PaymentState.SETTLED, PaymentState.FAILED},
+    PaymentState.SETTLED: set(),
+    PaymentState.FAILED: {PaymentState.RESERVED},  # the same authorization may be retried after a top-up
+}
+
+
+def check_transition(old: PaymentState, new: PaymentState) -> None:
+    """The one place that says which state changes are legal."""
+    if new not in _ALLOWED[old]:
+        raise AssertionError(f"illegal payment transition {old} -> {new}")
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentKey:
+    network: str
+    payer: str
+    nonce: str
+
+    @classmethod
+    def of(cls, network: str, payer: str, nonce: str) -> PaymentKey:
+        return cls(network, payer.lower(), nonce.lower())
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentRecord:
+    id: str
+    key: PaymentKey
+    fingerprint: str
+    route: str
+    micros: int
+    state: PaymentState
+    created_at: float
+    updated_at: float
+    client_id: str | None = None
+    asset: str | None = None
+    amount: int | None = None
+    pay_to: str | None = None
+    valid_before: int | None = None
+    tx_hash: str | None = None
+    raw_tx: str | None = None
+    reason: str | None = None
+    payload: str | None = None
+    job_id: str | None = None
+
+    def moved_to(self, state: PaymentState, now: float, **changes: object) -> PaymentRecord:
+        check_transition(self.state, state)
+        return replace(self, state=state, updated_at=now, **changes)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """What the ledger writes into the jobs table, in the same transaction as the payment state."""
+
+    id: str
+    payer: str
+    model: str
+    operation: str
+    request: str  # canonical JSON
+    fingerprint: str
+    micros: int
+    callback_url: str | None = None

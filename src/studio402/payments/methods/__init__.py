@@ -1,0 +1,1 @@
+"""Payment methods, one module per scheme x network family."""

@@ -1,0 +1,161 @@
+"""x402 `exact` on EVM chains (EIP-3009 transferWithAuthorization): the checks that need no chain.
+
+Each check that fails is a value with an x402 reason (PaymentRejected), never a generic error. The checks
+that need the chain (balance, nonce, the real transfer) go through the `EvmSettlement` port."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol
+
+from x402.schemas import PaymentPayload
+
+from studio402.chain.token import (
+    TransferAuthorization,
+    eip712_domain_separator,
+    recover_authorization_signer,
+    transfer_with_authorization_digest,
+)
+from studio402.errors import MalformedPayment, PaymentRejected
+from studio402.payments.offers import Offer, Requirement
+
+VALID_BEFORE_MARGIN_SECONDS = 6  # the settlement must have time to land before the authorization expires
+
+
+class Reason(StrEnum):
+    UNSUPPORTED_SCHEME = "unsupported_scheme"
+    INVALID_NETWORK = "invalid_network"
+    INVALID_REQUIREMENTS = "invalid_payment_requirements"
+    RECIPIENT_MISMATCH = "invalid_exact_evm_payload_recipient_mismatch"
+    VALUE_MISMATCH = "invalid_exact_evm_payload_authorization_value_mismatch"
+    VALID_BEFORE = "invalid_exact_evm_payload_authorization_valid_before"
+    VALID_AFTER = "invalid_exact_evm_payload_authorization_valid_after"
+    SIGNATURE = "invalid_exact_evm_payload_signature"
+    TRANSACTION_FAILED = "transaction_failed"
+
+
+def reject(reason: Reason | str, detail: str) -> PaymentRejected:
+    return PaymentRejected(detail, code=str(reason))
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedPayment:
+    """An authorization whose signature, amounts and time window checked out against one requirement."""
+
+    requirement: Requirement
+    auth: TransferAuthorization
+    signature: bytes
+
+    @property
+    def payer(self) -> str:
+        return self.auth.from_address.lower()
+
+    @property
+    def nonce(self) -> str:
+        return "0x" + self.auth.nonce.hex()
+
+    def to_json(self) -> str:
+        return json.dumps({"authorization": self.auth.to_json(), "signature": "0x" + self.signature.hex()})
+
+    @classmethod
+    def from_json(cls, requirement: Requirement, text: str) -> VerifiedPayment:
+        data = json.loads(text)
+        return cls(requirement, TransferAuthorization.from_json(data["authorization"]),
+                   bytes.fromhex(data["signature"].removeprefix("0x")))
+
+
+class SettleStatus(StrEnum):
+    SETTLED = "settled"  # the transfer is on chain
+    REVERTED = "reverted"  # the settlement failed for good: nothing moved
+    UNKNOWN = "unknown"  # a transaction may still land; ask again later
+
+
+@dataclass(frozen=True, slots=True)
+class SettleOutcome:
+    status: SettleStatus
+    tx_hash: str | None = None
+    reason: str | None = None
+
+
+OnSigned = Callable[[str, bytes], Awaitable[None]]  # (tx hash, raw signed tx) before each broadcast
+
+
+class EvmSettlement(Protocol):
+    """The chain side of `exact` EVM payments."""
+
+    async def simulate(self, payment: VerifiedPayment) -> str | None:
+        """None when transferWithAuthorization would succeed now, else the x402 reason it would fail with."""
+        ...
+
+    async def settle(self, payment: VerifiedPayment, *, on_signed: OnSigned, timeout: float) -> SettleOutcome:
+        """Broadcast the transfer. Raises studio402.errors.ChainError only when nothing was broadcast."""
+        ...
+
+    async def lookup(
+        self, payment: VerifiedPayment, tx_hash: str | None, raw_tx: bytes | None, now: float
+    ) -> SettleOutcome:
+        """What became of a settlement whose outcome was unknown (the reconciler's question)."""
+        ...
+
+
+class EvmExactMethod:
+    """Verifies `exact` payloads for one offer and settles them through its chain port."""
+
+    def __init__(self, offer: Offer, settlement: EvmSettlement) -> None:
+        self.offer = offer
+        self.settlement = settlement
+        self._domain = eip712_domain_separator(offer.asset.name, offer.asset.version, offer.chain_id,
+                                               offer.asset.address)
+
+    def verify(self, payload: PaymentPayload, requirement: Requirement, now: float) -> VerifiedPayment:
+        _check_accepted(payload, requirement)
+        auth, signature = _parse_inner(payload.payload)
+        if auth.to.lower() != requirement.pay_to.lower():
+            raise reject(Reason.RECIPIENT_MISMATCH, f"authorization pays {auth.to}, not {requirement.pay_to}")
+        if auth.value != requirement.amount:
+            raise reject(Reason.VALUE_MISMATCH, f"authorization is for {auth.value}, the price is "
+                                                f"{requirement.amount}")
+        if auth.valid_before < now + VALID_BEFORE_MARGIN_SECONDS:
+            raise reject(Reason.VALID_BEFORE, "the authorization expires too soon (or has expired)")
+        if auth.valid_after > now:
+            raise reject(Reason.VALID_AFTER, "the authorization is not valid yet")
+        signer = recover_authorization_signer(transfer_with_authorization_digest(auth, self._domain), signature)
+        if signer.lower() != auth.from_address.lower():
+            raise reject(Reason.SIGNATURE, "the signature was not made by the payer (check the EIP-712 "
+                                           f"domain: name={self.offer.asset.name!r} version="
+                                           f"{self.offer.asset.version!r})")
+        return VerifiedPayment(requirement, auth, signature)
+
+
+def _check_accepted(payload: PaymentPayload, requirement: Requirement) -> None:
+    """The client's `accepted` must be exactly what we offer (x402 v2 matches requirements exactly)."""
+    accepted = payload.accepted
+    if accepted.scheme != requirement.scheme:
+        raise reject(Reason.UNSUPPORTED_SCHEME, f"scheme {accepted.scheme!r} is not accepted")
+    if accepted.network != requirement.network:
+        raise reject(Reason.INVALID_NETWORK, f"network {accepted.network!r} is not offered")
+    if accepted.asset.lower() != requirement.asset.lower():
+        raise reject(Reason.INVALID_REQUIREMENTS, f"asset {accepted.asset} is not offered on {accepted.network}")
+    if accepted.pay_to.lower() != requirement.pay_to.lower():
+        raise reject(Reason.RECIPIENT_MISMATCH, f"payTo {accepted.pay_to} is not ours")
+    if accepted.amount != str(requirement.amount):
+        raise reject(Reason.VALUE_MISMATCH, f"amount {accepted.amount} differs from the price "
+                                            f"{requirement.amount}")
+    extra = accepted.extra or {}
+    if any(extra.get(k) != v for k, v in requirement.extra.items()):
+        raise reject(Reason.INVALID_REQUIREMENTS, "extra (EIP-712 name/version) differs from the offer")
+
+
+def _parse_inner(inner: dict[str, Any]) -> tuple[TransferAuthorization, bytes]:
+    authorization, signature = inner.get("authorization"), inner.get("signature")
+    if not isinstance(authorization, dict) or not isinstance(signature, str):
+        raise MalformedPayment("payload needs an EIP-3009 `authorization` object and a `signature`",
+                               code="invalid_payload")
+    try:
+        raw = bytes.fromhex(signature.removeprefix("0x"))
+    except ValueError:
+        raise MalformedPayment("signature is not hex", code="invalid_payload") from None
+    return TransferAuthorization.from_json(authorization), raw

@@ -1,0 +1,88 @@
+"""x402 wire codec: header names, base64-JSON encoding, PaymentRequired bodies, payload decoding.
+
+The official SDK's pydantic models validate what clients send; what we send is built as plain dicts."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+from x402.schemas import PaymentPayload
+
+from studio402.errors import MalformedPayment
+from studio402.payments.offers import Requirement
+
+PAYMENT_REQUIRED = "PAYMENT-REQUIRED"
+PAYMENT_SIGNATURE = "PAYMENT-SIGNATURE"
+PAYMENT_RESPONSE = "PAYMENT-RESPONSE"
+X_PAYMENT = "X-PAYMENT"  # x402 v1 request header
+X_PAYMENT_RESPONSE = "X-PAYMENT-RESPONSE"  # x402 v1 response header
+MAX_HEADER_BYTES = 16_384
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    url: str
+    description: str
+    mime_type: str = "application/json"
+
+    def to_json(self) -> dict[str, str]:
+        return {"url": self.url, "description": self.description, "mimeType": self.mime_type}
+
+
+def encode(obj: Mapping[str, Any]) -> str:
+    """Standard padded base64 of compact UTF-8 JSON, as the x402 transports specify."""
+    return base64.b64encode(json.dumps(obj, separators=(",", ":")).encode()).decode()
+
+
+def decode(value: str) -> Any:
+    if len(value) > MAX_HEADER_BYTES:
+        raise MalformedPayment("payment header too large", code="invalid_payload")
+    try:
+        raw = base64.b64decode(value.strip() + "=" * (-len(value.strip()) % 4), validate=False)
+        return json.loads(raw)
+    except (binascii.Error, ValueError) as e:
+        raise MalformedPayment(f"payment header is not base64 JSON: {e}", code="invalid_payload") from None
+
+
+def payment_required(
+    resource: Resource,
+    accepts: Sequence[Requirement],
+    *,
+    error: str | None = None,
+    extensions: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"x402Version": 2}
+    if error:
+        body["error"] = error
+    body["resource"] = resource.to_json()
+    body["accepts"] = [r.to_v2() for r in accepts]
+    if extensions:
+        body["extensions"] = dict(extensions)
+    return body
+
+
+def v1_accepts(resource: Resource, accepts: Sequence[Requirement]) -> list[dict[str, Any]]:
+    """The same offers in x402 v1 form, for the networks v1 can name."""
+    out = (r.to_v1(resource.url, resource.description, resource.mime_type) for r in accepts)
+    return [r for r in out if r is not None]
+
+
+def decode_payment(value: str) -> PaymentPayload:
+    """PAYMENT-SIGNATURE (v2) -> the SDK's PaymentPayload; anything else is a 400."""
+    data = decode(value)
+    if not isinstance(data, dict):
+        raise MalformedPayment("payment payload must be a JSON object", code="invalid_payload")
+    if data.get("x402Version") != 2:
+        raise MalformedPayment("only x402Version 2 payloads are accepted here", code="invalid_x402_version")
+    try:
+        return PaymentPayload.model_validate(data)
+    except ValidationError as e:
+        raise MalformedPayment(
+            f"invalid payment payload: {e.error_count()} error(s)", code="invalid_payload"
+        ) from None

@@ -1,0 +1,239 @@
+"""The composition root: builds every service from the settings, once, and owns their lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from x402.extensions.payment_identifier import PAYMENT_IDENTIFIER, declare_payment_identifier_extension
+
+from studio402.auth.siwx import SIWX_EXTENSION_KEY, SiwxVerifier
+from studio402.backends.preview.backend import PreviewBackend
+from studio402.backends.registry import BackendRegistry
+from studio402.catalog import CATALOG, Catalog, Route
+from studio402.chain.devnet import Devnet
+from studio402.chain.refunds import EvmRefunder
+from studio402.chain.rpc import AsyncRpc
+from studio402.chain.settlement import EvmSettler
+from studio402.chain.wallet import SettlerWallet
+from studio402.config import NetworkSettings, RefundMethod, Settings
+from studio402.db.engine import database_url, open_database
+from studio402.db.ledger_store import SqlLedgerStore
+from studio402.db.refund_store import SqlRefundStore
+from studio402.errors import ConfigError
+from studio402.jobs.events import JobEvents
+from studio402.jobs.model import Job, is_refundable
+from studio402.jobs.runner import JobRunner, RunnerConfig
+from studio402.jobs.store import SqlJobStore
+from studio402.jobs.worker import WorkerPool
+from studio402.money import Asset, parse_usd
+from studio402.payments import x402
+from studio402.payments.engine import PaymentEngine
+from studio402.payments.methods.evm_exact import EvmExactMethod
+from studio402.payments.offers import Offer
+from studio402.payments.refunds import RefundRequest, RefundSender, RefundService
+from studio402.storage.base import UrlSigner
+from studio402.storage.local import LocalBlobStore
+
+log = logging.getLogger(__name__)
+RECONCILE_EVERY_SECONDS = 15.0
+
+
+def load_secret(path: Path) -> bytes:
+    """The instance's signing secret (blob URLs, webhooks): created once, kept in the data dir."""
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(secrets.token_bytes(32))
+    return path.read_bytes()
+
+
+class Services:
+    """Everything the routes call. `start()` opens the database, the blob store, the payment rails and the
+    workers; with static `offers` (tests of the public surface) it only builds challenges."""
+
+    def __init__(self, settings: Settings, *, offers: Sequence[Offer] | None = None,
+                 catalog: Catalog = CATALOG) -> None:
+        self.settings = settings
+        self.catalog = catalog
+        self._static_offers = offers
+        self.engine = PaymentEngine(offers or ())
+        chain_ids = [o.chain_id for o in offers or ()] or [settings.devnet.chain_id]
+        self.siwx = SiwxVerifier(settings.public_url, supported_chain_ids=chain_ids)
+        self.events = JobEvents()
+        self.owner = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+        self.db: AsyncEngine | None = None
+        self.devnet: Devnet | None = None
+        self._closers: list[Callable[[], Awaitable[None]]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._wallets: dict[tuple[str, str], SettlerWallet] = {}
+
+    @classmethod
+    def with_offers(cls, settings: Settings, offers: Sequence[Offer]) -> Services:
+        return cls(settings, offers=offers)
+
+    @property
+    def credit_enabled(self) -> bool:
+        return self.settings.payments.refund is RefundMethod.CREDIT
+
+    def resource(self, route: Route) -> x402.Resource:
+        """The paid resource as clients see it: from the configured public URL, never the Host header."""
+        return x402.Resource(url=self.settings.public_url + route.path, description=route.title)
+
+    def public_url_for(self, path: str, query: str = "") -> str:
+        return self.settings.public_url + path + (f"?{query}" if query else "")
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._static_offers is not None:
+            return
+        settings = self.settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        secret = load_secret(settings.data_dir / "secret.key")
+        self.blobs = LocalBlobStore(settings.data_dir / "blobs", UrlSigner(secret, settings.public_url))
+        self.db = await open_database(database_url(settings.database.url, settings.data_dir))
+        self._closers.append(self.db.dispose)
+        self.jobs = SqlJobStore(self.db)
+        methods, refunders = await self._payment_rails()
+        offers = [m.offer for m in methods]
+        self.siwx = SiwxVerifier(settings.public_url, supported_chain_ids=[o.chain_id for o in offers])
+        self.refunds = RefundService(settings.payments.refund, SqlRefundStore(self.db), refunders,
+                                     timeout=settings.payments.settle_timeout_seconds, on_change=self._republish)
+        self.registry = BackendRegistry({"preview": PreviewBackend(self.catalog)}, default=["preview"])
+        self._closers.append(self.registry.aclose)
+        runner = JobRunner(self.jobs, self.registry, self.blobs, self.events, self.catalog, owner=self.owner,
+                           on_terminal=self._on_terminal,
+                           config=RunnerConfig(lease_seconds=settings.jobs.lease_seconds))
+        self.pool = WorkerPool(self.jobs, runner, workers=settings.jobs.workers, owner=self.owner,
+                               lease_seconds=settings.jobs.lease_seconds)
+        self.events.listen(self.pool.on_event)
+        self.engine = PaymentEngine(offers, methods, SqlLedgerStore(self.db),
+                                    settle_timeout=settings.payments.settle_timeout_seconds,
+                                    job_ready=self._job_ready, extensions_for=self._challenge_extensions)
+        await self.reconcile()
+        await self.pool.start()
+        self._closers.append(self.pool.stop)
+        self._tasks.append(asyncio.create_task(self._reconcile_forever(), name="reconciler"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        for close in reversed(self._closers):
+            try:
+                await close()
+            except Exception:  # keep closing the rest
+                log.exception("error while stopping")
+        self._closers.clear()
+
+    async def reconcile(self) -> None:
+        """Finish what a crash or a flaky RPC interrupted: settlements, refunds, refunds never started."""
+        await self.engine.reconcile()
+        for job in await self.jobs.needing_refund():
+            await self._refund(job)
+        await self.refunds.reconcile()
+
+    async def _reconcile_forever(self) -> None:
+        while True:
+            await asyncio.sleep(RECONCILE_EVERY_SECONDS)
+            try:
+                await self.reconcile()
+            except Exception:  # a flaky RPC must not kill the loop
+                log.exception("reconciliation failed; will retry")
+
+    # -- job hooks -------------------------------------------------------------------------------------------
+
+    async def _job_ready(self, job_id: str) -> None:
+        self.pool.wake()
+
+    async def _on_terminal(self, job: Job) -> None:
+        if is_refundable(job):
+            await self._refund(job)
+
+    async def _refund(self, job: Job) -> None:
+        if job.payment_id is None:
+            return
+        try:
+            await self.refunds.refund(RefundRequest(job.id, job.payment_id, job.payer, job.micros))
+        except Exception:  # the reconciler retries from needing_refund()
+            log.exception("refund of job %s failed; will retry", job.id)
+
+    async def _republish(self, job_id: str) -> None:
+        job = await self.jobs.get(job_id)
+        if job is not None:
+            self.events.publish(job)
+
+    # -- payment rails ---------------------------------------------------------------------------------------
+
+    def _wallet(self, rpc: AsyncRpc, url: str, key: str) -> SettlerWallet:
+        """One wallet (one nonce manager) per key and RPC, shared by settlements and refunds."""
+        wallet = self._wallets.get((url, key))
+        if wallet is None:
+            wallet = self._wallets[(url, key)] = SettlerWallet(rpc, key)
+        return wallet
+
+    async def _payment_rails(self) -> tuple[list[EvmExactMethod], dict[tuple[str, str], RefundSender]]:
+        settings = self.settings
+        if settings.payments.networks:
+            rails = [await self._network_rail(n) for n in settings.payments.networks]
+        elif settings.devnet.enabled:
+            rails = [await self._devnet_rail()]
+        else:
+            raise ConfigError("no payment network configured and the devnet is disabled")
+        methods = [method for method, _ in rails]
+        refunders = {(m.offer.network, m.offer.asset.address): r for m, r in rails if r is not None}
+        if settings.payments.refund is RefundMethod.ONCHAIN and len(refunders) < len(methods):
+            raise ConfigError("refund = \"onchain\" needs a refund_key on every payment network")
+        return methods, refunders
+
+    async def _devnet_rail(self) -> tuple[EvmExactMethod, RefundSender | None]:
+        settings, dev = self.settings, self.settings.devnet
+        self.devnet = Devnet(settings.data_dir, chain_id=dev.chain_id, token_name=dev.token_name,
+                             token_symbol=dev.token_symbol, token_version=dev.token_version,
+                             anvil_bin=dev.anvil_bin, demo_funds_micros=parse_usd(dev.demo_funds_usd))
+        info = await self.devnet.start()
+        self._closers.append(self.devnet.stop)
+        offer = Offer(Asset(info.network, info.token, info.decimals, info.token_name, info.token_version),
+                      info.pay_to, settings.payments.max_timeout_seconds)
+        rpc = self.devnet.rpc
+        settler = EvmSettler(rpc, self._wallet(rpc, info.rpc_url, info.settler_key), token=info.token)
+        refunder = EvmRefunder(rpc, self._wallet(rpc, info.rpc_url, info.refund_key), token=info.token)
+        return EvmExactMethod(offer, settler), refunder
+
+    async def _network_rail(self, net: NetworkSettings) -> tuple[EvmExactMethod, RefundSender | None]:
+        offer = Offer(Asset(net.network, net.asset, net.decimals, net.asset_name, net.asset_version), net.pay_to,
+                      self.settings.payments.max_timeout_seconds)
+        if net.rpc_url is None or net.settler_key is None:
+            raise ConfigError(f"network {net.network}: settling needs rpc_url and settler_key")
+        rpc = AsyncRpc(net.rpc_url)
+        self._closers.append(rpc.aclose)
+        chain_id = await rpc.chain_id()
+        if chain_id != offer.chain_id:
+            raise ConfigError(f"rpc_url of {net.network} serves chain {chain_id}")
+        settler = EvmSettler(rpc, self._wallet(rpc, net.rpc_url, net.settler_key.get_secret_value()),
+                             token=net.asset)
+        refunder = None
+        if net.refund_key is not None:
+            wallet = self._wallet(rpc, net.rpc_url, net.refund_key.get_secret_value())
+            refunder = EvmRefunder(rpc, wallet, token=net.asset)
+        return EvmExactMethod(offer, settler), refunder
+
+    def _challenge_extensions(self, resource_url: str) -> Mapping[str, Any]:
+        extensions: dict[str, Any] = {PAYMENT_IDENTIFIER: declare_payment_identifier_extension(required=False)}
+        if self.credit_enabled:
+            # Holders of refund credit sign in instead of paying (the official clients try this first).
+            extensions[SIWX_EXTENSION_KEY] = self.siwx.challenge_extension(
+                resource_url, statement="Sign in to spend your studio402 credit")
+        return extensions

@@ -1,0 +1,97 @@
+"""A real studio402 server paying on the session devnet, and helpers to build and inspect payments."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from studio402.api.app import create_app
+from studio402.chain.devnet import Devnet
+from studio402.chain.token import TRANSFER_TOPIC, decode_transfer_log
+from studio402.config import Settings
+from studio402.services import Services
+from tests.devnet_fixture import Payer, authorize
+from tests.server import free_port, serve
+
+GENERATE = "/api/generate/nano-banana/generate"
+BODY = {"prompt": "a lighthouse in a storm"}
+
+
+@dataclass
+class PaidServer:
+    base: str
+    services: Services
+    settings: Settings
+    devnet: Devnet
+
+    def client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.base, timeout=60)
+
+
+def devnet_settings(devnet: Devnet, data_dir: Path, port: int, **overrides: Any) -> Settings:
+    info = devnet.info
+    network = {
+        "network": info.network,
+        "asset": info.token,
+        "asset_name": info.token_name,
+        "asset_version": info.token_version,
+        "pay_to": info.pay_to,
+        "rpc_url": info.rpc_url,
+        "settler_key": info.settler_key,
+        "refund_key": info.refund_key,
+    }
+    return Settings(data_dir=data_dir).with_overrides(
+        **{"server.port": port, "payments.networks": [network], **overrides}
+    )
+
+
+@pytest.fixture
+async def paid_server(devnet: Devnet, tmp_path: Path) -> AsyncIterator[PaidServer]:
+    port = free_port()
+    settings = devnet_settings(devnet, tmp_path / "data", port)
+    services = Services(settings)
+    async with serve(create_app(services), port) as base:
+        yield PaidServer(base, services, settings, devnet)
+
+
+def decode_header(value: str) -> Any:
+    return json.loads(base64.b64decode(value))
+
+
+async def challenge(client: httpx.AsyncClient, path: str = GENERATE, body: Any = BODY) -> dict[str, Any]:
+    response = await client.post(path, json=body)
+    assert response.status_code == 402, response.text
+    accepts: list[dict[str, Any]] = decode_header(response.headers["PAYMENT-REQUIRED"])["accepts"]
+    return accepts[0]
+
+
+def payment_header(devnet: Devnet, payer: Payer, accepted: dict[str, Any], *, value: int | None = None,
+                   extensions: dict[str, Any] | None = None, **auth_overrides: Any) -> str:
+    """A PAYMENT-SIGNATURE for `accepted`, signed by `payer` (value/to/times overridable to break it)."""
+    auth, signature = authorize(devnet, payer, int(accepted["amount"]) if value is None else value,
+                                **auth_overrides)
+    payload: dict[str, Any] = {
+        "x402Version": 2,
+        "accepted": accepted,
+        "payload": {"authorization": auth.to_json(), "signature": "0x" + signature.hex()},
+    }
+    if extensions:
+        payload["extensions"] = extensions
+    return base64.b64encode(json.dumps(payload).encode()).decode()
+
+
+async def transfers_from(devnet: Devnet, address: str) -> list[tuple[str, int, str]]:
+    """Every token Transfer sent by `address`: (receiver, value, tx hash)."""
+    logs = await devnet.rpc.get_logs({
+        "address": devnet.info.token, "fromBlock": "0x0", "toBlock": "latest",
+        "topics": [TRANSFER_TOPIC, "0x" + address.lower().removeprefix("0x").rjust(64, "0")],
+    })
+    events = [decode_transfer_log(log) for log in logs]
+    return [(e.receiver, e.value, e.tx_hash) for e in events if e is not None]
