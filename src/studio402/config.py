@@ -95,6 +95,27 @@ class DatabaseSettings(_Section):
     url: str | None = None  # None: SQLite file in the data dir
 
 
+class ProviderSettings(_Section):
+    """One upstream account: an adapter type, its credentials, and which upstream model serves what."""
+
+    type: str  # adapter type, see studio402.backends.factory.ADAPTERS
+    api_key: SecretStr | None = None
+    base_url: str | None = None
+    timeout_seconds: float = Field(600.0, gt=0)
+    enabled: bool = True
+    # Route key ("sora-2/generate") or model ("sora-2") -> upstream model id / endpoint / version.
+    models: dict[str, str] = Field(default_factory=dict)
+    options: dict[str, Any] = Field(default_factory=dict)  # adapter-specific (project, location, ...)
+
+
+class BackendSettings(_Section):
+    # Chain used by every route without its own: primary first, then fallbacks.
+    default: tuple[str, ...] = ("preview",)
+    # Route key or model -> chain of provider names (e.g. "nano-banana" = ["gemini", "fal"]).
+    routes: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+
+
 class JobSettings(_Section):
     workers: int = Field(2, ge=1, le=256)
     lease_seconds: float = Field(30.0, gt=0)
@@ -109,6 +130,7 @@ class Settings(_Section):
     storage: StorageSettings = StorageSettings()
     database: DatabaseSettings = DatabaseSettings()
     jobs: JobSettings = JobSettings()
+    backends: BackendSettings = BackendSettings()
 
     @property
     def public_url(self) -> str:

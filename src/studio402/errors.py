@@ -11,6 +11,7 @@ Every error we raise on purpose derives from `Studio402Error` and carries a stab
      │    ├── UnknownRoute             no such model / operation
      │    └── MediaError               a media input is unusable (type, size, fetch refused, ...)
      ├── NotFound                    no such resource (or not yours: we never say which)
+     ├── AccessDenied                a token or signed URL that does not grant this (403)
      ├── AuthError                   SIGN-IN-WITH-X missing or invalid (answered with a SIWX 402)
      ├── PaymentError
      │    ├── PaymentRequired          no payment sent (answered with a 402 challenge)
@@ -101,9 +102,21 @@ class NotFound(Studio402Error):
     title = "Not found"
 
 
+class AccessDenied(Studio402Error):
+    code = "access_denied"
+    title = "Access denied"
+
+
 class AuthError(Studio402Error):
+    """SIGN-IN-WITH-X missing or invalid; `challenge` is the decoded PAYMENT-REQUIRED (accepts: [] and the
+    sign-in-with-x extension) that lets a client sign in by itself."""
+
     code = "siwx_invalid"
     title = "Wallet authentication required"
+
+    def __init__(self, detail: str = "", *, code: str | None = None, **extra: Any) -> None:
+        super().__init__(detail, code=code, **extra)
+        self.challenge: Mapping[str, Any] | None = None
 
 
 class PaymentError(Studio402Error):

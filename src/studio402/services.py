@@ -8,6 +8,7 @@ import logging
 import os
 import secrets
 import socket
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from x402.extensions.payment_identifier import PAYMENT_IDENTIFIER, declare_payment_identifier_extension
 
 from studio402.auth.siwx import SIWX_EXTENSION_KEY, SiwxVerifier
+from studio402.backends.base import Backend
+from studio402.backends.factory import build_backend
 from studio402.backends.preview.backend import PreviewBackend
 from studio402.backends.registry import BackendRegistry
 from studio402.catalog import CATALOG, Catalog, Route
@@ -45,6 +48,15 @@ from studio402.storage.local import LocalBlobStore
 
 log = logging.getLogger(__name__)
 RECONCILE_EVERY_SECONDS = 15.0
+
+
+def build_registry(settings: Settings, catalog: Catalog) -> BackendRegistry:
+    """`preview` always exists; every `[backends.providers.<name>]` adds an upstream adapter."""
+    backends: dict[str, Backend] = {"preview": PreviewBackend(catalog)}
+    for name, provider in settings.backends.providers.items():
+        if provider.enabled:
+            backends[name] = build_backend(name, provider)
+    return BackendRegistry(backends, settings.backends.default, settings.backends.routes)
 
 
 def load_secret(path: Path) -> bytes:
@@ -108,7 +120,7 @@ class Services:
         self.siwx = SiwxVerifier(settings.public_url, supported_chain_ids=[o.chain_id for o in offers])
         self.refunds = RefundService(settings.payments.refund, SqlRefundStore(self.db), refunders,
                                      timeout=settings.payments.settle_timeout_seconds, on_change=self._republish)
-        self.registry = BackendRegistry({"preview": PreviewBackend(self.catalog)}, default=["preview"])
+        self.registry = build_registry(settings, self.catalog)
         self._closers.append(self.registry.aclose)
         runner = JobRunner(self.jobs, self.registry, self.blobs, self.events, self.catalog, owner=self.owner,
                            on_terminal=self._on_terminal,
@@ -152,6 +164,19 @@ class Services:
                 await self.reconcile()
             except Exception:  # a flaky RPC must not kill the loop
                 log.exception("reconciliation failed; will retry")
+
+    @staticmethod
+    def clock() -> float:
+        return time.time()
+
+    async def cancel_job(self, job: Job) -> Job | None:
+        """Cancel a job that has not ended; refunded when it had not started. None if it cannot be."""
+        canceled = await self.jobs.cancel(job.id, self.clock())
+        if canceled is None:
+            return None
+        self.events.publish(canceled)  # a worker running it stops and cancels it upstream
+        await self._on_terminal(canceled)
+        return await self.jobs.get(job.id) or canceled
 
     # -- job hooks -------------------------------------------------------------------------------------------
 

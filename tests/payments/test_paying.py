@@ -17,7 +17,7 @@ from x402.mechanisms.evm.signers import EthAccountSigner
 from x402.schemas import SettleResponse
 
 from tests.devnet_fixture import new_payer
-from tests.payments.support import (
+from tests.paid_support import (
     BODY,
     GENERATE,
     PaidServer,

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from studio402 import __version__
 from studio402.api import problems
-from studio402.api.routes import discovery, generate, quote, upload
+from studio402.api.routes import blobs, discovery, generate, jobs, quote, upload
 from studio402.services import Services
 
 
@@ -33,6 +33,6 @@ def create_app(services: Services) -> FastAPI:
     app.state.services = services
     app.state.openapi_cache = None
     problems.install(app)
-    for module in (generate, quote, upload, discovery):
+    for module in (generate, quote, upload, jobs, blobs, discovery):
         app.include_router(module.router)
     return app

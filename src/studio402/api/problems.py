@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from studio402.errors import (
+    AccessDenied,
     AuthError,
     BackendError,
     ChainError,
@@ -42,6 +43,7 @@ _STATUS: dict[type[Studio402Error], int] = {
     UnknownRoute: 404,
     InputError: 400,
     NotFound: 404,
+    AccessDenied: 403,
     AuthError: 402,
     PaymentRequired: 402,
     MalformedPayment: 400,
@@ -96,9 +98,9 @@ def error_response(exc: Studio402Error, instance: str | None) -> JSONResponse:
     headers: dict[str, str] = {}
     if isinstance(exc, PaymentError | AuthError) and status == 402:
         headers["Cache-Control"] = "no-store"
+    if isinstance(exc, PaymentError | AuthError) and exc.challenge is not None:
+        headers[x402.PAYMENT_REQUIRED] = x402.encode(exc.challenge)
     if isinstance(exc, PaymentError):
-        if exc.challenge is not None:
-            headers[x402.PAYMENT_REQUIRED] = x402.encode(exc.challenge)
         if exc.v1_accepts:
             # x402 v1 clients read the offers from the body.
             members.update(x402Version=1, error=exc.code, accepts=list(exc.v1_accepts))

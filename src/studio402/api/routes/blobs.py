@@ -1,0 +1,24 @@
+"""Stored files under signed, expiring URLs (range requests and content types from the store)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse
+
+from studio402.api.deps import services
+from studio402.errors import AccessDenied, NotFound
+
+router = APIRouter()
+
+
+@router.api_route("/blobs/{key:path}", methods=["GET", "HEAD"], include_in_schema=False)
+async def blob(key: str, request: Request, e: str = "", s: str = "") -> FileResponse:
+    svc = services(request)
+    if not svc.blobs.signer.verify(key, e, s):
+        raise AccessDenied("this link is invalid or has expired; poll the job for a fresh one",
+                           code="url_expired")
+    info = await svc.blobs.stat(key)
+    if info is None:
+        raise NotFound("no such file")
+    return FileResponse(svc.blobs.path(key), media_type=info.content_type,
+                        headers={"Cache-Control": "private, max-age=300"})

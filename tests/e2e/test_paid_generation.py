@@ -1,0 +1,85 @@
+"""The whole loop with real payments on the devnet: the official x402 client pays, then polls with
+SIGN-IN-WITH-X (answering the SIWX 402 by itself) until `complete`, and the downloaded file is real media."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from typing import Any
+
+import av
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from PIL import Image
+from x402 import x402Client
+from x402.extensions.sign_in_with_x import CreateSIWxClientExtensionOptions, create_siwx_client_extension
+from x402.http.clients import x402HttpxClient
+from x402.mechanisms.evm.exact import ExactEvmScheme
+from x402.mechanisms.evm.signers import EthAccountSigner
+
+from tests.devnet_fixture import new_payer
+from tests.paid_support import PaidServer
+
+
+def official_client(account: LocalAccount) -> x402Client:
+    client = x402Client()
+    client.register("eip155:*", ExactEvmScheme(EthAccountSigner(account)))
+    client.register_extension(create_siwx_client_extension(CreateSIWxClientExtensionOptions(signers=[account])))
+    client.set_spend_controls(False)
+    return client
+
+
+async def pay_and_wait(server: PaidServer, account: LocalAccount, path: str, body: dict[str, Any],
+                       timeout: float = 90) -> dict[str, Any]:
+    async with x402HttpxClient(official_client(account), base_url=server.base, timeout=60) as http:
+        created = await http.post(path, json=body)
+        assert created.status_code == 200, created.text
+        job_id = created.json()["jobId"]
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            polled = await http.get(f"/api/jobs/{job_id}")
+            assert polled.status_code == 200, polled.text
+            job: dict[str, Any] = polled.json()
+            if job["status"] in ("complete", "failed", "canceled"):
+                return job
+            assert asyncio.get_running_loop().time() < deadline, job
+            await asyncio.sleep(0.2)
+
+
+async def download(url: str) -> bytes:
+    import httpx
+
+    async with httpx.AsyncClient(timeout=30) as http:
+        response = await http.get(url)
+    assert response.status_code == 200
+    return response.content
+
+
+async def test_image_route_end_to_end(paid_server: PaidServer) -> None:
+    payer = await new_payer(paid_server.devnet, 1_000_000)
+    account = Account.from_key(payer.key)
+    job = await pay_and_wait(paid_server, account, "/api/generate/gpt-image-1.5/generate",
+                             {"prompt": "a paper boat on a pond", "size": "1024x1536", "quality": "low",
+                              "output_format": "jpeg"})
+    assert job["status"] == "complete", job
+    assert job["backend"] == "preview" and job["refund"] is None
+    image = Image.open(io.BytesIO(await download(job["result"]["imageUrl"])))
+    assert image.format == "JPEG" and image.size == (1024, 1536)
+
+
+async def test_video_route_end_to_end(paid_server: PaidServer) -> None:
+    payer = await new_payer(paid_server.devnet, 5_000_000)
+    account = Account.from_key(payer.key)
+    job = await pay_and_wait(paid_server, account, "/api/generate/veo-3.1-fast/generate",
+                             {"prompt": "waves at night", "durationSeconds": "4", "resolution": "720p"})
+    assert job["status"] == "complete", job
+    data = await download(job["result"]["videoUrl"])
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.video[0]
+        frames = sum(1 for _ in container.decode(video=0))
+        assert stream.codec_context.name == "h264" and stream.codec_context.pix_fmt == "yuv420p"
+        assert (stream.codec_context.width, stream.codec_context.height) == (1280, 720)
+        duration = float(stream.duration * stream.time_base) if stream.duration else frames / 24
+    assert frames == 96 and abs(duration - 4.0) < 0.05
+    thumb = Image.open(io.BytesIO(await download(job["result"]["thumbnailUrl"])))
+    assert thumb.width > 0
