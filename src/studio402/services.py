@@ -73,8 +73,9 @@ class Services:
     workers; with static `offers` (tests of the public surface) it only builds challenges."""
 
     def __init__(self, settings: Settings, *, offers: Sequence[Offer] | None = None,
-                 catalog: Catalog = CATALOG) -> None:
+                 catalog: Catalog = CATALOG, registry: BackendRegistry | None = None) -> None:
         self.settings = settings
+        self._registry_override = registry
         self.catalog = catalog
         self._static_offers = offers
         self.engine = PaymentEngine(offers or ())
@@ -120,7 +121,7 @@ class Services:
         self.siwx = SiwxVerifier(settings.public_url, supported_chain_ids=[o.chain_id for o in offers])
         self.refunds = RefundService(settings.payments.refund, SqlRefundStore(self.db), refunders,
                                      timeout=settings.payments.settle_timeout_seconds, on_change=self._republish)
-        self.registry = build_registry(settings, self.catalog)
+        self.registry = self._registry_override or build_registry(settings, self.catalog)
         self._closers.append(self.registry.aclose)
         runner = JobRunner(self.jobs, self.registry, self.blobs, self.events, self.catalog, owner=self.owner,
                            on_terminal=self._on_terminal,

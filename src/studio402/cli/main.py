@@ -2,9 +2,78 @@
 
 from __future__ import annotations
 
-import typer
+import asyncio
+import logging
+from pathlib import Path
+from typing import Annotated
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+import typer
+import uvicorn
+
+from studio402.cli import backends as backends_cmd
+from studio402.cli import devnet as devnet_cmd
+from studio402.cli import ledger as ledger_cmd
+from studio402.cli.common import ConfigOpt, DataDirOpt, fail, settings_from
+from studio402.config import example_config
+from studio402.errors import Studio402Error
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Sell AI image and video generation per "
+                  "call, paid with HTTP 402 micropayments.")
+app.add_typer(devnet_cmd.app, name="devnet")
+app.add_typer(ledger_cmd.app, name="ledger")
+app.add_typer(backends_cmd.app, name="backends")
+
+@app.command()
+def serve(
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    demo: Annotated[bool, typer.Option("--demo", help="Once up, pay for a first image and video with the "
+                                       "devnet's demo wallet and save them to --out.")] = False,
+    out: Annotated[Path, typer.Option(help="Where --demo saves its files.")] = Path("out"),
+) -> None:
+    """Run the API (embedded default: devnet + SQLite + local blobs + preview backend)."""
+    from studio402.api.app import create_app
+    from studio402.cli.demo import run_demo
+    from studio402.services import Services
+
+    settings = settings_from(config, data_dir, **{"server.host": host, "server.port": port})
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for chatty in ("httpx", "httpcore", "x402"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    services = Services(settings)
+    server = uvicorn.Server(uvicorn.Config(create_app(services), host=settings.server.host,
+                                           port=settings.server.port, log_level="info", lifespan="on"))
+
+    async def main() -> None:
+        serving = asyncio.create_task(server.serve())
+        while not server.started and not serving.done():
+            await asyncio.sleep(0.05)
+        if demo and server.started:
+            try:
+                await run_demo(services, out)
+            except Exception as exc:  # the server keeps running; say what went wrong
+                typer.secho(f"demo failed: {exc}", fg="red", err=True)
+        await serving
+
+    try:
+        asyncio.run(main())
+    except Studio402Error as exc:
+        fail(exc)
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write the example config.")] = Path("studio402.toml"),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented example config (every key, with its default)."""
+    if path.exists() and not force:
+        typer.secho(f"{path} exists; use --force to overwrite it", fg="red", err=True)
+        raise typer.Exit(1)
+    path.write_text(example_config())
+    typer.echo(f"wrote {path}; start with: studio402 serve --config {path}")
 
 
 def main() -> None:

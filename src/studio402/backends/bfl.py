@@ -1,0 +1,195 @@
+"""Black Forest Labs adapter: FLUX.2 [pro] / [max] (generate and edit on the same endpoint).
+
+    submit  POST /v1/{flux-2-pro|flux-2-max} with `x-key`: prompt, width/height (from aspect ratio x MP, multiples
+            of 16), seed, safety_tolerance, output_format (jpg -> jpeg), input_image..input_image_8 (base64)
+            -> {id, polling_url}; the polling URL (maybe a regional host) is the persisted upstream id
+    poll    GET {polling_url} with `x-key`: Pending | Ready | Request Moderated | Content Moderated | Error |
+            Task not found; on Ready, `result.sample` (a signed URL valid ~10 min) is downloaded at once,
+            without our key
+
+The key is only sent to hosts we trust: the base URL's host, `*.bfl.ai`, and `options.polling_hosts`. BFL has
+no cancel. `output_quality` and `prompt_upsampling` of our schema have no FLUX.2 [pro]/[max] field."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from studio402.backends.base import (
+    BackendFailure,
+    BackendJob,
+    FailureCode,
+    Output,
+    Poll,
+    Submitted,
+    UpstreamStatus,
+)
+from studio402.backends.dimensions import geometry
+from studio402.backends.http_common import (
+    api_key,
+    download,
+    encode_base64,
+    json_object,
+    media_inputs,
+    new_client,
+    send,
+    status_failure,
+    upstream_model,
+)
+from studio402.catalog import CATALOG
+from studio402.config import ProviderSettings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE = "https://api.bfl.ai"
+HEADER_KEY = "x-key"
+DEFAULT_MODELS: Mapping[str, str] = {"flux-2-pro": "flux-2-pro", "flux-2-max": "flux-2-max"}  # endpoint names
+ROUTES = frozenset(f"{m}/{op}" for m in DEFAULT_MODELS for op in ("generate", "edit"))
+MAX_INPUT_IMAGES = 8  # input_image, input_image_2 .. input_image_8
+TRUSTED_DOMAIN = "bfl.ai"
+_FORMATS = {"jpg": "jpeg", "jpeg": "jpeg", "png": "png", "webp": "webp"}
+
+
+class TaskStatus(StrEnum):
+    PENDING = "Pending"
+    READY = "Ready"
+    REQUEST_MODERATED = "Request Moderated"
+    CONTENT_MODERATED = "Content Moderated"
+    ERROR = "Error"
+    NOT_FOUND = "Task not found"
+
+
+def input_field(index: int) -> str:
+    return "input_image" if index == 0 else f"input_image_{index + 1}"
+
+
+def request_body(job: BackendJob) -> dict[str, Any]:
+    p = job.params
+    geo = geometry(CATALOG.get(job.model, job.operation), p)
+    body: dict[str, Any] = {
+        "prompt": p["prompt"],
+        "width": geo.width,
+        "height": geo.height,
+        "seed": job.seed,
+        "safety_tolerance": p.get("safety_tolerance", 2),
+        "output_format": _FORMATS[str(p.get("output_format", "jpg"))],
+    }
+    images = media_inputs(job, "images")
+    if len(images) > MAX_INPUT_IMAGES:  # FLUX.2 [max] on our catalog takes 10: another backend may serve it
+        raise BackendFailure(FailureCode.UNAVAILABLE, f"BFL takes at most {MAX_INPUT_IMAGES} input images")
+    for i, image in enumerate(images):
+        body[input_field(i)] = encode_base64(image.data)
+    return body
+
+
+def _progress(task: Mapping[str, Any]) -> int | None:
+    value = task.get("progress")
+    if not isinstance(value, int | float):
+        return None
+    percent = value * 100 if value <= 1 else value  # seen both as a fraction and as a percentage
+    return max(0, min(100, round(percent)))
+
+
+def bfl_failure(resp: httpx.Response, *, accepted: bool) -> BackendFailure:
+    failure = status_failure(resp, accepted=accepted)
+    if resp.status_code == 429 and failure.retry_after is None:  # body {"retry_after": 5} (skill doc)
+        try:
+            body = resp.json()
+        except ValueError:
+            body = None
+        wait = body.get("retry_after") if isinstance(body, dict) else None
+        if isinstance(wait, int | float):
+            failure.retry_after = float(wait)
+    return failure
+
+
+class BflBackend:
+    def __init__(self, name: str, settings: ProviderSettings) -> None:
+        self.name = name
+        self._settings = settings
+        self._client = new_client(settings, DEFAULT_BASE)
+        extra = settings.options.get("polling_hosts") or []
+        self._trusted = {self._client.base_url.host, *(str(h).lower() for h in extra)}
+
+    @classmethod
+    def from_settings(cls, name: str, settings: ProviderSettings) -> BflBackend:
+        return cls(name, settings)
+
+    def missing_settings(self) -> list[str]:
+        return [] if api_key(self._settings) else ["api_key"]
+
+    def supports(self, route_key: str) -> bool:
+        return route_key in ROUTES and not self.missing_settings()
+
+    def trusted(self, url: str) -> bool:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        ok_host = host in self._trusted or host == TRUSTED_DOMAIN or host.endswith("." + TRUSTED_DOMAIN)
+        return ok_host and parts.scheme in ("https", "http")
+
+    def _headers(self) -> dict[str, str]:
+        return {HEADER_KEY: api_key(self._settings) or ""}
+
+    async def submit(self, job: BackendJob) -> Submitted:
+        endpoint = upstream_model(self._settings, job.route_key, DEFAULT_MODELS)
+        if endpoint is None:
+            raise BackendFailure(FailureCode.UNAVAILABLE, f"{self.name} has no model for {job.route_key}")
+        resp = await send(self._client, "POST", f"v1/{endpoint}", creates=True, json=request_body(job),
+                          headers=self._headers())
+        if resp.status_code != 200:
+            raise bfl_failure(resp, accepted=False)
+        task = json_object(resp, accepted=True, retryable=False)
+        url = task.get("polling_url") or (f"{self._client.base_url}v1/get_result?id={task['id']}"
+                                          if task.get("id") else None)
+        if not isinstance(url, str) or not self.trusted(url):
+            raise BackendFailure(FailureCode.UPSTREAM_ERROR, f"unusable polling_url {url!r}", accepted=True,
+                                 retryable=False)
+        return Submitted(url)
+
+    async def poll(self, job: BackendJob, upstream_id: str) -> Poll:
+        if not self.trusted(upstream_id):  # never send our key to a host we do not know
+            raise BackendFailure(FailureCode.UPSTREAM_ERROR, "the polling URL is on an untrusted host",
+                                 accepted=True, retryable=False)
+        resp = await send(self._client, "GET", upstream_id, accepted=True, headers=self._headers())
+        if resp.status_code != 200:
+            raise bfl_failure(resp, accepted=True)
+        task = json_object(resp, accepted=True)
+        return await self._task_poll(job, upstream_id, task)
+
+    async def _task_poll(self, job: BackendJob, upstream_id: str, task: Mapping[str, Any]) -> Poll:
+        status = task.get("status")
+        if status == TaskStatus.READY:
+            return Poll(UpstreamStatus.SUCCEEDED, 100, (await self._sample(job, task),))
+        if status in (TaskStatus.REQUEST_MODERATED, TaskStatus.CONTENT_MODERATED):
+            details = task.get("details")
+            raise BackendFailure(FailureCode.MODERATED, f"{status}{f': {details}' if details else ''}",
+                                 accepted=True, retryable=False)
+        if status == TaskStatus.ERROR:
+            raise BackendFailure(FailureCode.UPSTREAM_ERROR, f"the task failed: {task.get('details')}",
+                                 accepted=True, retryable=False)
+        if status == TaskStatus.NOT_FOUND:
+            raise BackendFailure(FailureCode.NOT_FOUND, "the upstream does not know this task", accepted=True,
+                                 retryable=False)
+        if status != TaskStatus.PENDING:
+            log.warning("%s: unknown task status %r for %s; still waiting", self.name, status, upstream_id)
+        return Poll(UpstreamStatus.RUNNING, _progress(task))
+
+    async def _sample(self, job: BackendJob, task: Mapping[str, Any]) -> Output:
+        result = task.get("result")
+        sample = result.get("sample") if isinstance(result, dict) else None
+        if not isinstance(sample, str) or not sample:
+            raise BackendFailure(FailureCode.NO_MEDIA, "Ready without a sample", accepted=True, retryable=False)
+        data, mime = await download(self._client, sample, what="the sample")  # signed URL: no key sent
+        fmt = _FORMATS[str(job.params.get("output_format", "jpg"))]
+        return Output(data, mime if mime and mime.startswith("image/") else f"image/{fmt}")
+
+    async def cancel(self, job: BackendJob, upstream_id: str) -> None:
+        return None  # BFL documents no cancel
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

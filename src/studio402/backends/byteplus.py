@@ -1,0 +1,214 @@
+"""ByteDance Seedance 2.0 on BytePlus ModelArk content-generation tasks.
+
+    POST   /contents/generations/tasks       {model, content:[...], ratio, resolution, duration, seed, ...} -> {id}
+    GET    /contents/generations/tasks/{id}  {status: queued|running|succeeded|failed|cancelled|expired,
+                                              content:{video_url}, error:{code, message}}
+    DELETE /contents/generations/tasks/{id}  cancels a queued task
+
+`content` holds the prompt and the media with roles: keyframe mode sends `first_frame` / `last_frame`
+images, reference mode `reference_image` / `reference_video` / `reference_audio`. Images go inline as data
+URIs (the API takes them); videos and audio as our signed URLs. An exact pixel `resolution` of our schema is
+sent as the nearest ratio + tier (the API has no pixel size), and `upscaleResolution: 4k` is refused before
+submission (BACKEND_UNAVAILABLE, so a chain may fall back to a backend that has it)."""
+
+from __future__ import annotations
+
+import logging
+from enum import StrEnum
+from typing import Any
+
+import httpx
+
+from studio402.backends.base import BackendFailure, BackendJob, FailureCode, Poll, Submitted, UpstreamStatus
+from studio402.backends.hosted_io import fetch_media, media_ref
+from studio402.backends.http_common import (
+    api_key,
+    error_object,
+    json_object,
+    new_client,
+    send,
+    status_failure,
+    upstream_model,
+)
+from studio402.catalog.fields import MediaKind
+from studio402.config import ProviderSettings
+
+log = logging.getLogger(__name__)
+DEFAULT_BASE = "https://ark.ap-southeast.bytepluses.com/api/v3"
+TASKS = "contents/generations/tasks"
+PRO_MODEL = "dreamina-seedance-2-0-260128"
+FAST_MODEL = "dreamina-seedance-2-0-fast-260128"
+DEFAULT_MODELS = {
+    "seedance/t2v": PRO_MODEL,
+    "seedance/i2v": PRO_MODEL,
+    "seedance-fast/t2v": FAST_MODEL,
+    "seedance-fast/i2v": FAST_MODEL,
+}
+# Our exact pixel sizes -> (ratio, resolution tier) of the API.
+_PIXEL_SIZES = {
+    "720x720": ("1:1", "720p"),
+    "720x960": ("3:4", "720p"),
+    "960x720": ("4:3", "720p"),
+    "1280x720": ("16:9", "720p"),
+    "720x1280": ("9:16", "720p"),
+    "1280x540": ("21:9", "720p"),
+}
+_MEDIA_TYPES = {MediaKind.IMAGE: "image_url", MediaKind.VIDEO: "video_url", MediaKind.AUDIO: "audio_url"}
+_REFERENCE_ROLES = {
+    MediaKind.IMAGE: "reference_image",
+    MediaKind.VIDEO: "reference_video",
+    MediaKind.AUDIO: "reference_audio",
+}
+
+
+class TaskStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+_WAITING = {TaskStatus.QUEUED: UpstreamStatus.QUEUED, TaskStatus.RUNNING: UpstreamStatus.RUNNING}
+
+
+def is_moderation(code: str) -> bool:
+    """Ark names its safety refusals `...SensitiveContentDetected` (input or output, text/image/video)."""
+    return "Sensitive" in code or "RiskDetection" in code
+
+
+class SeedanceBackend:
+    def __init__(self, name: str, settings: ProviderSettings) -> None:
+        self.name = name
+        self._settings = settings
+        self._client = new_client(settings, DEFAULT_BASE)
+        self._inline = bool(settings.options.get("inline_images", True))
+
+    @classmethod
+    def from_settings(cls, name: str, settings: ProviderSettings) -> SeedanceBackend:
+        return cls(name, settings)
+
+    def missing_settings(self) -> list[str]:
+        return [] if api_key(self._settings) else ["api_key"]
+
+    def supports(self, route_key: str) -> bool:
+        return self._settings.enabled and route_key in DEFAULT_MODELS
+
+    def _headers(self) -> dict[str, str]:
+        key = api_key(self._settings)
+        if not key:
+            raise BackendFailure(FailureCode.UNAVAILABLE, f"{self.name}: no api_key configured")
+        return {"Authorization": f"Bearer {key}"}
+
+    def _body(self, job: BackendJob) -> dict[str, Any]:
+        """The task creation body for a canonical Seedance request."""
+        p = job.params
+        model = upstream_model(self._settings, job.route_key, DEFAULT_MODELS)
+        if model is None or job.route_key not in DEFAULT_MODELS:
+            raise BackendFailure(FailureCode.UNAVAILABLE, f"{self.name} does not serve {job.route_key}")
+        if p.get("upscaleResolution"):
+            raise BackendFailure(
+                FailureCode.UNAVAILABLE, f"{self.name} offers no {p['upscaleResolution']} upscale"
+            )
+        ratio, resolution = _PIXEL_SIZES.get(
+            str(p.get("resolution")), (p.get("aspectRatio", "16:9"), p.get("outputResolution", "720p"))
+        )
+        body: dict[str, Any] = {
+            "model": model,
+            "content": self._content(job),
+            "ratio": ratio,
+            "resolution": resolution,
+            "duration": int(p.get("duration", 5)),
+            "seed": job.seed,
+            "camera_fixed": bool(p.get("camera_fixed", False)),
+            "generate_audio": bool(p.get("generate_audio", False)),
+            "watermark": bool(self._settings.options.get("watermark", False)),
+        }
+        return body
+
+    def _content(self, job: BackendJob) -> list[dict[str, Any]]:
+        content: list[dict[str, Any]] = []
+        if job.params.get("prompt"):
+            content.append({"type": "text", "text": job.params["prompt"]})
+        keyframes = job.params.get("mode", "keyframe") == "keyframe"
+        for media in [*job.inputs_at("urls"), *job.inputs_at("audioUrls")]:
+            kind = _MEDIA_TYPES[media.kind]
+            if keyframes:
+                role = "first_frame" if media.loc[-1] == 0 else "last_frame"
+            else:
+                role = _REFERENCE_ROLES[media.kind]
+            content.append({"type": kind, kind: {"url": media_ref(media, inline=self._inline)}, "role": role})
+        return content
+
+    async def submit(self, job: BackendJob) -> Submitted:
+        body = self._body(job)
+        resp = await send(self._client, "POST", TASKS, creates=True, json=body, headers=self._headers())
+        if resp.is_error:
+            raise self._failure(resp, accepted=False)
+        task_id = json_object(resp, accepted=True, retryable=False).get("id")
+        if not isinstance(task_id, str) or not task_id:
+            raise BackendFailure(
+                FailureCode.UPSTREAM_ERROR,
+                f"{self.name}: no task id in the answer",
+                accepted=True,
+                retryable=False,
+            )
+        return Submitted(task_id)
+
+    async def poll(self, job: BackendJob, upstream_id: str) -> Poll:
+        resp = await send(
+            self._client, "GET", f"{TASKS}/{upstream_id}", accepted=True, headers=self._headers()
+        )
+        if resp.is_error:
+            raise self._failure(resp, accepted=True)
+        body = json_object(resp, accepted=True)
+        status = str(body.get("status"))
+        if status in _WAITING:
+            return Poll(_WAITING[TaskStatus(status)])
+        if status == TaskStatus.SUCCEEDED:
+            content = body.get("content") if isinstance(body.get("content"), dict) else {}
+            if not content.get("video_url"):
+                raise BackendFailure(
+                    FailureCode.NO_MEDIA,
+                    f"{self.name}: succeeded without a video",
+                    accepted=True,
+                    retryable=False,
+                )
+            return Poll(
+                UpstreamStatus.SUCCEEDED,
+                100,
+                (await fetch_media(self._client, str(content["video_url"]), what="the video"),),
+            )
+        if status == TaskStatus.FAILED:
+            raise self._task_failure(body.get("error"))
+        if status == TaskStatus.CANCELLED:
+            raise BackendFailure(FailureCode.CANCELED, f"{self.name}: the task was cancelled", accepted=True)
+        if status == TaskStatus.EXPIRED:
+            raise BackendFailure(FailureCode.EXPIRED, f"{self.name}: the task expired", accepted=True)
+        log.warning("%s: unknown task status %r for %s; still waiting", self.name, status, upstream_id)
+        return Poll(UpstreamStatus.RUNNING)
+
+    def _task_failure(self, error: Any) -> BackendFailure:
+        error = error if isinstance(error, dict) else {}
+        code = str(error.get("code") or "")
+        text = f"{self.name}: {code} {error.get('message') or 'the task failed'}".strip()
+        failure = FailureCode.MODERATED if is_moderation(code) else FailureCode.UPSTREAM_ERROR
+        return BackendFailure(failure, text, accepted=True, retryable=False)
+
+    def _failure(self, resp: httpx.Response, *, accepted: bool) -> BackendFailure:
+        moderated = is_moderation(str(error_object(resp).get("code") or ""))
+        return status_failure(resp, accepted=accepted, code=FailureCode.MODERATED if moderated else None)
+
+    async def cancel(self, job: BackendJob, upstream_id: str) -> None:
+        """Only a queued task can be cancelled; a running one finishes (and is billed) regardless."""
+        resp = await send(
+            self._client, "DELETE", f"{TASKS}/{upstream_id}", accepted=True, headers=self._headers()
+        )
+        if resp.status_code >= 500:
+            raise self._failure(resp, accepted=True)
+        if resp.is_error:
+            log.info("%s: task %s not cancelled (HTTP %s)", self.name, upstream_id, resp.status_code)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

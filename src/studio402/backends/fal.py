@@ -1,0 +1,247 @@
+"""fal.ai queue API, for any catalog route whose fal endpoint is configured in `models`
+(route key or model -> endpoint id such as "fal-ai/veo3.1/fast").
+
+    POST {endpoint}                                 input JSON -> {request_id, status_url, response_url, ...}
+    GET  {owner}/{alias}/requests/{id}/status       {status: IN_QUEUE|IN_PROGRESS|COMPLETED, error?, error_type?}
+    GET  {owner}/{alias}/requests/{id}              the model output ({video:{url}} / {images:[{url}]} / ...)
+    PUT  {owner}/{alias}/requests/{id}/cancel       202 CANCELLATION_REQUESTED | 400 ALREADY_COMPLETED | 404
+
+Status and result paths hold no endpoint subpath (fal_client builds them the same way, with an optional
+`workflows/` or `comfy/` namespace). The upstream id we persist is "{endpoint}/requests/{request id}", so a
+restart rebuilds every URL from the stored string alone. Inputs follow the generic mapping of `hosted_io`
+(defaults below: fal's snake_case names, `image_url`, `image_urls`, `end_image_url`, ...), overridable per
+route in `options.inputs`. `options.request_timeout` sends X-Fal-Request-Timeout (a start deadline) and
+`options.priority` X-Fal-Queue-Priority."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from enum import StrEnum
+
+import httpx
+
+from studio402.backends.base import BackendFailure, BackendJob, FailureCode, Poll, Submitted, UpstreamStatus
+from studio402.backends.hosted_io import (
+    InputMap,
+    check_input_options,
+    fetch_media,
+    flagged,
+    input_map,
+    media_urls,
+)
+from studio402.backends.http_common import (
+    api_key,
+    error_text,
+    json_object,
+    new_client,
+    send,
+    status_failure,
+    upstream_model,
+)
+from studio402.config import ProviderSettings
+
+log = logging.getLogger(__name__)
+DEFAULT_BASE = "https://queue.fal.run"
+NAMESPACES = frozenset({"workflows", "comfy"})
+REQUESTS = "/requests/"
+MODERATION_TYPES = frozenset({"content_policy_violation"})
+STILL_RUNNING = "still in progress"
+FAL_INPUTS = InputMap(
+    rename={
+        "aspectRatio": "aspect_ratio",
+        "durationSeconds": "duration",
+        "seconds": "duration",
+        "outputResolution": "resolution",
+        "imageSize": "resolution",
+        "negativePrompt": "negative_prompt",
+        "image": "image_url",
+        "input_reference": "image_url",
+        "lastFrame": "end_image_url",
+        "images": "image_urls",
+        "referenceImages": "image_urls",
+        "audioUrl": "audio_url",
+        "audioUrls": "audio_urls",
+        "first_frame": "image_url",
+        "last_frame": "end_image_url",
+        "reference_images": "image_urls",
+        "reference_videos": "video_urls",
+    }
+)
+
+
+class QueueStatus(StrEnum):
+    IN_QUEUE = "IN_QUEUE"
+    IN_PROGRESS = "IN_PROGRESS"
+    COMPLETED = "COMPLETED"
+
+
+@dataclass(frozen=True, slots=True)
+class FalRequest:
+    """A queued request: the endpoint it was sent to and fal's request id."""
+
+    endpoint: str
+    request_id: str
+
+    @classmethod
+    def parse(cls, upstream_id: str) -> FalRequest:
+        endpoint, sep, request_id = upstream_id.rpartition(REQUESTS)
+        if not sep or not endpoint or not request_id:
+            raise BackendFailure(
+                FailureCode.NOT_FOUND,
+                f"not a fal request id: {upstream_id!r}",
+                accepted=True,
+                retryable=False,
+            )
+        return cls(endpoint, request_id)
+
+    def __str__(self) -> str:
+        return f"{self.endpoint}{REQUESTS}{self.request_id}"
+
+    @property
+    def base(self) -> str:
+        """`[namespace/]owner/alias/requests/{id}`: the endpoint without its subpath."""
+        parts = self.endpoint.strip("/").split("/")
+        keep = 3 if parts[0] in NAMESPACES else 2
+        return "/".join(parts[:keep]) + REQUESTS + self.request_id
+
+
+class FalBackend:
+    def __init__(self, name: str, settings: ProviderSettings) -> None:
+        self.name = name
+        self._settings = settings
+        self._client = new_client(settings, DEFAULT_BASE)
+        check_input_options(FAL_INPUTS, settings.options)
+
+    @classmethod
+    def from_settings(cls, name: str, settings: ProviderSettings) -> FalBackend:
+        return cls(name, settings)
+
+    def missing_settings(self) -> list[str]:
+        missing = [] if api_key(self._settings) else ["api_key"]
+        return missing + ([] if self._settings.models else ["models"])
+
+    def supports(self, route_key: str) -> bool:
+        return self._settings.enabled and upstream_model(self._settings, route_key, {}) is not None
+
+    def _headers(self) -> dict[str, str]:
+        key = api_key(self._settings)
+        if not key:
+            raise BackendFailure(FailureCode.UNAVAILABLE, f"{self.name}: no api_key configured")
+        return {"Authorization": f"Key {key}"}
+
+    def _submit_headers(self) -> dict[str, str]:
+        headers = self._headers()
+        options = self._settings.options
+        if options.get("request_timeout"):
+            headers["X-Fal-Request-Timeout"] = str(options["request_timeout"])
+        if options.get("priority"):
+            headers["X-Fal-Queue-Priority"] = str(options["priority"])
+        return headers
+
+    async def submit(self, job: BackendJob) -> Submitted:
+        endpoint = upstream_model(self._settings, job.route_key, {})
+        if endpoint is None:
+            raise BackendFailure(FailureCode.UNAVAILABLE, f"{self.name}: no fal endpoint for {job.route_key}")
+        body = input_map(FAL_INPUTS, self._settings.options, job.route_key).build(job)
+        resp = await send(
+            self._client, "POST", endpoint.strip("/"), creates=True, json=body, headers=self._submit_headers()
+        )
+        if resp.is_error:
+            raise self._failure(resp, accepted=False)
+        request_id = json_object(resp, accepted=True, retryable=False).get("request_id")
+        if not isinstance(request_id, str) or not request_id:
+            raise BackendFailure(
+                FailureCode.UPSTREAM_ERROR,
+                f"{self.name}: no request_id in the answer",
+                accepted=True,
+                retryable=False,
+            )
+        return Submitted(str(FalRequest(endpoint.strip("/"), request_id)))
+
+    async def poll(self, job: BackendJob, upstream_id: str) -> Poll:
+        request = FalRequest.parse(upstream_id)
+        resp = await send(
+            self._client, "GET", f"{request.base}/status", accepted=True, headers=self._headers()
+        )
+        if resp.is_error:
+            raise self._failure(resp, accepted=True)
+        body = json_object(resp, accepted=True)
+        status = body.get("status")
+        if status == QueueStatus.IN_QUEUE:
+            return Poll(UpstreamStatus.QUEUED)
+        if status == QueueStatus.IN_PROGRESS:
+            return Poll(UpstreamStatus.RUNNING)
+        if status != QueueStatus.COMPLETED:
+            log.warning("%s: unknown queue status %r for %s; still waiting", self.name, status, upstream_id)
+            return Poll(UpstreamStatus.RUNNING)
+        if body.get("error"):
+            code = (
+                FailureCode.MODERATED
+                if body.get("error_type") in MODERATION_TYPES
+                else FailureCode.UPSTREAM_ERROR
+            )
+            raise BackendFailure(
+                code,
+                f"{self.name}: {body.get('error_type') or 'error'}: {body['error']}",
+                accepted=True,
+                retryable=False,
+            )
+        return await self._result(request)
+
+    async def _result(self, request: FalRequest) -> Poll:
+        resp = await send(self._client, "GET", request.base, accepted=True, headers=self._headers())
+        if resp.status_code == 400 and STILL_RUNNING in error_text(resp).lower():
+            return Poll(UpstreamStatus.RUNNING)  # the status said COMPLETED a moment too early
+        if resp.is_error:
+            raise self._failure(resp, accepted=True, final=resp.status_code < 500)
+        output = json_object(resp, accepted=True)
+        if flagged(output):
+            raise BackendFailure(
+                FailureCode.MODERATED,
+                f"{self.name}: the output was flagged by the safety checker",
+                accepted=True,
+            )
+        urls = media_urls(output)
+        if not urls:
+            raise BackendFailure(
+                FailureCode.NO_MEDIA, f"{self.name}: completed without media", accepted=True, retryable=False
+            )
+        return Poll(UpstreamStatus.SUCCEEDED, 100, (await fetch_media(self._client, urls[0]),))
+
+    def _failure(self, resp: httpx.Response, *, accepted: bool, final: bool = False) -> BackendFailure:
+        """fal errors: {"detail": "..." | [{loc, msg, type}]}, `x-fal-error-type`; a content-policy refusal is
+        a validation error of type `content_policy_violation`."""
+        moderated = (
+            resp.headers.get("x-fal-error-type") in MODERATION_TYPES or _detail_types(resp) & MODERATION_TYPES
+        )
+        failure = status_failure(resp, accepted=accepted, code=FailureCode.MODERATED if moderated else None)
+        if final:
+            failure.retryable = False  # the model itself answered with an error: asking again changes nothing
+        return failure
+
+    async def cancel(self, job: BackendJob, upstream_id: str) -> None:
+        """A queued request is removed; a running one only gets a signal (it may still complete)."""
+        request = FalRequest.parse(upstream_id)
+        resp = await send(
+            self._client, "PUT", f"{request.base}/cancel", accepted=True, headers=self._headers()
+        )
+        if resp.status_code >= 500:
+            raise self._failure(resp, accepted=True)
+        log.info(
+            "%s: cancel of %s answered HTTP %s %s", self.name, upstream_id, resp.status_code, resp.text[:80]
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def _detail_types(resp: httpx.Response) -> set[str]:
+    try:
+        body = resp.json()
+    except ValueError:
+        return set()
+    detail = body.get("detail") if isinstance(body, dict) else None
+    if not isinstance(detail, list):
+        return set()
+    return {str(item.get("type")) for item in detail if isinstance(item, dict)}

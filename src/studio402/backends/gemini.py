@@ -1,0 +1,174 @@
+"""Gemini API image adapter: nano-banana -> `gemini-3.1-flash-image`, nano-banana-pro -> `gemini-3-pro-image`
+(override per route or model in `models`).
+
+`POST /{v1beta|v1}/models/{model}:generateContent` with `x-goog-api-key` (`options.api_version`, default
+v1beta); synchronous, the image is a base64 `inlineData` part. An HTTP 200 may carry no image; per reason:
+
+    moderated  any `promptFeedback.blockReason` (the prompt was refused), or finishReason SAFETY,
+               PROHIBITED_CONTENT, BLOCKLIST, SPII, IMAGE_SAFETY, IMAGE_PROHIBITED_CONTENT, RECITATION,
+               IMAGE_RECITATION (a policy refusal of the prompt or of the output: asking again will not help)
+    no_media   NO_IMAGE, IMAGE_OTHER, OTHER, MAX_TOKENS, STOP without an image, or anything else (the model
+               just did not draw)
+
+Errors are `{"error": {"code", "status", "message", "details"}}`: RESOURCE_EXHAUSTED (429) is rate_limited,
+waiting the `Retry-After` header or the RetryInfo `retryDelay`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+
+from studio402.backends.base import (
+    BackendFailure,
+    BackendJob,
+    FailureCode,
+    Output,
+    Poll,
+    Submitted,
+    UpstreamStatus,
+)
+from studio402.backends.http_common import (
+    DETAIL_LIMIT,
+    api_key,
+    decode_base64,
+    encode_base64,
+    error_object,
+    error_text,
+    json_object,
+    media_inputs,
+    new_client,
+    retry_after,
+    send,
+    status_failure,
+    upstream_model,
+)
+from studio402.config import ProviderSettings
+from studio402.errors import ConfigError
+
+DEFAULT_BASE = "https://generativelanguage.googleapis.com"
+API_VERSIONS = ("v1beta", "v1")
+HEADER_KEY = "x-goog-api-key"
+DEFAULT_MODELS: Mapping[str, str] = {"nano-banana": "gemini-3.1-flash-image", "nano-banana-pro": "gemini-3-pro-image"}
+ROUTES = frozenset(f"{m}/{op}" for m in DEFAULT_MODELS for op in ("generate", "edit"))
+MODERATED_REASONS = frozenset({
+    "SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT",
+    "RECITATION", "IMAGE_RECITATION",
+})
+_AUTH_STATUSES = frozenset({"UNAUTHENTICATED", "PERMISSION_DENIED"})
+_RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
+
+
+def request_body(job: BackendJob) -> dict[str, Any]:
+    p = job.params
+    parts: list[dict[str, Any]] = [{"text": p["prompt"]}]
+    for image in media_inputs(job, "images"):
+        parts.append({"inlineData": {"mimeType": image.mime, "data": encode_base64(image.data)}})
+    config: dict[str, Any] = {
+        "responseModalities": ["TEXT", "IMAGE"],
+        "imageConfig": {"aspectRatio": p.get("aspectRatio", "1:1"), "imageSize": p.get("imageSize", "1K")},
+    }
+    if "thinkingLevel" in p:
+        config["thinkingConfig"] = {"thinkingLevel": str(p["thinkingLevel"]).upper()}
+    return {"contents": [{"role": "user", "parts": parts}], "generationConfig": config}
+
+
+def _parts(candidate: Mapping[str, Any]) -> Sequence[Mapping[str, Any]]:
+    content = candidate.get("content")
+    parts = content.get("parts") if isinstance(content, dict) else None
+    return [p for p in parts if isinstance(p, dict)] if isinstance(parts, list) else []
+
+
+def _image(parts: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The last image that is not a thought (Gemini 3 may show interim images while thinking)."""
+    images = [p.get("inlineData") or p.get("inline_data") for p in parts if not p.get("thought")]
+    found = [i for i in images if isinstance(i, dict) and str(i.get("mimeType", "")).startswith("image/")]
+    return found[-1] if found else None
+
+
+def image_output(body: Mapping[str, Any]) -> Output:
+    """The image of a 200 answer, or the failure its reason calls for (module docstring)."""
+    feedback = body.get("promptFeedback")
+    if isinstance(feedback, dict) and feedback.get("blockReason"):
+        raise BackendFailure(FailureCode.MODERATED, f"the prompt was blocked ({feedback['blockReason']})",
+                             accepted=True, retryable=False)
+    candidates = [c for c in body.get("candidates") or [] if isinstance(c, dict)]
+    candidate = candidates[0] if candidates else {}
+    image = _image(_parts(candidate))
+    if image is not None:
+        return Output(decode_base64(image.get("data"), "inlineData"), str(image["mimeType"]))
+    reason = str(candidate.get("finishReason") or "no candidate")
+    text = " ".join(str(p["text"]) for p in _parts(candidate) if p.get("text") and not p.get("thought"))
+    detail = f"no image ({reason}){': ' + text if text else ''}"[:DETAIL_LIMIT]
+    code = FailureCode.MODERATED if reason in MODERATED_REASONS else FailureCode.NO_MEDIA
+    raise BackendFailure(code, detail, accepted=True, retryable=False)
+
+
+def _retry_delay(error: Mapping[str, Any]) -> float | None:
+    for detail in error.get("details") or []:
+        if isinstance(detail, dict) and detail.get("@type") == _RETRY_INFO:
+            try:
+                return max(0.0, float(str(detail.get("retryDelay", "")).removesuffix("s")))
+            except ValueError:
+                return None
+    return None
+
+
+def gemini_failure(resp: httpx.Response, *, accepted: bool) -> BackendFailure:
+    error = error_object(resp)
+    status = error.get("status")
+    reasons = {d.get("reason") for d in error.get("details") or [] if isinstance(d, dict)}
+    if "API_KEY_INVALID" in reasons or status in _AUTH_STATUSES:
+        return status_failure(resp, accepted=accepted, code=FailureCode.AUTH)
+    if resp.status_code == 429 or status == "RESOURCE_EXHAUSTED":
+        wait = retry_after(resp.headers)
+        return BackendFailure(FailureCode.RATE_LIMITED, error_text(resp), accepted=accepted,
+                              retry_after=wait if wait is not None else _retry_delay(error))
+    if status == "FAILED_PRECONDITION":  # e.g. billing or region not enabled: the operator's setup
+        return status_failure(resp, accepted=accepted, code=FailureCode.UNAVAILABLE)
+    return status_failure(resp, accepted=accepted)
+
+
+class GeminiImageBackend:
+    def __init__(self, name: str, settings: ProviderSettings) -> None:
+        self.name = name
+        self._settings = settings
+        self._version = str(settings.options.get("api_version", API_VERSIONS[0]))
+        if self._version not in API_VERSIONS:
+            raise ConfigError(f"backend {name}: options.api_version must be one of {', '.join(API_VERSIONS)}")
+        self._client = new_client(settings, DEFAULT_BASE)
+
+    @classmethod
+    def from_settings(cls, name: str, settings: ProviderSettings) -> GeminiImageBackend:
+        return cls(name, settings)
+
+    def missing_settings(self) -> list[str]:
+        return [] if api_key(self._settings) else ["api_key"]
+
+    def supports(self, route_key: str) -> bool:
+        return route_key in ROUTES and not self.missing_settings()
+
+    def url(self, model: str) -> str:
+        return f"{self._version}/models/{model}:generateContent"
+
+    async def submit(self, job: BackendJob) -> Submitted:
+        model = upstream_model(self._settings, job.route_key, DEFAULT_MODELS)
+        if model is None:
+            raise BackendFailure(FailureCode.UNAVAILABLE, f"{self.name} has no model for {job.route_key}")
+        resp = await send(self._client, "POST", self.url(model), creates=True, json=request_body(job),
+                          headers={HEADER_KEY: api_key(self._settings) or ""})
+        if resp.status_code != 200:
+            raise gemini_failure(resp, accepted=False)
+        body = json_object(resp, accepted=True, retryable=False)
+        return Submitted(None, result=Poll(UpstreamStatus.SUCCEEDED, 100, (image_output(body),)))
+
+    async def poll(self, job: BackendJob, upstream_id: str) -> Poll:
+        raise BackendFailure(FailureCode.UPSTREAM_ERROR, "generateContent has no jobs to poll", accepted=True,
+                             retryable=False)
+
+    async def cancel(self, job: BackendJob, upstream_id: str) -> None:
+        return None  # synchronous: nothing runs upstream once we stopped waiting
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

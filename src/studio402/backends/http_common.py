@@ -1,0 +1,190 @@
+"""HTTP plumbing shared by the upstream adapters: one client per adapter, and one HTTP exchange mapped to a
+`BackendFailure` with the right code, `retryable`, `accepted` and `retry_after`.
+
+Whether a failure *may* be retried is decided here, per exchange; whether and when to retry is the runner's
+policy. A create request whose answer was lost after it was sent (read timeout, connection dropped) counts
+as accepted: the upstream may have started (and billed) the job, so it is never sent again."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import email.utils
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from studio402.backends.base import BackendFailure, BackendJob, FailureCode, MediaInput
+from studio402.config import ProviderSettings
+
+RETRY_AFTER_MS = "retry-after-ms"  # OpenAI
+RETRY_AFTER = "retry-after"
+CONNECT_TIMEOUT = 10.0
+DETAIL_LIMIT = 300
+
+# One multipart part: (field name, (file name or None for a plain field, content, content type or None)).
+Part = tuple[str, tuple[str | None, bytes | str, str | None]]
+
+_BY_STATUS: Mapping[int, FailureCode] = {
+    400: FailureCode.INVALID_REQUEST,
+    401: FailureCode.AUTH,
+    402: FailureCode.UNAVAILABLE,  # the operator's upstream account is out of credits
+    403: FailureCode.AUTH,
+    404: FailureCode.NOT_FOUND,
+    408: FailureCode.TIMEOUT,
+    409: FailureCode.UPSTREAM_ERROR,
+    410: FailureCode.EXPIRED,
+    429: FailureCode.RATE_LIMITED,
+}
+# Transport errors raised before the request was fully sent: the upstream cannot have created anything.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.WriteError, httpx.WriteTimeout)
+# Signed result URLs answer these once expired (Azure SAS: 403, S3/GCS: 403/404).
+_EXPIRED_STATUSES = frozenset({403, 404, 410})
+
+
+def new_client(settings: ProviderSettings, default_base: str) -> httpx.AsyncClient:
+    timeout = httpx.Timeout(settings.timeout_seconds, connect=min(CONNECT_TIMEOUT, settings.timeout_seconds))
+    return httpx.AsyncClient(base_url=settings.base_url or default_base, timeout=timeout)
+
+
+def api_key(settings: ProviderSettings) -> str | None:
+    return settings.api_key.get_secret_value() if settings.api_key is not None else None
+
+
+def upstream_model(settings: ProviderSettings, route_key: str, defaults: Mapping[str, str]) -> str | None:
+    """The upstream model for a route: the operator's mapping (route key, then model), else our default."""
+    model = route_key.split("/", 1)[0]
+    for table in (settings.models, defaults):
+        found = table.get(route_key) or table.get(model)
+        if found:
+            return found
+    return None
+
+
+def retry_after(headers: httpx.Headers, *, now: float | None = None) -> float | None:
+    """Seconds to wait from `retry-after-ms`, else `Retry-After` (seconds or an HTTP date)."""
+    millis = headers.get(RETRY_AFTER_MS)
+    if millis:
+        try:
+            return max(0.0, float(millis) / 1000)
+        except ValueError:
+            pass
+    value = headers.get(RETRY_AFTER)
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def error_object(resp: httpx.Response) -> dict[str, Any]:
+    """The `{"error": {...}}` object most APIs answer with (empty when the body has another shape)."""
+    try:
+        body = resp.json()
+    except ValueError:
+        return {}
+    error = body.get("error") if isinstance(body, dict) else None
+    return error if isinstance(error, dict) else {}
+
+
+def error_text(resp: httpx.Response) -> str:
+    try:
+        body = resp.json()
+    except ValueError:
+        body = None
+    message: Any = None
+    if isinstance(body, dict):
+        error = body.get("error")
+        message = error.get("message") if isinstance(error, dict) else body.get("message") or error
+        message = message or body.get("detail")
+    text = str(message) if message else resp.text or resp.reason_phrase
+    return f"HTTP {resp.status_code}: {text}"[:DETAIL_LIMIT]
+
+
+def status_failure(resp: httpx.Response, *, accepted: bool, code: FailureCode | None = None) -> BackendFailure:
+    status = resp.status_code
+    if code is None:
+        code = _BY_STATUS.get(status) or (FailureCode.UPSTREAM_ERROR if status >= 500 or status < 400
+                                           else FailureCode.INVALID_REQUEST)
+    retryable = None if status >= 400 else False  # 2xx/3xx in the wrong place: a bug, not weather
+    return BackendFailure(code, error_text(resp), accepted=accepted, retryable=retryable,
+                          retry_after=retry_after(resp.headers))
+
+
+async def send(client: httpx.AsyncClient, method: str, url: str, *, creates: bool = False, accepted: bool = False,
+               **kwargs: Any) -> httpx.Response:
+    """One request; transport errors become failures. `creates`: this request starts a paid job."""
+    try:
+        return await client.request(method, url, **kwargs)
+    except _NOT_SENT as exc:
+        code = FailureCode.TIMEOUT if isinstance(exc, httpx.TimeoutException) else FailureCode.UPSTREAM_ERROR
+        raise BackendFailure(code, f"upstream unreachable ({type(exc).__name__})", accepted=accepted) from exc
+    except httpx.TransportError as exc:
+        code = FailureCode.TIMEOUT if isinstance(exc, httpx.TimeoutException) else FailureCode.UPSTREAM_ERROR
+        if creates:
+            raise BackendFailure(code, f"no answer to the submission ({type(exc).__name__}); it may have been "
+                                       "accepted, so it is not sent again", accepted=True, retryable=False) from exc
+        raise BackendFailure(code, f"no answer from the upstream ({type(exc).__name__})", accepted=accepted) from exc
+
+
+def media_inputs(job: BackendJob, field: str) -> list[MediaInput]:
+    """The loaded inputs of a media field, in request order; a field the request names must have them."""
+    found = sorted(job.inputs_at(field), key=lambda i: i.loc[1] if len(i.loc) > 1 and isinstance(i.loc[1], int)
+                   else 0)
+    if job.params.get(field) and not found:
+        raise BackendFailure(FailureCode.INVALID_REQUEST, f"the media of '{field}' was not loaded", retryable=False)
+    return found
+
+
+def json_object(resp: httpx.Response, *, accepted: bool, retryable: bool = True) -> dict[str, Any]:
+    try:
+        body = resp.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise BackendFailure(FailureCode.UPSTREAM_ERROR, f"HTTP {resp.status_code}: the answer is not a JSON object",
+                             accepted=accepted, retryable=retryable)
+    return body
+
+
+def decode_base64(text: Any, what: str) -> bytes:
+    """Media the upstream already generated (and billed): broken data is final, never retried."""
+    try:
+        data = base64.b64decode(str(text), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise BackendFailure(FailureCode.UPSTREAM_ERROR, f"{what} is not valid base64", accepted=True,
+                             retryable=False) from exc
+    if not data:
+        raise BackendFailure(FailureCode.NO_MEDIA, f"{what} is empty", accepted=True, retryable=False)
+    return data
+
+
+def form_parts(fields: Mapping[str, object]) -> list[Part]:
+    """Plain fields as multipart parts: httpx sends multipart only when there are parts."""
+    return [(name, (None, str(value), None)) for name, value in fields.items() if value is not None]
+
+
+def encode_base64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+async def download(client: httpx.AsyncClient, url: str, *, headers: Mapping[str, str] | None = None,
+                   what: str = "the result") -> tuple[bytes, str | None]:
+    """Fetch generated media (the job is accepted): expired links are final, 5xx and timeouts retryable."""
+    resp = await send(client, "GET", url, accepted=True, headers=headers)
+    if resp.status_code in _EXPIRED_STATUSES:
+        raise BackendFailure(FailureCode.EXPIRED, f"{what} is no longer available ({error_text(resp)})",
+                             accepted=True, retryable=False)
+    if resp.status_code != 200:
+        raise status_failure(resp, accepted=True)
+    if not resp.content:
+        raise BackendFailure(FailureCode.NO_MEDIA, f"{what} is empty", accepted=True, retryable=False)
+    return resp.content, resp.headers.get("content-type")

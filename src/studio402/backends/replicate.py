@@ -1,0 +1,208 @@
+"""Replicate predictions API, for any catalog route configured in `models` (route key or model -> target):
+
+    "owner/name"                 POST /models/{owner}/{name}/predictions {input}      (official models)
+    "owner/name:<version>"       POST /predictions {version, input}
+    "<64-hex version>"           POST /predictions {version, input}
+    "deployments/owner/name"     POST /deployments/{owner}/{name}/predictions {input}
+    GET  /predictions/{id}          status: starting|processing|succeeded|failed|canceled|aborted
+    POST /predictions/{id}/cancel
+
+Asynchronous only: `Prefer: wait` is never sent (the runner persists the id before waiting). `options.cancel_after`
+sends `Cancel-After` (e.g. "30m"). `aborted` (the deadline passed before the prediction started; Replicate
+does not charge it) ends the job as EXPIRED: the upstream dropped it, and since the id was accepted the runner
+never resubmits or falls back; the payer is refunded. A 429 says when to retry in its detail ("Your rate limit
+resets in ~30s") when no Retry-After header is given. Inputs follow the generic mapping of `hosted_io` with
+Replicate's usual names (`image`, `last_frame`, `image_input`, `reference_images`; durations as integers),
+overridable per route in `options.inputs`."""
+
+from __future__ import annotations
+
+import logging
+import re
+from enum import StrEnum
+from typing import Any
+
+import httpx
+
+from studio402.backends.base import BackendFailure, BackendJob, FailureCode, Poll, Submitted, UpstreamStatus
+from studio402.backends.hosted_io import InputMap, check_input_options, fetch_media, input_map, media_urls
+from studio402.backends.http_common import (
+    api_key,
+    json_object,
+    new_client,
+    send,
+    status_failure,
+    upstream_model,
+)
+from studio402.config import ProviderSettings
+
+log = logging.getLogger(__name__)
+DEFAULT_BASE = "https://api.replicate.com/v1"
+_VERSION = re.compile(r"^[0-9a-f]{64}$")
+_RESETS_IN = re.compile(r"resets in ~?\s*(\d+(?:\.\d+)?)\s*s", re.IGNORECASE)
+_PROGRESS = re.compile(r"(\d{1,3})%")
+# Safety refusals of the hosted models: Google's "(E005) ... flagged as sensitive", NSFW checkers.
+_MODERATION = re.compile(r"\bE005\b|flagged as sensitive|nsfw|safety (?:filter|check)|content policy", re.I)
+REPLICATE_INPUTS = InputMap(
+    rename={
+        "aspectRatio": "aspect_ratio",
+        "durationSeconds": "duration",
+        "seconds": "duration",
+        "outputResolution": "resolution",
+        "imageSize": "resolution",
+        "negativePrompt": "negative_prompt",
+        "image": "image",
+        "input_reference": "image",
+        "lastFrame": "last_frame",
+        "images": "image_input",
+        "referenceImages": "reference_images",
+        "audioUrl": "audio",
+        "audioUrls": "reference_audios",
+        "first_frame": "image",
+        "last_frame": "last_frame_image",
+        "reference_images": "reference_images",
+        "reference_videos": "reference_videos",
+    },
+    integers=frozenset({"duration"}),
+)
+
+
+class PredictionStatus(StrEnum):
+    STARTING = "starting"
+    PROCESSING = "processing"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    ABORTED = "aborted"
+
+
+def create_request(target: str, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Path and JSON of the create call for a configured target."""
+    if target.startswith("deployments/"):
+        return f"{target}/predictions", {"input": body}
+    if _VERSION.match(target):
+        return "predictions", {"version": target, "input": body}
+    model, _, version = target.partition(":")
+    if version:
+        return "predictions", {"version": version, "input": body}
+    return f"models/{model}/predictions", {"input": body}
+
+
+def throttle_wait(resp: httpx.Response) -> float | None:
+    match = _RESETS_IN.search(resp.text)
+    return float(match.group(1)) if match else None
+
+
+class ReplicateBackend:
+    def __init__(self, name: str, settings: ProviderSettings) -> None:
+        self.name = name
+        self._settings = settings
+        self._client = new_client(settings, DEFAULT_BASE)
+        check_input_options(REPLICATE_INPUTS, settings.options)
+
+    @classmethod
+    def from_settings(cls, name: str, settings: ProviderSettings) -> ReplicateBackend:
+        return cls(name, settings)
+
+    def missing_settings(self) -> list[str]:
+        missing = [] if api_key(self._settings) else ["api_key"]
+        return missing + ([] if self._settings.models else ["models"])
+
+    def supports(self, route_key: str) -> bool:
+        return self._settings.enabled and upstream_model(self._settings, route_key, {}) is not None
+
+    def _headers(self) -> dict[str, str]:
+        key = api_key(self._settings)
+        if not key:
+            raise BackendFailure(FailureCode.UNAVAILABLE, f"{self.name}: no api_key configured")
+        return {"Authorization": f"Bearer {key}"}
+
+    async def submit(self, job: BackendJob) -> Submitted:
+        target = upstream_model(self._settings, job.route_key, {})
+        if target is None:
+            raise BackendFailure(FailureCode.UNAVAILABLE, f"{self.name}: no model for {job.route_key}")
+        path, body = create_request(
+            target.strip("/"), input_map(REPLICATE_INPUTS, self._settings.options, job.route_key).build(job)
+        )
+        headers = self._headers()
+        if self._settings.options.get("cancel_after"):
+            headers["Cancel-After"] = str(self._settings.options["cancel_after"])
+        resp = await send(self._client, "POST", path, creates=True, json=body, headers=headers)
+        if resp.is_error:
+            raise self._failure(resp, accepted=False)
+        prediction_id = json_object(resp, accepted=True, retryable=False).get("id")
+        if not isinstance(prediction_id, str) or not prediction_id:
+            raise BackendFailure(
+                FailureCode.UPSTREAM_ERROR,
+                f"{self.name}: no prediction id in the answer",
+                accepted=True,
+                retryable=False,
+            )
+        return Submitted(prediction_id)
+
+    async def poll(self, job: BackendJob, upstream_id: str) -> Poll:
+        resp = await send(
+            self._client, "GET", f"predictions/{upstream_id}", accepted=True, headers=self._headers()
+        )
+        if resp.is_error:
+            raise self._failure(resp, accepted=True)
+        body = json_object(resp, accepted=True)
+        status = body.get("status")
+        if status == PredictionStatus.STARTING:
+            return Poll(UpstreamStatus.QUEUED)
+        if status == PredictionStatus.PROCESSING:
+            return Poll(UpstreamStatus.RUNNING, _progress(body.get("logs")))
+        if status == PredictionStatus.SUCCEEDED:
+            urls = media_urls(body.get("output"))
+            if not urls:
+                raise BackendFailure(
+                    FailureCode.NO_MEDIA,
+                    f"{self.name}: succeeded without media",
+                    accepted=True,
+                    retryable=False,
+                )
+            return Poll(UpstreamStatus.SUCCEEDED, 100, (await fetch_media(self._client, urls[0]),))
+        return self._ended(str(status), body, upstream_id)
+
+    def _ended(self, status: str, body: dict[str, Any], upstream_id: str) -> Poll:
+        if status == PredictionStatus.FAILED:
+            error = str(body.get("error") or "the prediction failed")
+            code = FailureCode.MODERATED if _MODERATION.search(error) else FailureCode.UPSTREAM_ERROR
+            raise BackendFailure(code, f"{self.name}: {error}", accepted=True, retryable=False)
+        if status == PredictionStatus.CANCELED:
+            raise BackendFailure(
+                FailureCode.CANCELED, f"{self.name}: the prediction was canceled", accepted=True
+            )
+        if status == PredictionStatus.ABORTED:
+            raise BackendFailure(
+                FailureCode.EXPIRED,
+                f"{self.name}: the prediction was aborted before it started (not charged upstream)",
+                accepted=True,
+                retryable=False,
+            )
+        log.warning("%s: unknown prediction status %r for %s; still waiting", self.name, status, upstream_id)
+        return Poll(UpstreamStatus.RUNNING)
+
+    def _failure(self, resp: httpx.Response, *, accepted: bool) -> BackendFailure:
+        failure = status_failure(resp, accepted=accepted)
+        if resp.status_code == 429 and failure.retry_after is None:
+            failure.retry_after = throttle_wait(resp)
+        return failure
+
+    async def cancel(self, job: BackendJob, upstream_id: str) -> None:
+        resp = await send(
+            self._client, "POST", f"predictions/{upstream_id}/cancel", accepted=True, headers=self._headers()
+        )
+        if resp.status_code >= 500:
+            raise self._failure(resp, accepted=True)
+        if resp.is_error:
+            log.info("%s: prediction %s not canceled (HTTP %s)", self.name, upstream_id, resp.status_code)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def _progress(logs: Any) -> int | None:
+    """Many models log tqdm bars ("45%|####"); the last percentage is the progress."""
+    found = _PROGRESS.findall(logs) if isinstance(logs, str) else []
+    return min(100, int(found[-1])) if found else None

@@ -1,0 +1,207 @@
+"""Veo 3.1 / Veo 3.1 Fast on Gemini Enterprise Agent Platform (ex-Vertex AI), the path still live after the
+Gemini API retired Veo (providers.md §0.2, §4b).
+
+    submit  POST /v1/projects/{p}/locations/{l}/publishers/google/models/{model}:predictLongRunning
+            -> {name}: the operation name is the upstream id
+    poll    POST /v1/{model path}:fetchPredictOperation {operationName} -> {done, response.videos[] (inline
+            bytesBase64Encoded: we never ask for storageUri), raiMediaFilteredCount, error}
+    cancel  POST /v1/{operation name}:cancel (google.longrunning; best effort, unverified for Veo)
+
+Credentials, `options.auth`:
+    "bearer" (default)  `api_key` holds an OAuth 2 access token (e.g. `gcloud auth print-access-token`), sent
+                        as `Authorization: Bearer`; it expires after about an hour and is not refreshed here.
+    "api_key"           `api_key` holds an Agent Platform API key, sent as `x-goog-api-key`.
+Other options: `project` (required with bearer), `location` (default us-central1; "global" uses the global
+host), `generate_audio` (default true), `person_generation`.
+
+`done` with no video and only `raiMediaFilteredCount` (the RAI filter) is `no_media`: nothing was delivered
+and the refund policy runs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any
+
+from studio402.backends.base import (
+    BackendFailure,
+    BackendJob,
+    FailureCode,
+    MediaInput,
+    Output,
+    Poll,
+    Submitted,
+    UpstreamStatus,
+)
+from studio402.backends.http_common import (
+    DETAIL_LIMIT,
+    api_key,
+    decode_base64,
+    encode_base64,
+    json_object,
+    media_inputs,
+    new_client,
+    send,
+    status_failure,
+    upstream_model,
+)
+from studio402.config import ProviderSettings
+from studio402.errors import ConfigError
+
+DEFAULT_MODELS: Mapping[str, str] = {"veo-3.1": "veo-3.1-generate-001", "veo-3.1-fast": "veo-3.1-fast-generate-001"}
+ROUTES = frozenset(f"{m}/generate" for m in DEFAULT_MODELS)
+DEFAULT_LOCATION = "us-central1"
+API_VERSION = "v1"
+HEADER_KEY = "x-goog-api-key"
+OPERATIONS = "/operations/"
+# google.rpc.Code of a failed operation -> ours (anything else: upstream_error).
+_RPC_CODES: Mapping[int, FailureCode] = {
+    1: FailureCode.CANCELED, 3: FailureCode.INVALID_REQUEST, 4: FailureCode.TIMEOUT, 5: FailureCode.NOT_FOUND,
+    7: FailureCode.AUTH, 8: FailureCode.RATE_LIMITED, 9: FailureCode.INVALID_REQUEST, 16: FailureCode.AUTH,
+}
+# Veo refuses unsafe prompts with INVALID_ARGUMENT and a message like these (seen in client reports).
+_SAFETY_WORDS = ("usage guidelines", "responsible ai", "safety", "sensitive", "prohibited")
+
+
+class AuthMode(StrEnum):
+    BEARER = "bearer"
+    API_KEY = "api_key"
+
+
+def _image(media: MediaInput) -> dict[str, str]:
+    return {"bytesBase64Encoded": encode_base64(media.data), "mimeType": media.mime}
+
+
+def instance(job: BackendJob) -> dict[str, Any]:
+    inst: dict[str, Any] = {"prompt": job.params["prompt"]}
+    first, last = media_inputs(job, "image"), media_inputs(job, "lastFrame")
+    refs = media_inputs(job, "referenceImages")
+    if first:
+        inst["image"] = _image(first[0])
+    if last:
+        inst["lastFrame"] = _image(last[0])
+    if refs:
+        inst["referenceImages"] = [{"image": _image(r), "referenceType": "asset"} for r in refs]
+    return inst
+
+
+def parameters(job: BackendJob, options: Mapping[str, Any]) -> dict[str, Any]:
+    p = job.params
+    params: dict[str, Any] = {
+        "sampleCount": 1,
+        "durationSeconds": int(p.get("durationSeconds", 8)),
+        "aspectRatio": p.get("aspectRatio", "16:9"),
+        "resolution": p.get("resolution", "720p"),
+        "generateAudio": bool(options.get("generate_audio", True)),
+        "seed": job.seed % 2**32,
+    }
+    if p.get("negativePrompt"):
+        params["negativePrompt"] = p["negativePrompt"]
+    if options.get("person_generation"):
+        params["personGeneration"] = str(options["person_generation"])
+    return params
+
+
+def operation_failure(error: Mapping[str, Any]) -> BackendFailure:
+    message = str(error.get("message") or "")
+    rpc = error.get("code")
+    code = _RPC_CODES.get(rpc, FailureCode.UPSTREAM_ERROR) if isinstance(rpc, int) else FailureCode.UPSTREAM_ERROR
+    if code is FailureCode.INVALID_REQUEST and any(w in message.lower() for w in _SAFETY_WORDS):
+        code = FailureCode.MODERATED
+    detail = f"the operation failed (code {error.get('code')}): {message}"[:DETAIL_LIMIT]
+    return BackendFailure(code, detail, accepted=True, retryable=False)
+
+
+def operation_poll(op: Mapping[str, Any]) -> Poll:
+    """A fetched operation -> running, the video, or the failure it ended with."""
+    if not op.get("done"):
+        return Poll(UpstreamStatus.RUNNING)
+    if isinstance(op.get("error"), dict):
+        raise operation_failure(op["error"])
+    raw = op.get("response")
+    response: Mapping[str, Any] = raw if isinstance(raw, dict) else {}
+    videos = [v for v in response.get("videos") or [] if isinstance(v, dict)]
+    for video in videos:
+        if video.get("bytesBase64Encoded"):
+            data = decode_base64(video["bytesBase64Encoded"], "bytesBase64Encoded")
+            return Poll(UpstreamStatus.SUCCEEDED, 100, (Output(data, str(video.get("mimeType") or "video/mp4")),))
+    if any(v.get("gcsUri") for v in videos):
+        raise BackendFailure(FailureCode.UPSTREAM_ERROR, "the video was written to Cloud Storage, which this "
+                             "adapter does not read (no storageUri is ever sent)", accepted=True, retryable=False)
+    filtered, reasons = response.get("raiMediaFilteredCount"), response.get("raiMediaFilteredReasons")
+    detail = (f"done without a video: {filtered} filtered by the RAI filter ({reasons})" if filtered
+              else "done without a video")
+    raise BackendFailure(FailureCode.NO_MEDIA, detail[:DETAIL_LIMIT], accepted=True, retryable=False)
+
+
+class VertexVeoBackend:
+    def __init__(self, name: str, settings: ProviderSettings) -> None:
+        self.name = name
+        self._settings = settings
+        options = settings.options
+        try:
+            self._auth = AuthMode(str(options.get("auth", AuthMode.BEARER)))
+        except ValueError:
+            raise ConfigError(f"backend {name}: options.auth must be 'bearer' or 'api_key'") from None
+        self._project = str(options["project"]) if options.get("project") else None
+        self._location = str(options.get("location") or DEFAULT_LOCATION)
+        self._client = new_client(settings, self.default_base(self._location))
+
+    @staticmethod
+    def default_base(location: str) -> str:
+        host = "aiplatform.googleapis.com" if location == "global" else f"{location}-aiplatform.googleapis.com"
+        return f"https://{host}"
+
+    @classmethod
+    def from_settings(cls, name: str, settings: ProviderSettings) -> VertexVeoBackend:
+        return cls(name, settings)
+
+    def missing_settings(self) -> list[str]:
+        missing = [] if api_key(self._settings) else ["api_key"]
+        if self._auth is AuthMode.BEARER and self._project is None:
+            missing.append("options.project")
+        return missing
+
+    def supports(self, route_key: str) -> bool:
+        return route_key in ROUTES and not self.missing_settings()
+
+    def _headers(self) -> dict[str, str]:
+        key = api_key(self._settings) or ""
+        return {HEADER_KEY: key} if self._auth is AuthMode.API_KEY else {"Authorization": f"Bearer {key}"}
+
+    def model_path(self, model: str) -> str:
+        if self._project is None:  # API-key ("express") mode without a project
+            return f"publishers/google/models/{model}"
+        return f"projects/{self._project}/locations/{self._location}/publishers/google/models/{model}"
+
+    async def submit(self, job: BackendJob) -> Submitted:
+        model = upstream_model(self._settings, job.route_key, DEFAULT_MODELS)
+        if model is None:
+            raise BackendFailure(FailureCode.UNAVAILABLE, f"{self.name} has no model for {job.route_key}")
+        body = {"instances": [instance(job)], "parameters": parameters(job, self._settings.options)}
+        resp = await send(self._client, "POST", f"{API_VERSION}/{self.model_path(model)}:predictLongRunning",
+                          creates=True, json=body, headers=self._headers())
+        if resp.status_code != 200:
+            raise status_failure(resp, accepted=False)
+        name = json_object(resp, accepted=True, retryable=False).get("name")
+        if not isinstance(name, str) or OPERATIONS not in name:
+            raise BackendFailure(FailureCode.UPSTREAM_ERROR, "the answer names no operation", accepted=True,
+                                 retryable=False)
+        return Submitted(name)
+
+    async def poll(self, job: BackendJob, upstream_id: str) -> Poll:
+        model_path = upstream_id.partition(OPERATIONS)[0]  # the operation name carries its model path
+        resp = await send(self._client, "POST", f"{API_VERSION}/{model_path}:fetchPredictOperation",
+                          accepted=True, json={"operationName": upstream_id}, headers=self._headers())
+        if resp.status_code != 200:
+            raise status_failure(resp, accepted=True)
+        return operation_poll(json_object(resp, accepted=True))
+
+    async def cancel(self, job: BackendJob, upstream_id: str) -> None:
+        resp = await send(self._client, "POST", f"{API_VERSION}/{upstream_id}:cancel", accepted=True,
+                          headers=self._headers())
+        if resp.status_code != 200:
+            raise status_failure(resp, accepted=True)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

@@ -1,0 +1,237 @@
+"""xAI Grok Imagine: images (synchronous, base64) and video (a deferred request polled by id).
+
+    grok/generate       POST /v1/images/generations  {model, prompt, n, response_format, aspect_ratio}
+    grok/edit           POST /v1/images/edits        ... + image:{url, type} | images:[...] (data URIs)
+    grok-video/generate POST /v1/videos/generations  -> {request_id}; GET /v1/videos/{id}: HTTP 202 with an
+                        empty body while pending, else {status: pending|done|expired|failed, video:{url}}
+
+`respect_moderation: false` on a result means the upstream blocked it: MODERATED, never delivered. xAI has
+no documented cancel for video requests, so `cancel` only forgets the request."""
+
+from __future__ import annotations
+
+import logging
+from enum import StrEnum
+from typing import Any
+
+import httpx
+
+from studio402.backends.base import (
+    BackendFailure,
+    BackendJob,
+    FailureCode,
+    Output,
+    Poll,
+    Submitted,
+    UpstreamStatus,
+)
+from studio402.backends.hosted_io import data_uri, fetch_media
+from studio402.backends.http_common import (
+    api_key,
+    decode_base64,
+    error_text,
+    json_object,
+    new_client,
+    send,
+    status_failure,
+    upstream_model,
+)
+from studio402.config import ProviderSettings
+from studio402.media.sniff import sniff
+
+log = logging.getLogger(__name__)
+DEFAULT_BASE = "https://api.x.ai/v1"
+DEFAULT_MODELS = {
+    "grok/generate": "grok-imagine-image",
+    "grok/edit": "grok-imagine-image",
+    "grok-video/generate": "grok-imagine-video",
+}
+_VIDEO_ROUTE = "grok-video/generate"
+_MODERATION_WORDS = ("moderat", "safety", "content policy", "content_policy")
+
+
+class VideoStatus(StrEnum):
+    PENDING = "pending"
+    DONE = "done"
+    EXPIRED = "expired"
+    FAILED = "failed"
+
+
+class XaiBackend:
+    def __init__(self, name: str, settings: ProviderSettings) -> None:
+        self.name = name
+        self._settings = settings
+        self._client = new_client(settings, DEFAULT_BASE)
+
+    @classmethod
+    def from_settings(cls, name: str, settings: ProviderSettings) -> XaiBackend:
+        return cls(name, settings)
+
+    def missing_settings(self) -> list[str]:
+        return [] if api_key(self._settings) else ["api_key"]
+
+    def supports(self, route_key: str) -> bool:
+        return self._settings.enabled and route_key in DEFAULT_MODELS
+
+    def _headers(self) -> dict[str, str]:
+        key = api_key(self._settings)
+        if not key:
+            raise BackendFailure(FailureCode.UNAVAILABLE, f"{self.name}: no api_key configured")
+        return {"Authorization": f"Bearer {key}"}
+
+    def _model(self, job: BackendJob) -> str:
+        model = upstream_model(self._settings, job.route_key, DEFAULT_MODELS)
+        if model is None or job.route_key not in DEFAULT_MODELS:
+            raise BackendFailure(FailureCode.UNAVAILABLE, f"{self.name} does not serve {job.route_key}")
+        return model
+
+    async def submit(self, job: BackendJob) -> Submitted:
+        if job.route_key == _VIDEO_ROUTE:
+            return await self._submit_video(job)
+        return Submitted(None, await self._image(job))
+
+    # -- images (synchronous) ------------------------------------------------------------------------------
+
+    async def _image(self, job: BackendJob) -> Poll:
+        body: dict[str, Any] = {
+            "model": self._model(job),
+            "prompt": job.params["prompt"],
+            "n": 1,
+            "response_format": "b64_json",
+            "aspect_ratio": job.params.get("aspect_ratio", "1:1"),
+        }
+        resolution = self._settings.options.get("image_resolution")
+        if resolution:
+            body["resolution"] = resolution
+        images = [{"url": data_uri(m), "type": "image_url"} for m in job.inputs_at("images")]
+        path = "images/edits" if images else "images/generations"
+        if len(images) == 1:
+            body["image"] = images[0]
+        elif images:
+            body["images"] = images
+        resp = await send(self._client, "POST", path, creates=True, json=body, headers=self._headers())
+        if resp.is_error:
+            raise self._failure(resp, accepted=False)
+        data = json_object(resp, accepted=True, retryable=False).get("data")
+        if not isinstance(data, list) or not data or not isinstance(data[0], dict):
+            raise BackendFailure(
+                FailureCode.NO_MEDIA,
+                f"{self.name}: the answer holds no image",
+                accepted=True,
+                retryable=False,
+            )
+        return Poll(UpstreamStatus.SUCCEEDED, 100, (await self._image_output(data[0]),))
+
+    async def _image_output(self, item: dict[str, Any]) -> Output:
+        if item.get("respect_moderation") is False:
+            raise BackendFailure(
+                FailureCode.MODERATED, f"{self.name}: the image was blocked by moderation", accepted=True
+            )
+        if item.get("b64_json"):
+            data = decode_base64(item["b64_json"], "the image")
+            return Output(data, sniff(data) or "image/jpeg")
+        if item.get("url"):
+            return await fetch_media(self._client, str(item["url"]), what="the image")
+        raise BackendFailure(
+            FailureCode.NO_MEDIA, f"{self.name}: the answer holds no image", accepted=True, retryable=False
+        )
+
+    # -- video (deferred) ----------------------------------------------------------------------------------
+
+    async def _submit_video(self, job: BackendJob) -> Submitted:
+        p = job.params
+        body: dict[str, Any] = {
+            "model": self._model(job),
+            "prompt": p["prompt"],
+            "duration": int(p.get("duration", 6)),
+            "aspect_ratio": p.get("aspect_ratio", "16:9"),
+            "resolution": p.get("resolution", "720p"),
+        }
+        first = job.inputs_at("image")
+        if first:
+            body["image"] = {"url": data_uri(first[0])}
+        resp = await send(
+            self._client, "POST", "videos/generations", creates=True, json=body, headers=self._headers()
+        )
+        if resp.is_error:
+            raise self._failure(resp, accepted=False)
+        request_id = json_object(resp, accepted=True, retryable=False).get("request_id")
+        if not isinstance(request_id, str) or not request_id:
+            raise BackendFailure(
+                FailureCode.UPSTREAM_ERROR,
+                f"{self.name}: no request_id in the answer",
+                accepted=True,
+                retryable=False,
+            )
+        return Submitted(request_id)
+
+    async def poll(self, job: BackendJob, upstream_id: str) -> Poll:
+        resp = await send(
+            self._client, "GET", f"videos/{upstream_id}", accepted=True, headers=self._headers()
+        )
+        if resp.status_code == 202 and not resp.content.strip():
+            return Poll(UpstreamStatus.RUNNING)  # still pending: xAI answers 202 with no body
+        if resp.is_error:
+            raise self._failure(resp, accepted=True)
+        body = json_object(resp, accepted=True)
+        video = body.get("video") if isinstance(body.get("video"), dict) else {}
+        status = body.get("status") or (VideoStatus.DONE if video.get("url") else VideoStatus.PENDING)
+        progress = body.get("progress") if isinstance(body.get("progress"), int) else None
+        if status == VideoStatus.DONE:
+            return Poll(UpstreamStatus.SUCCEEDED, 100, (await self._video_output(video),))
+        if status == VideoStatus.PENDING:
+            return Poll(UpstreamStatus.RUNNING, progress)
+        if status == VideoStatus.EXPIRED:
+            raise BackendFailure(
+                FailureCode.EXPIRED, f"{self.name}: the video request expired", accepted=True
+            )
+        if status == VideoStatus.FAILED:
+            raise self._job_failure(body.get("error"))
+        log.warning("%s: unknown video status %r for %s; still waiting", self.name, status, upstream_id)
+        return Poll(UpstreamStatus.RUNNING, progress)
+
+    async def _video_output(self, video: dict[str, Any]) -> Output:
+        if video.get("respect_moderation") is False:
+            raise BackendFailure(
+                FailureCode.MODERATED, f"{self.name}: the video was blocked by moderation", accepted=True
+            )
+        if not video.get("url"):
+            raise BackendFailure(
+                FailureCode.NO_MEDIA, f"{self.name}: done without a video", accepted=True, retryable=False
+            )
+        return await fetch_media(self._client, str(video["url"]), what="the video")
+
+    def _job_failure(self, error: Any) -> BackendFailure:
+        error = error if isinstance(error, dict) else {}
+        text = f"{error.get('code') or ''} {error.get('message') or 'the video request failed'}".strip()
+        code = FailureCode.MODERATED if _mentions_moderation(text) else FailureCode.UPSTREAM_ERROR
+        return BackendFailure(code, f"{self.name}: {text}", accepted=True, retryable=False)
+
+    def _failure(self, resp: httpx.Response, *, accepted: bool) -> BackendFailure:
+        """Errors come as {"error": {message, code}} or {"code", "error": "..."}."""
+        moderated = resp.status_code in (400, 403, 422) and _mentions_moderation(
+            error_text(resp) + _code(resp)
+        )
+        return status_failure(resp, accepted=accepted, code=FailureCode.MODERATED if moderated else None)
+
+    async def cancel(self, job: BackendJob, upstream_id: str) -> None:
+        log.info("%s: no upstream cancel for video requests; %s is left to finish", self.name, upstream_id)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def _code(resp: httpx.Response) -> str:
+    try:
+        body = resp.json()
+    except ValueError:
+        return ""
+    if not isinstance(body, dict):
+        return ""
+    error = body.get("error")
+    return str((error.get("code") if isinstance(error, dict) else body.get("code")) or "")
+
+
+def _mentions_moderation(text: str) -> bool:
+    lowered = text.lower()
+    return any(word in lowered for word in _MODERATION_WORDS)

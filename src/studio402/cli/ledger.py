@@ -1,0 +1,81 @@
+"""`studio402 ledger audit`: does the ledger balance, and does the chain agree?"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import typer
+from eth_account import Account
+
+from studio402.chain.audit import RpcAuditChain
+from studio402.chain.devnet import Devnet
+from studio402.chain.rpc import AsyncRpc
+from studio402.cli.common import ConfigOpt, DataDirOpt, fail, print_json, settings_from
+from studio402.cli.devnet import _devnet
+from studio402.config import Settings
+from studio402.db import audit_source
+from studio402.db.engine import database_url, open_database
+from studio402.errors import Studio402Error
+from studio402.payments.audit import AuditChain, AuditReport, audit
+
+app = typer.Typer(no_args_is_help=True, help="The payment ledger.")
+
+
+@contextlib.asynccontextmanager
+async def _chains(settings: Settings) -> AsyncIterator[tuple[dict[str, AuditChain], dict[str, str]]]:
+    """An audit view of every payment network, and the refund wallet address of each."""
+    if not settings.payments.networks:
+        devnet: Devnet = _devnet(settings)
+        info = await devnet.start()
+        try:
+            yield ({info.network: RpcAuditChain(devnet.rpc, info.token)},
+                   {info.network: Account.from_key(info.refund_key).address})
+        finally:
+            await devnet.stop()
+        return
+    rpcs = [AsyncRpc(n.rpc_url) for n in settings.payments.networks if n.rpc_url]
+    try:
+        chains: dict[str, AuditChain] = {}
+        wallets: dict[str, str] = {}
+        for net, rpc in zip((n for n in settings.payments.networks if n.rpc_url), rpcs, strict=True):
+            chains[net.network] = RpcAuditChain(rpc, net.asset)
+            if net.refund_key is not None:
+                wallets[net.network] = Account.from_key(net.refund_key.get_secret_value()).address
+        yield chains, wallets
+    finally:
+        for rpc in rpcs:
+            await rpc.aclose()
+
+
+async def run_audit(settings: Settings) -> AuditReport:
+    engine = await open_database(database_url(settings.database.url, settings.data_dir))
+    try:
+        payments, statuses, refunds = await audit_source.load(engine)
+    finally:
+        await engine.dispose()
+    async with _chains(settings) as (chains, wallets):
+        return await audit(payments, statuses, refunds, chains, wallets)
+
+
+def report_json(report: AuditReport) -> dict[str, object]:
+    return {
+        "ok": report.ok,
+        "networks": {k: {**vars(t), "balanced": t.balanced} for k, t in report.totals.items()},
+        "creditSpentMicros": report.credit_spent_micros,
+        "creditRefundedMicros": report.credit_refunded_micros,
+        "problems": report.problems,
+    }
+
+
+@app.command("audit")
+def audit_command(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+    """settled = delivered + refunded + in flight (+ retained), checked against the chain; exit 1 if not."""
+    try:
+        report = asyncio.run(run_audit(settings_from(config, data_dir)))
+    except Studio402Error as exc:
+        fail(exc)
+    print_json(report_json(report))
+    if not report.ok:
+        raise typer.Exit(1)

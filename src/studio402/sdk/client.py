@@ -1,0 +1,94 @@
+"""A small paying client built on the official x402 SDK: pay a generate route, poll the job with
+SIGN-IN-WITH-X, download the result. Imports nothing from the server side."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from eth_account import Account
+from x402 import x402Client
+from x402.extensions.sign_in_with_x import CreateSIWxClientExtensionOptions, create_siwx_client_extension
+from x402.http.clients import x402HttpxClient
+from x402.mechanisms.evm.exact import ExactEvmScheme
+from x402.mechanisms.evm.signers import EthAccountSigner
+
+TERMINAL = frozenset({"complete", "failed", "canceled"})
+
+
+@dataclass(frozen=True, slots=True)
+class Generated:
+    job: dict[str, Any]
+    files: list[Path]
+
+
+def x402_client(private_key: str, *, any_asset: bool = True) -> x402Client:
+    """The official client: pays `exact` EVM offers and answers SIGN-IN-WITH-X challenges by itself.
+    `any_asset` lifts the SDK's default allow-list of known stablecoins (needed for a devnet token)."""
+    account = Account.from_key(private_key)
+    client = x402Client()
+    client.register("eip155:*", ExactEvmScheme(EthAccountSigner(account)))
+    client.register_extension(create_siwx_client_extension(CreateSIWxClientExtensionOptions(signers=[account])))
+    if any_asset:
+        client.set_spend_controls(False)
+    return client
+
+
+async def generate(
+    base_url: str,
+    private_key: str,
+    model: str,
+    operation: str,
+    body: dict[str, Any],
+    *,
+    out_dir: Path,
+    timeout: float = 600,
+    on_status: Callable[[dict[str, Any]], None] | None = None,
+) -> Generated:
+    """Pay for one generation, wait for it, and save its files into `out_dir`."""
+    async with x402HttpxClient(x402_client(private_key), base_url=base_url, timeout=120) as http:
+        created = await http.post(f"/api/generate/{model}/{operation}", json=body)
+        if created.status_code not in (200, 202):
+            raise RuntimeError(f"payment failed ({created.status_code}): {created.text}")
+        job_id = created.json()["jobId"]
+        job = await _wait(http, job_id, timeout, on_status)
+    files = await _download(job, out_dir) if job["status"] == "complete" else []
+    return Generated(job, files)
+
+
+async def _wait(http: httpx.AsyncClient, job_id: str, timeout: float,
+                on_status: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    deadline, last = loop.time() + timeout, None
+    while True:
+        polled = await http.get(f"/api/jobs/{job_id}")
+        polled.raise_for_status()
+        job: dict[str, Any] = polled.json()
+        if on_status is not None and job["status"] != last:
+            on_status(job)
+            last = job["status"]
+        if job["status"] in TERMINAL:
+            return job
+        if loop.time() > deadline:
+            raise TimeoutError(f"job {job_id} still {job['status']} after {timeout:g} s")
+        await asyncio.sleep(min(2.0, float(job.get("pollIntervalSeconds", 2))))
+
+
+async def _download(job: dict[str, Any], out_dir: Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = job["result"]
+    wanted = [("videoUrl", "mp4"), ("thumbnailUrl", "webp")] if "videoUrl" in result else [("imageUrl", None)]
+    files = []
+    async with httpx.AsyncClient(timeout=60) as http:
+        for key, ext in wanted:
+            response = await http.get(result[key])
+            response.raise_for_status()
+            suffix = ext or response.headers.get("content-type", "image/png").split("/")[-1].replace("jpeg", "jpg")
+            path = out_dir / f"{job['jobId']}-{key.removesuffix('Url')}.{suffix}"
+            path.write_bytes(response.content)
+            files.append(path)
+    return files
