@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ import httpx
 import pytest
 
 from studio402.api.app import create_app
+from studio402.backends.registry import BackendRegistry
 from studio402.chain.devnet import Devnet
 from studio402.chain.token import TRANSFER_TOPIC, decode_transfer_log
 from studio402.config import Settings
@@ -52,13 +54,21 @@ def devnet_settings(devnet: Devnet, data_dir: Path, port: int, **overrides: Any)
     )
 
 
-@pytest.fixture
-async def paid_server(devnet: Devnet, tmp_path: Path) -> AsyncIterator[PaidServer]:
-    port = free_port()
-    settings = devnet_settings(devnet, tmp_path / "data", port)
-    services = Services(settings)
+@contextlib.asynccontextmanager
+async def running_server(devnet: Devnet, data_dir: Path, *, registry: BackendRegistry | None = None,
+                         port: int | None = None, **overrides: Any) -> AsyncIterator[PaidServer]:
+    """studio402 on the session devnet, with its own data dir (start it twice on one dir = a restart)."""
+    port = port or free_port()
+    settings = devnet_settings(devnet, data_dir, port, **overrides)
+    services = Services(settings, registry=registry)
     async with serve(create_app(services), port) as base:
         yield PaidServer(base, services, settings, devnet)
+
+
+@pytest.fixture
+async def paid_server(devnet: Devnet, tmp_path: Path) -> AsyncIterator[PaidServer]:
+    async with running_server(devnet, tmp_path / "data") as server:
+        yield server
 
 
 def decode_header(value: str) -> Any:

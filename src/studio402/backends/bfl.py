@@ -1,6 +1,6 @@
 """Black Forest Labs adapter: FLUX.2 [pro] / [max] (generate and edit on the same endpoint).
 
-    submit  POST /v1/{flux-2-pro|flux-2-max} with `x-key`: prompt, width/height (from aspect ratio x MP, multiples
+    submit  POST /v1/{flux-2-pro|flux-2-max} with `x-key`: prompt, width/height (aspect ratio x MP, multiples
             of 16), seed, safety_tolerance, output_format (jpg -> jpeg), input_image..input_image_8 (base64)
             -> {id, polling_url}; the polling URL (maybe a regional host) is the persisted upstream id
     poll    GET {polling_url} with `x-key`: Pending | Ready | Request Moderated | Content Moderated | Error |
@@ -183,7 +183,8 @@ class BflBackend:
         result = task.get("result")
         sample = result.get("sample") if isinstance(result, dict) else None
         if not isinstance(sample, str) or not sample:
-            raise BackendFailure(FailureCode.NO_MEDIA, "Ready without a sample", accepted=True, retryable=False)
+            raise BackendFailure(FailureCode.NO_MEDIA, "Ready without a sample", accepted=True,
+                                 retryable=False)
         data, mime = await download(self._client, sample, what="the sample")  # signed URL: no key sent
         fmt = _FORMATS[str(job.params.get("output_format", "jpg"))]
         return Output(data, mime if mime and mime.startswith("image/") else f"image/{fmt}")

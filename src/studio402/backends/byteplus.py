@@ -1,6 +1,6 @@
 """ByteDance Seedance 2.0 on BytePlus ModelArk content-generation tasks.
 
-    POST   /contents/generations/tasks       {model, content:[...], ratio, resolution, duration, seed, ...} -> {id}
+    POST   /contents/generations/tasks       {model, content:[...], ratio, resolution, duration, ...} -> {id}
     GET    /contents/generations/tasks/{id}  {status: queued|running|succeeded|failed|cancelled|expired,
                                               content:{video_url}, error:{code, message}}
     DELETE /contents/generations/tasks/{id}  cancels a queued task
@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from studio402.backends.base import BackendFailure, BackendJob, FailureCode, Poll, Submitted, UpstreamStatus
-from studio402.backends.hosted_io import fetch_media, media_ref
+from studio402.backends.hosted_io import fetch_media, media_ref, member
 from studio402.backends.http_common import (
     api_key,
     error_object,
@@ -167,7 +167,7 @@ class SeedanceBackend:
         if status in _WAITING:
             return Poll(_WAITING[TaskStatus(status)])
         if status == TaskStatus.SUCCEEDED:
-            content = body.get("content") if isinstance(body.get("content"), dict) else {}
+            content = member(body, "content")
             if not content.get("video_url"):
                 raise BackendFailure(
                     FailureCode.NO_MEDIA,

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from studio402.backends.base import BackendFailure, BackendJob, FailureCode, Poll, Submitted, UpstreamStatus
-from studio402.backends.hosted_io import fetch_media, media_ref
+from studio402.backends.hosted_io import fetch_media, media_ref, member
 from studio402.backends.http_common import (
     api_key,
     json_object,
@@ -139,8 +139,7 @@ class WanBackend:
         resp = await send(self._client, "GET", f"tasks/{upstream_id}", accepted=True, headers=self._headers())
         if resp.is_error:
             raise self._failure(resp, accepted=True)
-        output = json_object(resp, accepted=True).get("output")
-        output = output if isinstance(output, dict) else {}
+        output = member(json_object(resp, accepted=True), "output")
         status = str(output.get("task_status"))
         if status in _WAITING:
             return Poll(_WAITING[TaskStatus(status)])

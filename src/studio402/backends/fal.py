@@ -2,7 +2,8 @@
 (route key or model -> endpoint id such as "fal-ai/veo3.1/fast").
 
     POST {endpoint}                                 input JSON -> {request_id, status_url, response_url, ...}
-    GET  {owner}/{alias}/requests/{id}/status       {status: IN_QUEUE|IN_PROGRESS|COMPLETED, error?, error_type?}
+    GET  {owner}/{alias}/requests/{id}/status       {status: IN_QUEUE|IN_PROGRESS|COMPLETED, error?,
+                                                     error_type?}
     GET  {owner}/{alias}/requests/{id}              the model output ({video:{url}} / {images:[{url}]} / ...)
     PUT  {owner}/{alias}/requests/{id}/cancel       202 CANCELLATION_REQUESTED | 400 ALREADY_COMPLETED | 404
 

@@ -50,7 +50,8 @@ from studio402.errors import ConfigError
 DEFAULT_BASE = "https://generativelanguage.googleapis.com"
 API_VERSIONS = ("v1beta", "v1")
 HEADER_KEY = "x-goog-api-key"
-DEFAULT_MODELS: Mapping[str, str] = {"nano-banana": "gemini-3.1-flash-image", "nano-banana-pro": "gemini-3-pro-image"}
+DEFAULT_MODELS: Mapping[str, str] = {"nano-banana": "gemini-3.1-flash-image",
+                                     "nano-banana-pro": "gemini-3-pro-image"}
 ROUTES = frozenset(f"{m}/{op}" for m in DEFAULT_MODELS for op in ("generate", "edit"))
 MODERATED_REASONS = frozenset({
     "SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT",
@@ -115,7 +116,8 @@ def _retry_delay(error: Mapping[str, Any]) -> float | None:
     return None
 
 
-def gemini_failure(resp: httpx.Response, *, accepted: bool) -> BackendFailure:
+def google_failure(resp: httpx.Response, *, accepted: bool) -> BackendFailure:
+    """The Google error envelope (Gemini API and Agent Platform) -> a failure."""
     error = error_object(resp)
     status = error.get("status")
     reasons = {d.get("reason") for d in error.get("details") or [] if isinstance(d, dict)}
@@ -159,7 +161,7 @@ class GeminiImageBackend:
         resp = await send(self._client, "POST", self.url(model), creates=True, json=request_body(job),
                           headers={HEADER_KEY: api_key(self._settings) or ""})
         if resp.status_code != 200:
-            raise gemini_failure(resp, accepted=False)
+            raise google_failure(resp, accepted=False)
         body = json_object(resp, accepted=True, retryable=False)
         return Submitted(None, result=Poll(UpstreamStatus.SUCCEEDED, 100, (image_output(body),)))
 

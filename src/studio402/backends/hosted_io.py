@@ -11,8 +11,9 @@ Generic mapping (model hosts serve any model, so the mapping is a convention plu
     `inline_max_bytes` (unless `inline_images` is false), everything else as our signed URL;
   - `integers` casts upstream fields to int, `templates` formats them ("{}s" turns "8" into "8s"), `extra`
     adds fixed fields.
-Override example (TOML): `[backends.providers.fal.options.inputs."veo-3.1/generate"]`
-`templates = {duration = "{}s"}`, `rename = {lastFrame = "last_frame_url"}`, `extra = {generate_audio = true}`.
+Override example (TOML): `[backends.providers.fal.options.inputs."veo-3.1/generate"]` with
+`templates = {duration = "{}s"}`, `rename = {lastFrame = "last_frame_url"}`,
+`extra = {generate_audio = true}`.
 """
 
 from __future__ import annotations
@@ -51,6 +52,12 @@ INTERNAL_FIELDS = frozenset({"callBackUrl", "urlMediaTypes", "mode", "imageMode"
 LIST_SLOTS = frozenset({"images", "referenceImages", "audioUrls", "reference_images", "reference_videos"})
 _OUTPUT_KEYS = ("video", "videos", "images", "image", "output", "url", "audio")
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def member(body: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """`body[key]` when it is a JSON object, else an empty one (answers are untrusted)."""
+    value = body.get(key)
+    return dict(value) if isinstance(value, Mapping) else {}
 
 
 def data_uri(media: MediaInput) -> str:

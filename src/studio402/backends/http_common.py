@@ -39,7 +39,8 @@ _BY_STATUS: Mapping[int, FailureCode] = {
     429: FailureCode.RATE_LIMITED,
 }
 # Transport errors raised before the request was fully sent: the upstream cannot have created anything.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.WriteError, httpx.WriteTimeout)
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.WriteError,
+             httpx.WriteTimeout)
 # Signed result URLs answer these once expired (Azure SAS: 403, S3/GCS: 403/404).
 _EXPIRED_STATUSES = frozenset({403, 404, 410})
 
@@ -109,7 +110,8 @@ def error_text(resp: httpx.Response) -> str:
     return f"HTTP {resp.status_code}: {text}"[:DETAIL_LIMIT]
 
 
-def status_failure(resp: httpx.Response, *, accepted: bool, code: FailureCode | None = None) -> BackendFailure:
+def status_failure(resp: httpx.Response, *, accepted: bool,
+                   code: FailureCode | None = None) -> BackendFailure:
     status = resp.status_code
     if code is None:
         code = _BY_STATUS.get(status) or (FailureCode.UPSTREAM_ERROR if status >= 500 or status < 400
@@ -119,8 +121,8 @@ def status_failure(resp: httpx.Response, *, accepted: bool, code: FailureCode | 
                           retry_after=retry_after(resp.headers))
 
 
-async def send(client: httpx.AsyncClient, method: str, url: str, *, creates: bool = False, accepted: bool = False,
-               **kwargs: Any) -> httpx.Response:
+async def send(client: httpx.AsyncClient, method: str, url: str, *, creates: bool = False,
+               accepted: bool = False, **kwargs: Any) -> httpx.Response:
     """One request; transport errors become failures. `creates`: this request starts a paid job."""
     try:
         return await client.request(method, url, **kwargs)
@@ -129,18 +131,23 @@ async def send(client: httpx.AsyncClient, method: str, url: str, *, creates: boo
         raise BackendFailure(code, f"upstream unreachable ({type(exc).__name__})", accepted=accepted) from exc
     except httpx.TransportError as exc:
         code = FailureCode.TIMEOUT if isinstance(exc, httpx.TimeoutException) else FailureCode.UPSTREAM_ERROR
+        what = type(exc).__name__
         if creates:
-            raise BackendFailure(code, f"no answer to the submission ({type(exc).__name__}); it may have been "
-                                       "accepted, so it is not sent again", accepted=True, retryable=False) from exc
-        raise BackendFailure(code, f"no answer from the upstream ({type(exc).__name__})", accepted=accepted) from exc
+            raise BackendFailure(code, f"no answer to the submission ({what}); it may have been accepted, so "
+                                       "it is not sent again", accepted=True, retryable=False) from exc
+        raise BackendFailure(code, f"no answer from the upstream ({what})", accepted=accepted) from exc
+
+
+def _index(media: MediaInput) -> int:
+    return media.loc[1] if len(media.loc) > 1 and isinstance(media.loc[1], int) else 0
 
 
 def media_inputs(job: BackendJob, field: str) -> list[MediaInput]:
     """The loaded inputs of a media field, in request order; a field the request names must have them."""
-    found = sorted(job.inputs_at(field), key=lambda i: i.loc[1] if len(i.loc) > 1 and isinstance(i.loc[1], int)
-                   else 0)
+    found = sorted(job.inputs_at(field), key=_index)
     if job.params.get(field) and not found:
-        raise BackendFailure(FailureCode.INVALID_REQUEST, f"the media of '{field}' was not loaded", retryable=False)
+        raise BackendFailure(FailureCode.INVALID_REQUEST, f"the media of '{field}' was not loaded",
+                             retryable=False)
     return found
 
 
@@ -150,8 +157,8 @@ def json_object(resp: httpx.Response, *, accepted: bool, retryable: bool = True)
     except ValueError:
         body = None
     if not isinstance(body, dict):
-        raise BackendFailure(FailureCode.UPSTREAM_ERROR, f"HTTP {resp.status_code}: the answer is not a JSON object",
-                             accepted=accepted, retryable=retryable)
+        raise BackendFailure(FailureCode.UPSTREAM_ERROR, f"HTTP {resp.status_code}: the answer is not a JSON "
+                             "object", accepted=accepted, retryable=retryable)
     return body
 
 

@@ -98,7 +98,7 @@ def poll_after(headers: Mapping[str, str]) -> float | None:
 def failed(video: Mapping[str, Any]) -> BackendFailure:
     raw = video.get("error")
     error: dict[str, Any] = raw if isinstance(raw, dict) else {}
-    detail = f"the upstream failed the video ({error.get('code') or 'no code'}): {error.get('message') or '-'}"
+    detail = f"the upstream failed the video ({error.get('code') or 'no code'}): {error.get('message')}"
     code = FailureCode.MODERATED if is_moderation(error) else FailureCode.UPSTREAM_ERROR
     return BackendFailure(code, detail, accepted=True, retryable=False)
 
@@ -156,8 +156,8 @@ class OpenAIVideosBackend:
 
     async def _outputs(self, upstream_id: str) -> tuple[Output, ...]:
         headers = {**auth_headers(self._settings), **ACCEPT_BINARY}
-        video, _ = await download(self._client, f"videos/{upstream_id}/content?variant=video", headers=headers,
-                                  what="the video")
+        video, _ = await download(self._client, f"videos/{upstream_id}/content?variant=video",
+                                  headers=headers, what="the video")
         outputs = [Output(video, "video/mp4")]
         try:
             thumb, mime = await download(self._client, f"videos/{upstream_id}/content?variant=thumbnail",

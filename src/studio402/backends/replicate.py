@@ -7,13 +7,13 @@
     GET  /predictions/{id}          status: starting|processing|succeeded|failed|canceled|aborted
     POST /predictions/{id}/cancel
 
-Asynchronous only: `Prefer: wait` is never sent (the runner persists the id before waiting). `options.cancel_after`
-sends `Cancel-After` (e.g. "30m"). `aborted` (the deadline passed before the prediction started; Replicate
-does not charge it) ends the job as EXPIRED: the upstream dropped it, and since the id was accepted the runner
-never resubmits or falls back; the payer is refunded. A 429 says when to retry in its detail ("Your rate limit
-resets in ~30s") when no Retry-After header is given. Inputs follow the generic mapping of `hosted_io` with
-Replicate's usual names (`image`, `last_frame`, `image_input`, `reference_images`; durations as integers),
-overridable per route in `options.inputs`."""
+Asynchronous only: `Prefer: wait` is never sent (the runner persists the id before waiting).
+`options.cancel_after` sends `Cancel-After` (e.g. "30m"). `aborted` (the deadline passed before the
+prediction started; Replicate does not charge it) ends the job as EXPIRED: the upstream dropped it, and since
+the id was accepted the runner never resubmits or falls back; the payer is refunded. A 429 says when to retry
+in its detail ("Your rate limit resets in ~30s") when no Retry-After header is given. Inputs follow the
+generic mapping of `hosted_io` with Replicate's usual names (`image`, `last_frame`, `image_input`,
+`reference_images`; durations as integers), overridable per route in `options.inputs`."""
 
 from __future__ import annotations
 

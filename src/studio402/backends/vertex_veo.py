@@ -33,6 +33,7 @@ from studio402.backends.base import (
     Submitted,
     UpstreamStatus,
 )
+from studio402.backends.gemini import google_failure
 from studio402.backends.http_common import (
     DETAIL_LIMIT,
     api_key,
@@ -42,13 +43,13 @@ from studio402.backends.http_common import (
     media_inputs,
     new_client,
     send,
-    status_failure,
     upstream_model,
 )
 from studio402.config import ProviderSettings
 from studio402.errors import ConfigError
 
-DEFAULT_MODELS: Mapping[str, str] = {"veo-3.1": "veo-3.1-generate-001", "veo-3.1-fast": "veo-3.1-fast-generate-001"}
+DEFAULT_MODELS: Mapping[str, str] = {"veo-3.1": "veo-3.1-generate-001",
+                                     "veo-3.1-fast": "veo-3.1-fast-generate-001"}
 ROUTES = frozenset(f"{m}/generate" for m in DEFAULT_MODELS)
 DEFAULT_LOCATION = "us-central1"
 API_VERSION = "v1"
@@ -105,7 +106,7 @@ def parameters(job: BackendJob, options: Mapping[str, Any]) -> dict[str, Any]:
 def operation_failure(error: Mapping[str, Any]) -> BackendFailure:
     message = str(error.get("message") or "")
     rpc = error.get("code")
-    code = _RPC_CODES.get(rpc, FailureCode.UPSTREAM_ERROR) if isinstance(rpc, int) else FailureCode.UPSTREAM_ERROR
+    code = _RPC_CODES.get(rpc if isinstance(rpc, int) else -1, FailureCode.UPSTREAM_ERROR)
     if code is FailureCode.INVALID_REQUEST and any(w in message.lower() for w in _SAFETY_WORDS):
         code = FailureCode.MODERATED
     detail = f"the operation failed (code {error.get('code')}): {message}"[:DETAIL_LIMIT]
@@ -124,10 +125,11 @@ def operation_poll(op: Mapping[str, Any]) -> Poll:
     for video in videos:
         if video.get("bytesBase64Encoded"):
             data = decode_base64(video["bytesBase64Encoded"], "bytesBase64Encoded")
-            return Poll(UpstreamStatus.SUCCEEDED, 100, (Output(data, str(video.get("mimeType") or "video/mp4")),))
+            mime = str(video.get("mimeType") or "video/mp4")
+            return Poll(UpstreamStatus.SUCCEEDED, 100, (Output(data, mime),))
     if any(v.get("gcsUri") for v in videos):
-        raise BackendFailure(FailureCode.UPSTREAM_ERROR, "the video was written to Cloud Storage, which this "
-                             "adapter does not read (no storageUri is ever sent)", accepted=True, retryable=False)
+        raise BackendFailure(FailureCode.UPSTREAM_ERROR, "the video went to Cloud Storage, which this "
+                             "adapter does not read", accepted=True, retryable=False)
     filtered, reasons = response.get("raiMediaFilteredCount"), response.get("raiMediaFilteredReasons")
     detail = (f"done without a video: {filtered} filtered by the RAI filter ({reasons})" if filtered
               else "done without a video")
@@ -149,8 +151,8 @@ class VertexVeoBackend:
 
     @staticmethod
     def default_base(location: str) -> str:
-        host = "aiplatform.googleapis.com" if location == "global" else f"{location}-aiplatform.googleapis.com"
-        return f"https://{host}"
+        prefix = "" if location == "global" else f"{location}-"
+        return f"https://{prefix}aiplatform.googleapis.com"
 
     @classmethod
     def from_settings(cls, name: str, settings: ProviderSettings) -> VertexVeoBackend:
@@ -182,7 +184,7 @@ class VertexVeoBackend:
         resp = await send(self._client, "POST", f"{API_VERSION}/{self.model_path(model)}:predictLongRunning",
                           creates=True, json=body, headers=self._headers())
         if resp.status_code != 200:
-            raise status_failure(resp, accepted=False)
+            raise google_failure(resp, accepted=False)
         name = json_object(resp, accepted=True, retryable=False).get("name")
         if not isinstance(name, str) or OPERATIONS not in name:
             raise BackendFailure(FailureCode.UPSTREAM_ERROR, "the answer names no operation", accepted=True,
@@ -194,14 +196,14 @@ class VertexVeoBackend:
         resp = await send(self._client, "POST", f"{API_VERSION}/{model_path}:fetchPredictOperation",
                           accepted=True, json={"operationName": upstream_id}, headers=self._headers())
         if resp.status_code != 200:
-            raise status_failure(resp, accepted=True)
+            raise google_failure(resp, accepted=True)
         return operation_poll(json_object(resp, accepted=True))
 
     async def cancel(self, job: BackendJob, upstream_id: str) -> None:
         resp = await send(self._client, "POST", f"{API_VERSION}/{upstream_id}:cancel", accepted=True,
                           headers=self._headers())
         if resp.status_code != 200:
-            raise status_failure(resp, accepted=True)
+            raise google_failure(resp, accepted=True)
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -25,7 +25,7 @@ from studio402.backends.base import (
     Submitted,
     UpstreamStatus,
 )
-from studio402.backends.hosted_io import data_uri, fetch_media
+from studio402.backends.hosted_io import data_uri, fetch_media, member
 from studio402.backends.http_common import (
     api_key,
     decode_base64,
@@ -174,7 +174,7 @@ class XaiBackend:
         if resp.is_error:
             raise self._failure(resp, accepted=True)
         body = json_object(resp, accepted=True)
-        video = body.get("video") if isinstance(body.get("video"), dict) else {}
+        video = member(body, "video")
         status = body.get("status") or (VideoStatus.DONE if video.get("url") else VideoStatus.PENDING)
         progress = body.get("progress") if isinstance(body.get("progress"), int) else None
         if status == VideoStatus.DONE:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +21,7 @@ from x402.extensions.payment_identifier import extract_payment_identifier, is_va
 from x402.schemas import PaymentPayload
 
 from studio402.catalog import ValidatedRequest
-from studio402.errors import ConflictError, MalformedPayment, PaymentConflict, PaymentRejected, PaymentRequired
+from studio402.errors import ChainError, ConflictError, MalformedPayment, PaymentConflict, PaymentRejected, PaymentRequired
 from studio402.money import format_usd
 from studio402.payments import x402
 from studio402.payments.ledger import (
@@ -145,7 +145,7 @@ class PaymentEngine:
                 raise self.rejected(reason, f"the payment would fail on chain: {reason}", resource, micros)
             record = self._new_record(key, payment, request, micros, client_id)
             if await ledger.reserve(record):
-                return await self._settle(record, payment, method, request, resource)
+                return await self._shielded(self._settle(record, payment, method, request, resource))
             # Another request reserved this payment first: loop and answer like it.
 
     async def _existing(
@@ -171,13 +171,19 @@ class PaymentEngine:
             if reason is not None:
                 await self._fail(record.id, reason)
                 raise self.rejected(reason, f"the payment would fail on chain: {reason}", resource, micros)
-            return await self._settle(record, payment, method, request, resource)
+            return await self._shielded(self._settle(record, payment, method, request, resource))
         if record.state is PaymentState.RESERVED:
             raise ConflictError("this payment is being settled by another request; retry shortly",
                                 code="payment_in_progress")
         assert record.job_id is not None
         return Paid(record.job_id, record.key.payer, record.key.network, record.tx_hash,
                     settled=record.state is PaymentState.SETTLED, replay=True)
+
+    @staticmethod
+    async def _shielded(settling: Coroutine[Any, Any, Paid]) -> Paid:
+        """Once a settlement starts it runs to its end even if the client goes away: a half-done
+        settlement would leave money moved without a job."""
+        return await asyncio.shield(asyncio.ensure_future(settling))
 
     async def _settle(
         self,
@@ -201,10 +207,12 @@ class PaymentEngine:
 
         try:
             outcome = await method.settlement.settle(payment, on_signed=on_signed, timeout=self._settle_timeout)
-        except BaseException:
+        except ChainError:
             # Nothing was broadcast (the port's contract): the payer was not charged and may retry.
             await self._fail(record.id, "settlement_unavailable")
             raise
+        # Any other exception leaves the record as it is (reserved, or settling with its transaction):
+        # the reconciler finds out what happened on chain.
         if outcome.status is SettleStatus.SETTLED:
             try:
                 await ledger.finish_settlement(record.id, outcome.tx_hash, self._clock())

@@ -1,0 +1,55 @@
+"""A backend whose behaviour a test scripts: succeed, fail with a code, or wait at a gate first."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+
+from PIL import Image
+
+from studio402.backends.base import (
+    BackendFailure,
+    BackendJob,
+    FailureCode,
+    Output,
+    Poll,
+    Submitted,
+    UpstreamStatus,
+)
+
+
+def tiny_png(size: tuple[int, int] = (64, 64)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, (10, 120, 200)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+class ScriptedBackend:
+    def __init__(self, name: str = "scripted", *, fail: FailureCode | None = None,
+                 gate: asyncio.Event | None = None) -> None:
+        self.name = name
+        self.fail = fail
+        self.gate = gate
+        self.submissions = 0
+        self.started = asyncio.Event()
+
+    def supports(self, route_key: str) -> bool:
+        return True
+
+    async def submit(self, job: BackendJob) -> Submitted:
+        self.submissions += 1
+        self.started.set()
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.fail is not None:
+            raise BackendFailure(self.fail, f"scripted {self.fail.value}", accepted=True, retryable=False)
+        return Submitted(None, Poll(UpstreamStatus.SUCCEEDED, 100, (Output(tiny_png(), "image/png"),)))
+
+    async def poll(self, job: BackendJob, upstream_id: str) -> Poll:
+        raise AssertionError("synchronous")
+
+    async def cancel(self, job: BackendJob, upstream_id: str) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None

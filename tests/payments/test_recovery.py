@@ -1,0 +1,124 @@
+"""Crashes and unknown outcomes: money that moved always ends in a job, and the audit balances."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from studio402.catalog import CATALOG
+from studio402.chain.devnet import Devnet
+from studio402.cli.ledger import run_audit
+from studio402.payments.ledger import PaymentState
+from tests.devnet_fixture import new_payer
+from tests.paid_support import BODY, GENERATE, PaidServer, challenge, payment_header, running_server, transfers_from
+
+ROUTE = CATALOG.get("nano-banana", "generate")
+
+
+class Crash(BaseException):
+    """The process dies here: nothing after it runs."""
+
+
+async def crash(*args: Any, **kwargs: Any) -> None:
+    raise Crash
+
+
+async def pay_directly(server: PaidServer, header: str) -> Any:
+    services = server.services
+    request = CATALOG.validate(ROUTE, BODY)
+    return await services.engine.pay(header, request, CATALOG.quote(request, 0), services.resource(ROUTE))
+
+
+async def wait_complete(server: PaidServer, job_id: str) -> None:
+    for _ in range(400):
+        job = await server.services.jobs.get(job_id)
+        if job is not None and job.status.value == "complete":
+            return
+        await asyncio.sleep(0.025)
+    raise AssertionError(f"job {job_id} did not complete")
+
+
+async def test_crash_between_settlement_and_job_release(devnet: Devnet, tmp_path: Path) -> None:
+    payer = await new_payer(devnet, 1_000_000)
+    data = tmp_path / "data"
+    async with running_server(devnet, data) as server, server.client() as http:
+        header = payment_header(devnet, payer, await challenge(http))
+        server.services.engine._ledger.finish_settlement = crash  # type: ignore[union-attr,method-assign]
+        with pytest.raises(Crash):
+            await pay_directly(server, header)
+        [(_, value, _)] = await transfers_from(devnet, payer.address)  # the money moved
+        assert value == 67_000
+    # Restart on the same data dir: the start-up reconciler finds the transfer and releases the job.
+    async with running_server(devnet, data) as server, server.client() as http:
+        retry = await http.post(GENERATE, json=BODY, headers={"PAYMENT-SIGNATURE": header})
+        assert retry.status_code == 200, retry.text
+        await wait_complete(server, retry.json()["jobId"])
+        report = await run_audit(server.settings)
+    assert len(await transfers_from(devnet, payer.address)) == 1
+    assert report.ok, report.problems
+    assert next(iter(report.totals.values())).delivered == 67_000
+
+
+async def test_crash_after_signing_before_broadcast(devnet: Devnet, tmp_path: Path) -> None:
+    payer = await new_payer(devnet, 1_000_000)
+    data = tmp_path / "data"
+    async with running_server(devnet, data) as server, server.client() as http:
+        header = payment_header(devnet, payer, await challenge(http))
+        ledger = server.services.engine._ledger
+        original = ledger.begin_settlement  # type: ignore[union-attr]
+
+        async def record_then_crash(*args: Any, **kwargs: Any) -> None:
+            await original(*args, **kwargs)
+            raise Crash
+
+        ledger.begin_settlement = record_then_crash  # type: ignore[union-attr,method-assign]
+        with pytest.raises(Crash):
+            await pay_directly(server, header)
+        assert await transfers_from(devnet, payer.address) == []  # never broadcast
+    async with running_server(devnet, data) as server:
+        ledger = server.services.engine._ledger
+        for _ in range(20):  # the start-up pass re-sent the signed transaction; a later pass sees it mined
+            records = await ledger.settling()  # type: ignore[union-attr]
+            if not records:
+                break
+            await server.services.reconcile()
+            await asyncio.sleep(0.05)
+        async with server.client() as http:
+            retry = await http.post(GENERATE, json=BODY, headers={"PAYMENT-SIGNATURE": header})
+        assert retry.status_code == 200, retry.text
+        await wait_complete(server, retry.json()["jobId"])
+        report = await run_audit(server.settings)
+    assert len(await transfers_from(devnet, payer.address)) == 1
+    assert report.ok, report.problems
+
+
+async def test_receipt_timeout_answers_202_and_the_reconciler_settles(devnet: Devnet, tmp_path: Path) -> None:
+    payer = await new_payer(devnet, 1_000_000)
+    async with running_server(devnet, tmp_path / "data", **{"payments.settle_timeout_seconds": 0.5}) as server, \
+            server.client() as http:
+        header = payment_header(devnet, payer, await challenge(http))
+        await devnet.rpc.request("evm_setAutomine", [False])
+        try:
+            pending = await http.post(GENERATE, json=BODY, headers={"PAYMENT-SIGNATURE": header})
+            replay = await http.post(GENERATE, json=BODY, headers={"PAYMENT-SIGNATURE": header})
+        finally:
+            await devnet.rpc.request("evm_setAutomine", [True])
+            await devnet.rpc.request("evm_mine", [])
+        assert pending.status_code == 202, pending.text  # never a 402 once broadcast
+        assert pending.json()["payment"]["status"] == "settling"
+        job_id = pending.json()["jobId"]
+        assert replay.status_code == 202 and replay.json()["jobId"] == job_id
+        job = await server.services.jobs.get(job_id)
+        assert job is not None and job.held
+        await server.services.reconcile()
+        [record] = [r for r in [await server.services.engine._ledger.get_by_id(job.payment_id or "")] if r]  # type: ignore[union-attr]
+        assert record.state is PaymentState.SETTLED
+        await wait_complete(server, job_id)
+        settled = await http.post(GENERATE, json=BODY, headers={"PAYMENT-SIGNATURE": header})
+        assert settled.status_code == 200 and settled.json()["jobId"] == job_id
+        report = await run_audit(server.settings)
+    assert report.ok, report.problems
+    assert len(await transfers_from(devnet, payer.address)) == 1
