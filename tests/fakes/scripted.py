@@ -53,3 +53,33 @@ class ScriptedBackend:
 
     async def aclose(self) -> None:
         return None
+
+
+class ScriptedAsyncBackend:
+    """An asynchronous upstream: submit returns an id; poll says running until `gate` is set."""
+
+    def __init__(self, name: str = "async-upstream", *, gate: asyncio.Event | None = None) -> None:
+        self.name = name
+        self.gate = gate or asyncio.Event()
+        self.submissions = 0
+        self.polls = 0
+
+    def supports(self, route_key: str) -> bool:
+        return True
+
+    async def submit(self, job: BackendJob) -> Submitted:
+        self.submissions += 1
+        return Submitted(f"up-{job.id}")
+
+    async def poll(self, job: BackendJob, upstream_id: str) -> Poll:
+        self.polls += 1
+        assert upstream_id == f"up-{job.id}"
+        if not self.gate.is_set():
+            return Poll(UpstreamStatus.RUNNING, progress=min(90, self.polls * 10), poll_after=0.02)
+        return Poll(UpstreamStatus.SUCCEEDED, 100, (Output(tiny_png(), "image/png"),))
+
+    async def cancel(self, job: BackendJob, upstream_id: str) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None

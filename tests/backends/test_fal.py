@@ -1,0 +1,181 @@
+"""The fal queue adapter through the real runner against a fake queue.fal.run."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from studio402.backends.factory import build_backend
+from studio402.backends.fal import FalBackend
+from studio402.config import ProviderSettings
+from studio402.errors import ConfigError
+from studio402.jobs.model import JobStatus
+from tests.backends.upstream_support import (
+    DEADLINE,
+    assert_complete,
+    assert_failed,
+    cancel_midway,
+    geometry_of,
+    harness_for,
+    image_size,
+    mp4_input,
+    png_input,
+    provider,
+    restart_midway,
+    run_recording_sleeps,
+    video_size,
+)
+from tests.fakes.fake_server import API_KEY, Outcome, Scenario, decode_data_uri
+from tests.fakes.fal import FakeFal
+
+VEO = {"prompt": "a hummingbird", "durationSeconds": "6", "aspectRatio": "9:16"}
+VEO_APP = "fal-ai/veo3.1/fast"
+MODELS = {"veo-3.1-fast": VEO_APP, "nano-banana/generate": "fal-ai/nano-banana-2",
+          "nano-banana/edit": "fal-ai/nano-banana-2/edit", "seedance-fast/i2v": "bytedance/seedance-2.0/fast/r2v"}
+OPTIONS = {"inputs": {"veo-3.1-fast": {"templates": {"duration": "{}s"}},
+                      "nano-banana": {"rename": {"thinkingLevel": ""}}}}
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeFal]:
+    server = FakeFal(Scenario(size=geometry_of("veo-3.1-fast/generate", VEO)))
+    async with server.running():
+        yield server
+
+
+def fal(fake: FakeFal, **changes: Any) -> dict[str, FalBackend]:
+    settings = {"models": MODELS, "options": OPTIONS, **changes}
+    return {"fal": FalBackend("fal", provider("fal", fake.base_url, **settings))}
+
+
+def sent(fake: FakeFal) -> dict[str, Any]:
+    body: dict[str, Any] = list(fake.tasks.values())[-1].body
+    return body
+
+
+async def test_video_through_a_subpath_endpoint(fake: FakeFal, tmp_path: Path) -> None:
+    async with harness_for(tmp_path, fal(fake)) as h:
+        ended = await h.run((await h.submit("veo-3.1-fast/generate", VEO)).id)
+        assert_complete(ended)
+        assert video_size(await h.result_bytes(ended)) == geometry_of("veo-3.1-fast/generate", VEO)
+    assert sent(fake) == {"prompt": "a hummingbird", "duration": "6s", "aspect_ratio": "9:16", "resolution": "720p"}
+    task = next(iter(fake.tasks.values()))
+    assert ended.upstream_id == f"{VEO_APP}/requests/{task.id}" and task.path == VEO_APP
+
+
+async def test_image_with_a_field_dropped_by_the_operator(tmp_path: Path) -> None:
+    body = {"prompt": "a teapot", "imageSize": "1K", "aspectRatio": "4:3"}
+    size = geometry_of("nano-banana/generate", body)
+    schema = {"fal-ai/nano-banana-2": ("prompt", "aspect_ratio", "resolution")}
+    server = FakeFal(Scenario(media="image", size=size), schemas=schema)
+    async with server.running(), harness_for(tmp_path, fal(server)) as h:
+        ended = await h.run((await h.submit("nano-banana/generate", body)).id)
+        assert_complete(ended)
+        assert image_size(await h.result_bytes(ended)) == size
+    assert sent(server) == {"prompt": "a teapot", "aspect_ratio": "4:3", "resolution": "1K"}
+
+
+async def test_media_inputs_map_to_fal_fields(fake: FakeFal, tmp_path: Path) -> None:
+    images = [png_input(("images", 0)), png_input(("images", 1))]
+    refs = [png_input(("urls", 0)), mp4_input(("urls", 1))]
+    seedance = {"prompt": "@image1 like @video1", "mode": "reference", "urls": ["https://x.example/a.png",
+                "https://x.example/b.mp4"], "urlMediaTypes": ["image", "video"]}
+    async with harness_for(tmp_path, fal(fake)) as h:
+        fake.scenario.media = "image"
+        edit = {"prompt": "merge", "images": ["https://x.example/1.png", "https://x.example/2.png"]}
+        assert_complete(await h.run((await h.submit("nano-banana/edit", edit, inputs=images)).id))
+        assert [decode_data_uri(u) for u in sent(fake)["image_urls"]] == [("image/png", i.data) for i in images]
+        fake.scenario.media = "video"
+        assert_complete(await h.run((await h.submit("seedance-fast/i2v", seedance, inputs=refs)).id))
+    assert sent(fake)["video_urls"] == [refs[1].url] and len(sent(fake)["image_urls"]) == 1
+    assert {"mode", "url_media_types", "urls"}.isdisjoint(sent(fake))
+
+
+@pytest.mark.parametrize(("outcome", "media", "code"), [
+    (Outcome.MODERATED, "video", "moderated"), (Outcome.FLAGGED, "image", "moderated"),
+    (Outcome.NO_MEDIA, "video", "no_media"), (Outcome.FAILED, "video", "upstream_error"),
+])
+async def test_completed_without_usable_media(
+    fake: FakeFal, tmp_path: Path, outcome: Outcome, media: str, code: str
+) -> None:
+    fake.scenario = Scenario(outcome, media=media, size=(64, 64))
+    route, body = ("nano-banana/generate", {"prompt": "x"}) if media == "image" else ("veo-3.1-fast/generate", VEO)
+    async with harness_for(tmp_path, fal(fake)) as h:
+        assert_failed(await h.run((await h.submit(route, body)).id), code)
+    assert fake.created == 1 and fake.downloads == 0
+
+
+async def test_rate_limit_then_success_honours_retry_after(fake: FakeFal, tmp_path: Path) -> None:
+    fake.scenario.submit_errors, fake.scenario.retry_after = [429], "5"
+    async with harness_for(tmp_path, fal(fake)) as h:
+        ended, sleeps = await run_recording_sleeps(h, (await h.submit("veo-3.1-fast/generate", VEO)).id)
+    assert_complete(ended)
+    assert sleeps[0] == 5.0 and (fake.attempts, fake.created) == (2, 1)
+
+
+async def test_server_errors_retried_then_persistent_failure(fake: FakeFal, tmp_path: Path) -> None:
+    async with harness_for(tmp_path, fal(fake)) as h:
+        fake.scenario.submit_errors, fake.scenario.poll_errors = [502], [500, 503]
+        assert_complete(await h.run((await h.submit("veo-3.1-fast/generate", VEO)).id))
+        fake.scenario.submit_errors = [503] * 10
+        assert_failed(await h.run((await h.submit("veo-3.1-fast/generate", {**VEO, "prompt": "y"})).id),
+                      "upstream_error")
+    assert fake.created == 1
+
+
+async def test_never_finishing_request_times_out_and_is_canceled(fake: FakeFal, tmp_path: Path) -> None:
+    fake.scenario.outcome = Outcome.NEVER
+    async with harness_for(tmp_path, fal(fake), config=DEADLINE) as h:
+        assert_failed(await h.run((await h.submit("veo-3.1-fast/generate", VEO)).id), "timeout")
+    assert fake.cancel_answers == ["CANCELLATION_REQUESTED"]
+
+
+async def test_restart_resumes_the_persisted_request(fake: FakeFal, tmp_path: Path) -> None:
+    fake.scenario.queued_polls = 3
+    async with harness_for(tmp_path, fal(fake)) as h:
+        crashed, ended = await restart_midway(h, (await h.submit("veo-3.1-fast/generate", VEO)).id)
+    assert_complete(ended)
+    assert crashed.upstream_id == ended.upstream_id and (fake.attempts, fake.created) == (1, 1)
+
+
+async def test_cancel_drops_a_queued_request(fake: FakeFal, tmp_path: Path) -> None:
+    fake.scenario.queued_polls = 10_000
+    async with harness_for(tmp_path, fal(fake)) as h:
+        ended = await cancel_midway(h, (await h.submit("veo-3.1-fast/generate", VEO)).id)
+    assert ended.status is JobStatus.CANCELED
+    assert fake.cancel_answers == ["CANCELLATION_REQUESTED"] and next(iter(fake.tasks.values())).canceled
+
+
+async def test_routes_without_an_endpoint_are_not_served(fake: FakeFal, tmp_path: Path) -> None:
+    async with harness_for(tmp_path, fal(fake)) as h:
+        assert_failed(await h.run((await h.submit("sora-2/generate", {"prompt": "x"})).id), "backend_unavailable")
+    assert fake.attempts == 0
+
+
+async def test_the_fake_queue_contract(fake: FakeFal) -> None:
+    """Result before completion, the SSE status stream to COMPLETED, then the cancel answers."""
+    headers = {"Authorization": f"Key {API_KEY}"}
+    async with httpx.AsyncClient(base_url=fake.base_url, headers=headers) as client:
+        submitted = (await client.post(f"/{VEO_APP}", json={"prompt": "x"})).json()
+        early = await client.get(submitted["response_url"])
+        assert (early.status_code, early.json()) == (400, {"detail": "Request is still in progress"})
+        async with client.stream("GET", submitted["status_url"] + "/stream") as stream:
+            events = [json.loads(line[6:]) async for line in stream.aiter_lines() if line.startswith("data: ")]
+        assert [e["status"] for e in events] == ["IN_QUEUE", "IN_PROGRESS", "COMPLETED"]
+        assert (await client.get(submitted["response_url"])).json()["video"]["content_type"] == "video/mp4"
+        late = await client.put(submitted["cancel_url"])
+        unknown = await client.put(submitted["cancel_url"].replace(submitted["request_id"], "nope"))
+    assert (late.status_code, late.json()["status"]) == (400, "ALREADY_COMPLETED")
+    assert (unknown.status_code, unknown.json()["status"]) == (404, "NOT_FOUND")
+
+
+def test_factory_builds_it_and_checks_options() -> None:
+    backend = build_backend("fal", ProviderSettings(type="fal"))
+    assert isinstance(backend, FalBackend) and backend.missing_settings() == ["api_key", "models"]
+    with pytest.raises(ConfigError, match="templates"):
+        FalBackend("fal", ProviderSettings(type="fal", options={"inputs": {"veo-3.1": {"templates": "x"}}}))

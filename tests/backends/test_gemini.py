@@ -1,0 +1,180 @@
+"""Gemini image adapter against a fake Gemini API: full jobs through the real runner."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from studio402.backends.base import BackendFailure, FailureCode
+from studio402.backends.gemini import GeminiImageBackend, image_output, request_body
+from studio402.errors import ConfigError
+from studio402.jobs.model import JobStatus
+from tests.backends.flows import backend_job, decoded_image, image_input, provider
+from tests.backends.harness import JobHarness
+from tests.fakes.gemini import API_KEY, FakeGemini
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeGemini]:
+    server = FakeGemini()
+    async with server.running():
+        yield server
+
+
+def make_backend(fake: FakeGemini, *, key: str = API_KEY, timeout: float = 5.0, models: dict[str, str] | None = None,
+                 **options: Any) -> GeminiImageBackend:
+    return GeminiImageBackend.from_settings("gemini", provider("gemini", fake.url, key, timeout=timeout,
+                                                               models=models, **options))
+
+
+async def run_one(tmp_path: Path, backend: GeminiImageBackend, route: str, body: dict[str, Any],
+                  **kwargs: Any) -> tuple[JobHarness, Any]:
+    h = await JobHarness.open(tmp_path, {"gemini": backend})
+    ended = await h.run((await h.submit(route, body, **kwargs)).id)
+    return h, ended
+
+
+@pytest.fixture
+async def harness(tmp_path: Path, fake: FakeGemini) -> AsyncIterator[JobHarness]:
+    backend = make_backend(fake)
+    h = await JobHarness.open(tmp_path, {"gemini": backend})
+    yield h
+    await h.close()
+    await backend.aclose()
+
+
+@pytest.mark.parametrize(("route", "body", "size"), [
+    ("nano-banana/generate", {"prompt": "a fox", "aspectRatio": "16:9"}, (1376, 768)),
+    ("nano-banana-pro/generate", {"prompt": "a fox", "aspect_ratio": "4:5", "imageSize": "2K"}, (1856, 2304)),
+])
+async def test_generate_stores_the_final_image(harness: JobHarness, fake: FakeGemini, route: str,
+                                               body: dict[str, str], size: tuple[int, int]) -> None:
+    ended = await harness.run((await harness.submit(route, body)).id)
+    assert ended.status is JobStatus.COMPLETE, harness.dump(ended)
+    img = decoded_image(await harness.result_bytes(ended))
+    assert img.size == size and img.format == "PNG"  # the final image, not the interim "thought" one
+    sent = fake.accepted[-1]
+    assert sent["version"] == "v1beta"
+    assert sent["model"] == ("gemini-3.1-flash-image" if route.startswith("nano-banana/") else "gemini-3-pro-image")
+
+
+async def test_edit_sends_images_as_inline_data(harness: JobHarness, fake: FakeGemini) -> None:
+    inputs = [image_input("images", 0, (96, 64)), image_input("images", 1, (40, 40), (0, 0, 250))]
+    body = {"prompt": "combine", "images": ["https://x/a.png", "https://x/b.png"], "imageSize": "512"}
+    ended = await harness.run((await harness.submit("nano-banana/edit", body, inputs=inputs)).id)
+    assert ended.status is JobStatus.COMPLETE, harness.dump(ended)
+    assert decoded_image(await harness.result_bytes(ended)).size == (512, 512)
+    parts = fake.accepted[-1]["contents"][0]["parts"]
+    assert parts[0] == {"text": "combine"}
+    assert [base64.b64decode(p["inlineData"]["data"]) for p in parts[1:]] == [i.data for i in inputs]
+
+
+async def test_api_version_and_model_are_configurable(tmp_path: Path, fake: FakeGemini) -> None:
+    backend = make_backend(fake, models={"nano-banana": "gemini-3-pro-image"}, api_version="v1")
+    h, ended = await run_one(tmp_path, backend, "nano-banana/generate", {"prompt": "x"})
+    await h.close()
+    await backend.aclose()
+    assert ended.status is JobStatus.COMPLETE, h.dump(ended)
+    assert (fake.accepted[-1]["version"], fake.accepted[-1]["model"]) == ("v1", "gemini-3-pro-image")
+
+
+async def test_an_unknown_upstream_model_fails_not_found(tmp_path: Path, fake: FakeGemini) -> None:
+    backend = make_backend(fake, models={"nano-banana": "gemini-3.1-flash-image-preview"})  # shut down
+    h, ended = await run_one(tmp_path, backend, "nano-banana/generate", {"prompt": "x"})
+    await h.close()
+    await backend.aclose()
+    assert (ended.status, ended.error_code) == (JobStatus.FAILED, "upstream_not_found")
+
+
+@pytest.mark.parametrize(("scenario", "code"), [
+    ("moderated", "moderated"), ("prohibited", "moderated"), ("blocked", "moderated"),
+    ("no_media", "no_media"), ("image_other", "no_media"),
+])
+async def test_answers_without_an_image(harness: JobHarness, fake: FakeGemini, scenario: str, code: str) -> None:
+    fake.scenario = scenario
+    ended = await harness.run((await harness.submit("nano-banana/generate", {"prompt": "x"})).id)
+    assert (ended.status, ended.error_code) == (JobStatus.FAILED, code)
+    assert fake.submissions == 1  # answered: never asked twice
+
+
+@pytest.mark.parametrize("scenario", ["rate_limited_once", "server_error_once"])
+async def test_transient_errors_are_retried(harness: JobHarness, fake: FakeGemini, scenario: str) -> None:
+    fake.scenario = scenario
+    ended = await harness.run((await harness.submit("nano-banana-pro/generate", {"prompt": "x"})).id)
+    assert ended.status is JobStatus.COMPLETE, harness.dump(ended)
+    assert fake.submissions == 2
+
+
+async def test_persistent_unavailability_fails_upstream_error(harness: JobHarness, fake: FakeGemini) -> None:
+    fake.scenario = "server_error_always"
+    ended = await harness.run((await harness.submit("nano-banana/generate", {"prompt": "x"})).id)
+    assert (ended.status, ended.error_code) == (JobStatus.FAILED, "upstream_error")
+    assert fake.submissions == harness.config.submit_attempts
+
+
+async def test_resource_exhausted_waits_the_retry_info_delay(fake: FakeGemini) -> None:
+    backend = make_backend(fake)
+    fake.scenario, fake.retry_after = "rate_limited_once", "2.5"
+    with pytest.raises(BackendFailure) as info:
+        await backend.submit(backend_job("nano-banana/generate", {"prompt": "x"}))
+    await backend.aclose()
+    assert (info.value.failure, info.value.retry_after, info.value.accepted) == (FailureCode.RATE_LIMITED, 2.5,
+                                                                                  False)
+
+
+async def test_no_answer_times_out_once(tmp_path: Path, fake: FakeGemini) -> None:
+    backend = make_backend(fake, timeout=0.3)
+    fake.scenario = "hang"
+    h, ended = await run_one(tmp_path, backend, "nano-banana/generate", {"prompt": "x"})
+    await h.close()
+    await backend.aclose()
+    assert (ended.status, ended.error_code) == (JobStatus.FAILED, "timeout")
+    assert fake.submissions == 1
+
+
+@pytest.mark.parametrize("key", ["wrong-key", ""])
+async def test_refused_keys_are_auth_failures(fake: FakeGemini, key: str) -> None:
+    backend = make_backend(fake, key=key)
+    with pytest.raises(BackendFailure) as info:
+        await backend.submit(backend_job("nano-banana/generate", {"prompt": "x"}))
+    await backend.aclose()
+    assert info.value.failure is FailureCode.AUTH
+
+
+def test_request_body_maps_the_canonical_body() -> None:
+    job = backend_job("nano-banana/generate", {"prompt": "p", "aspectRatio": "21:9", "thinkingLevel": "high"})
+    assert request_body(job) == {
+        "contents": [{"role": "user", "parts": [{"text": "p"}]}],
+        "generationConfig": {"responseModalities": ["TEXT", "IMAGE"],
+                             "imageConfig": {"aspectRatio": "21:9", "imageSize": "1K"},
+                             "thinkingConfig": {"thinkingLevel": "HIGH"}}}
+    pro = backend_job("nano-banana-pro/generate", {"prompt": "p"})
+    assert "thinkingConfig" not in request_body(pro)["generationConfig"]
+
+
+@pytest.mark.parametrize(("reason", "code"), [
+    ("SAFETY", FailureCode.MODERATED), ("IMAGE_RECITATION", FailureCode.MODERATED),
+    ("SPII", FailureCode.MODERATED), ("NO_IMAGE", FailureCode.NO_MEDIA), ("STOP", FailureCode.NO_MEDIA),
+    ("MAX_TOKENS", FailureCode.NO_MEDIA), ("SOMETHING_NEW", FailureCode.NO_MEDIA),
+])
+def test_finish_reasons_without_image(reason: str, code: FailureCode) -> None:
+    with pytest.raises(BackendFailure) as info:
+        image_output({"candidates": [{"finishReason": reason, "content": {"parts": [{"text": "no"}]}}]})
+    assert info.value.failure is code and info.value.accepted and not info.value.retryable
+
+
+def test_thought_images_are_skipped() -> None:
+    thought = {"inlineData": {"mimeType": "image/png", "data": base64.b64encode(b"thought").decode()},
+               "thought": True}
+    with pytest.raises(BackendFailure) as info:
+        image_output({"candidates": [{"finishReason": "STOP", "content": {"parts": [thought]}}]})
+    assert info.value.failure is FailureCode.NO_MEDIA
+
+
+def test_unsupported_api_version_is_a_config_error() -> None:
+    with pytest.raises(ConfigError):
+        GeminiImageBackend("g", provider("gemini", "http://127.0.0.1:9", "k", api_version="v2"))
