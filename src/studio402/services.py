@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 import secrets
@@ -36,7 +37,10 @@ from studio402.jobs.events import JobEvents
 from studio402.jobs.model import Job, is_refundable
 from studio402.jobs.runner import JobRunner, RunnerConfig
 from studio402.jobs.store import SqlJobStore
+from studio402.jobs.view import job_view
+from studio402.jobs.webhooks import WebhookSender
 from studio402.jobs.worker import WorkerPool
+from studio402.media.fetch import FetchPolicy, SafeFetcher
 from studio402.money import Asset, parse_usd
 from studio402.payments import x402
 from studio402.payments.engine import PaymentEngine
@@ -132,8 +136,11 @@ class Services:
         self.engine = PaymentEngine(offers, methods, SqlLedgerStore(self.db),
                                     settle_timeout=settings.payments.settle_timeout_seconds,
                                     job_ready=self._job_ready, extensions_for=self._challenge_extensions)
+        self.webhooks = WebhookSender(self.db, SafeFetcher(FetchPolicy(total_timeout_s=15.0)),
+                                      hashlib.sha256(b"webhooks\n" + secret).digest(), view=self.job_view)
         await self.reconcile()
         await self.pool.start()
+        self._tasks.append(asyncio.create_task(self.webhooks.run_forever(), name="webhooks"))
         self._closers.append(self.pool.stop)
         self._tasks.append(asyncio.create_task(self._reconcile_forever(), name="reconciler"))
 
@@ -187,6 +194,11 @@ class Services:
     async def _on_terminal(self, job: Job) -> None:
         if is_refundable(job):
             await self._refund(job)
+        if job.callback_url:
+            await self.webhooks.enqueue(await self.jobs.get(job.id) or job)
+
+    def job_view(self, job: Job) -> dict[str, Any]:
+        return job_view(job, blobs=self.blobs, catalog=self.catalog, ttl=self.settings.storage.url_ttl_seconds)
 
     async def _refund(self, job: Job) -> None:
         if job.payment_id is None:

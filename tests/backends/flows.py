@@ -1,5 +1,5 @@
 """Helpers for driving upstream adapters through the real runner (tests/backends/test_<provider>.py):
-provider settings pointed at a fake, real PNG media inputs, decoding results, and the cancel / restart flows."""
+settings pointed at a fake, real PNG media inputs, decoding results, and the cancel flow."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 
 import av
 from PIL import Image
+from pydantic import SecretStr
 
 from studio402.backends.base import BackendJob, MediaInput
 from studio402.catalog import CATALOG
@@ -26,10 +27,10 @@ from tests.backends.harness import FAST, JobHarness
 SHORT_DEADLINE = replace(FAST, deadline_seconds=0.3)
 
 
-def provider(kind: str, base_url: str, key: str, *, timeout: float = 5.0, models: Mapping[str, str] | None = None,
-             **options: Any) -> ProviderSettings:
-    return ProviderSettings(type=kind, api_key=key, base_url=base_url,  # type: ignore[arg-type]
-                            timeout_seconds=timeout, models=dict(models or {}), options=options)
+def provider(kind: str, base_url: str, key: str, *, timeout: float = 5.0,
+             models: Mapping[str, str] | None = None, **options: Any) -> ProviderSettings:
+    return ProviderSettings(type=kind, api_key=SecretStr(key), base_url=base_url, timeout_seconds=timeout,
+                            models=dict(models or {}), options=options)
 
 
 def png(width: int, height: int, color: tuple[int, int, int] = (200, 30, 30)) -> bytes:
@@ -61,7 +62,7 @@ def decoded_image(data: bytes) -> Image.Image:
 
 def video_facts(data: bytes) -> tuple[int, int, float]:
     """Width, height and duration of an MP4, decoding every frame."""
-    with av.open(io.BytesIO(data)) as container:
+    with av.open(io.BytesIO(data), "r") as container:
         stream = container.streams.video[0]
         frames = list(container.decode(video=0))
         assert frames, "no decodable frame"

@@ -75,7 +75,7 @@ class JobHarness:
         route = CATALOG.get(*route_key.split("/"))
         request = CATALOG.validate(route, dict(body))
         new = NewJob(new_id("job"), "0x" + "ab" * 20, route.model, route.operation, request.canonical_json,
-                     request.fingerprint, 10_000)
+                     request.fingerprint, 10_000, callback_url=request.canonical.get("callBackUrl"))
         async with self.engine.begin() as conn:
             await conn.execute(insert(jobs).values(job_row(new, held=False, payment_id=None, now=time.time())))
         self.media.by_job[new.id] = list(inputs)

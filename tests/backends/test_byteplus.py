@@ -41,7 +41,9 @@ async def fake() -> AsyncIterator[FakeArk]:
 
 
 def seedance(fake: FakeArk, **changes: Any) -> dict[str, SeedanceBackend]:
-    return {"byteplus": SeedanceBackend("byteplus", provider("byteplus", f"{fake.base_url}/api/v3", **changes))}
+    return {
+        "byteplus": SeedanceBackend("byteplus", provider("byteplus", f"{fake.base_url}/api/v3", **changes))
+    }
 
 
 def sent(fake: FakeArk) -> dict[str, Any]:
@@ -55,9 +57,17 @@ async def test_t2v_stores_a_video_of_the_requested_size(fake: FakeArk, tmp_path:
         ended = await h.run(job.id)
         assert_complete(ended)
         assert video_size(await h.result_bytes(ended)) == geometry_of("seedance-fast/t2v", T2V)
-    assert sent(fake) == {"model": FAST_MODEL, "content": [{"type": "text", "text": T2V["prompt"]}],
-                          "ratio": "9:16", "resolution": "480p", "duration": 4, "seed": job_seed(job),
-                          "camera_fixed": False, "generate_audio": False, "watermark": False}
+    assert sent(fake) == {
+        "model": FAST_MODEL,
+        "content": [{"type": "text", "text": T2V["prompt"]}],
+        "ratio": "9:16",
+        "resolution": "480p",
+        "duration": 4,
+        "seed": job_seed(job),
+        "camera_fixed": False,
+        "generate_audio": False,
+        "watermark": False,
+    }
 
 
 async def test_keyframes_go_inline_with_first_and_last_frame_roles(fake: FakeArk, tmp_path: Path) -> None:
@@ -69,19 +79,32 @@ async def test_keyframes_go_inline_with_first_and_last_frame_roles(fake: FakeArk
     assert body_sent["model"] == PRO_MODEL and body_sent["seed"] == 7 and body_sent["camera_fixed"] is True
     images = body_sent["content"][1:]
     assert [i["role"] for i in images] == ["first_frame", "last_frame"]
-    assert [decode_data_uri(i["image_url"]["url"]) for i in images] == [("image/png", first.data),
-                                                                        ("image/png", last.data)]
+    assert [decode_data_uri(i["image_url"]["url"]) for i in images] == [
+        ("image/png", first.data),
+        ("image/png", last.data),
+    ]
 
 
-async def test_reference_mode_sends_images_inline_and_videos_audio_by_url(fake: FakeArk, tmp_path: Path) -> None:
+async def test_reference_mode_sends_images_inline_and_videos_audio_by_url(
+    fake: FakeArk, tmp_path: Path
+) -> None:
     inputs = [png_input(("urls", 0)), mp4_input(("urls", 1)), audio_input(("audioUrls", 0))]
-    body = {"prompt": "@image1 dances like @video1 to @audio1", "mode": "reference", "generate_audio": True,
-            "urls": [URL + ".png", URL + ".mp4"], "urlMediaTypes": ["image", "video"], "audioUrls": [URL + ".wav"]}
+    body = {
+        "prompt": "@image1 dances like @video1 to @audio1",
+        "mode": "reference",
+        "generate_audio": True,
+        "urls": [URL + ".png", URL + ".mp4"],
+        "urlMediaTypes": ["image", "video"],
+        "audioUrls": [URL + ".wav"],
+    }
     async with harness_for(tmp_path, seedance(fake)) as h:
         assert_complete(await h.run((await h.submit("seedance-fast/i2v", body, inputs=inputs)).id))
     media = sent(fake)["content"][1:]
     assert [(m["type"], m["role"]) for m in media] == [
-        ("image_url", "reference_image"), ("video_url", "reference_video"), ("audio_url", "reference_audio")]
+        ("image_url", "reference_image"),
+        ("video_url", "reference_video"),
+        ("audio_url", "reference_audio"),
+    ]
     assert media[0]["image_url"]["url"].startswith("data:image/png;base64,")
     assert media[1]["video_url"]["url"] == inputs[1].url and media[2]["audio_url"]["url"] == inputs[2].url
     assert sent(fake)["generate_audio"] is True
@@ -100,10 +123,15 @@ async def test_4k_upscale_is_refused_before_any_submission(fake: FakeArk, tmp_pa
     assert fake.attempts == 0
 
 
-@pytest.mark.parametrize(("outcome", "code"), [
-    (Outcome.MODERATED, "moderated"), (Outcome.NO_MEDIA, "no_media"), (Outcome.EXPIRED, "expired"),
-    (Outcome.FAILED, "upstream_error"),
-])
+@pytest.mark.parametrize(
+    ("outcome", "code"),
+    [
+        (Outcome.MODERATED, "moderated"),
+        (Outcome.NO_MEDIA, "no_media"),
+        (Outcome.EXPIRED, "expired"),
+        (Outcome.FAILED, "upstream_error"),
+    ],
+)
 async def test_task_endings(fake: FakeArk, tmp_path: Path, outcome: Outcome, code: str) -> None:
     fake.scenario = Scenario(outcome)
     async with harness_for(tmp_path, seedance(fake)) as h:
@@ -132,8 +160,9 @@ async def test_server_errors_retried_then_persistent_failure(fake: FakeArk, tmp_
         fake.scenario = Scenario(submit_errors=[500], poll_errors=[503, 502])
         assert_complete(await h.run((await h.submit("seedance-fast/t2v", T2V)).id))
         fake.scenario = Scenario(submit_errors=[500] * 10)
-        assert_failed(await h.run((await h.submit("seedance-fast/t2v", {**T2V, "duration": 5})).id),
-                      "upstream_error")
+        assert_failed(
+            await h.run((await h.submit("seedance-fast/t2v", {**T2V, "duration": 5})).id), "upstream_error"
+        )
     assert fake.created == 1
 
 

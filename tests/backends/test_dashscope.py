@@ -29,8 +29,14 @@ from tests.backends.upstream_support import (
 from tests.fakes.dashscope import SYNTHESIS, FakeDashScope
 from tests.fakes.fake_server import API_KEY, Outcome, Scenario, decode_data_uri
 
-T2V = {"prompt": "a lantern festival", "size": "720*1280", "duration": 10, "negativePrompt": "blur",
-       "enablePromptExpansion": False, "multiShots": True}
+T2V = {
+    "prompt": "a lantern festival",
+    "size": "720*1280",
+    "duration": 10,
+    "negativePrompt": "blur",
+    "enablePromptExpansion": False,
+    "multiShots": True,
+}
 I2V = {"prompt": "the kite rises", "image": "https://x.example/kite.png", "resolution": "1080p"}
 
 
@@ -50,20 +56,32 @@ def sent(fake: FakeDashScope) -> dict[str, Any]:
     return body
 
 
-async def test_t2v_maps_every_option_and_stores_the_requested_size(fake: FakeDashScope, tmp_path: Path) -> None:
+async def test_t2v_maps_every_option_and_stores_the_requested_size(
+    fake: FakeDashScope, tmp_path: Path
+) -> None:
     async with harness_for(tmp_path, wan(fake)) as h:
         job = await h.submit("wan-2.6/t2v", T2V)
         ended = await h.run(job.id)
         assert_complete(ended)
         assert video_size(await h.result_bytes(ended)) == geometry_of("wan-2.6/t2v", T2V) == (720, 1280)
     assert sent(fake) == {
-        "model": "wan2.6-t2v", "input": {"prompt": "a lantern festival", "negative_prompt": "blur"},
-        "parameters": {"size": "720*1280", "duration": 10, "prompt_extend": False, "shot_type": "multi",
-                       "watermark": False, "seed": job_seed(job) % 2_147_483_648}}
+        "model": "wan2.6-t2v",
+        "input": {"prompt": "a lantern festival", "negative_prompt": "blur"},
+        "parameters": {
+            "size": "720*1280",
+            "duration": 10,
+            "prompt_extend": False,
+            "shot_type": "multi",
+            "watermark": False,
+            "seed": job_seed(job) % 2_147_483_648,
+        },
+    }
     assert fake.headers_seen[-1]["x-dashscope-async"] == "enable"
 
 
-async def test_i2v_sends_the_first_frame_inline_and_the_soundtrack_by_url(fake: FakeDashScope, tmp_path: Path) -> None:
+async def test_i2v_sends_the_first_frame_inline_and_the_soundtrack_by_url(
+    fake: FakeDashScope, tmp_path: Path
+) -> None:
     first, audio = png_input(("image",), (160, 90)), audio_input(("audioUrl",))
     body = {**I2V, "audioUrl": "https://x.example/song.wav", "seed": 99}
     async with harness_for(tmp_path, wan(fake)) as h:
@@ -89,19 +107,28 @@ async def test_the_fake_refuses_synchronous_calls(fake: FakeDashScope) -> None:
     assert resp.status_code == 403 and resp.json()["code"] == "AccessDenied"
 
 
-@pytest.mark.parametrize(("outcome", "code"), [
-    (Outcome.MODERATED, "moderated"), (Outcome.NO_MEDIA, "no_media"), (Outcome.FAILED, "upstream_error"),
-])
+@pytest.mark.parametrize(
+    ("outcome", "code"),
+    [
+        (Outcome.MODERATED, "moderated"),
+        (Outcome.NO_MEDIA, "no_media"),
+        (Outcome.FAILED, "upstream_error"),
+    ],
+)
 async def test_task_endings(fake: FakeDashScope, tmp_path: Path, outcome: Outcome, code: str) -> None:
     fake.scenario = Scenario(outcome)
     async with harness_for(tmp_path, wan(fake)) as h:
         assert_failed(await h.run((await h.submit("wan-2.6/t2v", T2V)).id), code)
 
 
-async def test_input_inspection_failure_is_moderation_at_submission(fake: FakeDashScope, tmp_path: Path) -> None:
+async def test_input_inspection_failure_is_moderation_at_submission(
+    fake: FakeDashScope, tmp_path: Path
+) -> None:
     fake.scenario = Scenario(Outcome.MODERATED)
     async with harness_for(tmp_path, wan(fake)) as h:
-        assert_failed(await h.run((await h.submit("wan-2.6/t2v", {**T2V, "prompt": "forbidden"})).id), "moderated")
+        assert_failed(
+            await h.run((await h.submit("wan-2.6/t2v", {**T2V, "prompt": "forbidden"})).id), "moderated"
+        )
     assert (fake.attempts, fake.created) == (1, 0)
 
 
@@ -129,7 +156,9 @@ async def test_server_errors_retried_then_persistent_failure(fake: FakeDashScope
         fake.scenario = Scenario(submit_errors=[500, 503])
         assert_complete(await h.run((await h.submit("wan-2.6/t2v", T2V)).id))
         fake.scenario = Scenario(submit_errors=[500] * 10)
-        assert_failed(await h.run((await h.submit("wan-2.6/t2v", {**T2V, "duration": 5})).id), "upstream_error")
+        assert_failed(
+            await h.run((await h.submit("wan-2.6/t2v", {**T2V, "duration": 5})).id), "upstream_error"
+        )
     assert fake.created == 1
 
 

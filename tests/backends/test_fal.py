@@ -35,10 +35,18 @@ from tests.fakes.fal import FakeFal
 
 VEO = {"prompt": "a hummingbird", "durationSeconds": "6", "aspectRatio": "9:16"}
 VEO_APP = "fal-ai/veo3.1/fast"
-MODELS = {"veo-3.1-fast": VEO_APP, "nano-banana/generate": "fal-ai/nano-banana-2",
-          "nano-banana/edit": "fal-ai/nano-banana-2/edit", "seedance-fast/i2v": "bytedance/seedance-2.0/fast/r2v"}
-OPTIONS = {"inputs": {"veo-3.1-fast": {"templates": {"duration": "{}s"}},
-                      "nano-banana": {"rename": {"thinkingLevel": ""}}}}
+MODELS = {
+    "veo-3.1-fast": VEO_APP,
+    "nano-banana/generate": "fal-ai/nano-banana-2",
+    "nano-banana/edit": "fal-ai/nano-banana-2/edit",
+    "seedance-fast/i2v": "bytedance/seedance-2.0/fast/r2v",
+}
+OPTIONS = {
+    "inputs": {
+        "veo-3.1-fast": {"templates": {"duration": "{}s"}},
+        "nano-banana": {"rename": {"thinkingLevel": ""}},
+    }
+}
 
 
 @pytest.fixture
@@ -63,7 +71,12 @@ async def test_video_through_a_subpath_endpoint(fake: FakeFal, tmp_path: Path) -
         ended = await h.run((await h.submit("veo-3.1-fast/generate", VEO)).id)
         assert_complete(ended)
         assert video_size(await h.result_bytes(ended)) == geometry_of("veo-3.1-fast/generate", VEO)
-    assert sent(fake) == {"prompt": "a hummingbird", "duration": "6s", "aspect_ratio": "9:16", "resolution": "720p"}
+    assert sent(fake) == {
+        "prompt": "a hummingbird",
+        "duration": "6s",
+        "aspect_ratio": "9:16",
+        "resolution": "720p",
+    }
     task = next(iter(fake.tasks.values()))
     assert ended.upstream_id == f"{VEO_APP}/requests/{task.id}" and task.path == VEO_APP
 
@@ -83,28 +96,41 @@ async def test_image_with_a_field_dropped_by_the_operator(tmp_path: Path) -> Non
 async def test_media_inputs_map_to_fal_fields(fake: FakeFal, tmp_path: Path) -> None:
     images = [png_input(("images", 0)), png_input(("images", 1))]
     refs = [png_input(("urls", 0)), mp4_input(("urls", 1))]
-    seedance = {"prompt": "@image1 like @video1", "mode": "reference", "urls": ["https://x.example/a.png",
-                "https://x.example/b.mp4"], "urlMediaTypes": ["image", "video"]}
+    seedance = {
+        "prompt": "@image1 like @video1",
+        "mode": "reference",
+        "urls": ["https://x.example/a.png", "https://x.example/b.mp4"],
+        "urlMediaTypes": ["image", "video"],
+    }
     async with harness_for(tmp_path, fal(fake)) as h:
         fake.scenario.media = "image"
         edit = {"prompt": "merge", "images": ["https://x.example/1.png", "https://x.example/2.png"]}
         assert_complete(await h.run((await h.submit("nano-banana/edit", edit, inputs=images)).id))
-        assert [decode_data_uri(u) for u in sent(fake)["image_urls"]] == [("image/png", i.data) for i in images]
+        assert [decode_data_uri(u) for u in sent(fake)["image_urls"]] == [
+            ("image/png", i.data) for i in images
+        ]
         fake.scenario.media = "video"
         assert_complete(await h.run((await h.submit("seedance-fast/i2v", seedance, inputs=refs)).id))
     assert sent(fake)["video_urls"] == [refs[1].url] and len(sent(fake)["image_urls"]) == 1
     assert {"mode", "url_media_types", "urls"}.isdisjoint(sent(fake))
 
 
-@pytest.mark.parametrize(("outcome", "media", "code"), [
-    (Outcome.MODERATED, "video", "moderated"), (Outcome.FLAGGED, "image", "moderated"),
-    (Outcome.NO_MEDIA, "video", "no_media"), (Outcome.FAILED, "video", "upstream_error"),
-])
+@pytest.mark.parametrize(
+    ("outcome", "media", "code"),
+    [
+        (Outcome.MODERATED, "video", "moderated"),
+        (Outcome.FLAGGED, "image", "moderated"),
+        (Outcome.NO_MEDIA, "video", "no_media"),
+        (Outcome.FAILED, "video", "upstream_error"),
+    ],
+)
 async def test_completed_without_usable_media(
     fake: FakeFal, tmp_path: Path, outcome: Outcome, media: str, code: str
 ) -> None:
     fake.scenario = Scenario(outcome, media=media, size=(64, 64))
-    route, body = ("nano-banana/generate", {"prompt": "x"}) if media == "image" else ("veo-3.1-fast/generate", VEO)
+    route, body = (
+        ("nano-banana/generate", {"prompt": "x"}) if media == "image" else ("veo-3.1-fast/generate", VEO)
+    )
     async with harness_for(tmp_path, fal(fake)) as h:
         assert_failed(await h.run((await h.submit(route, body)).id), code)
     assert fake.created == 1 and fake.downloads == 0
@@ -123,8 +149,10 @@ async def test_server_errors_retried_then_persistent_failure(fake: FakeFal, tmp_
         fake.scenario.submit_errors, fake.scenario.poll_errors = [502], [500, 503]
         assert_complete(await h.run((await h.submit("veo-3.1-fast/generate", VEO)).id))
         fake.scenario.submit_errors = [503] * 10
-        assert_failed(await h.run((await h.submit("veo-3.1-fast/generate", {**VEO, "prompt": "y"})).id),
-                      "upstream_error")
+        assert_failed(
+            await h.run((await h.submit("veo-3.1-fast/generate", {**VEO, "prompt": "y"})).id),
+            "upstream_error",
+        )
     assert fake.created == 1
 
 
@@ -153,7 +181,9 @@ async def test_cancel_drops_a_queued_request(fake: FakeFal, tmp_path: Path) -> N
 
 async def test_routes_without_an_endpoint_are_not_served(fake: FakeFal, tmp_path: Path) -> None:
     async with harness_for(tmp_path, fal(fake)) as h:
-        assert_failed(await h.run((await h.submit("sora-2/generate", {"prompt": "x"})).id), "backend_unavailable")
+        assert_failed(
+            await h.run((await h.submit("sora-2/generate", {"prompt": "x"})).id), "backend_unavailable"
+        )
     assert fake.attempts == 0
 
 
@@ -165,7 +195,9 @@ async def test_the_fake_queue_contract(fake: FakeFal) -> None:
         early = await client.get(submitted["response_url"])
         assert (early.status_code, early.json()) == (400, {"detail": "Request is still in progress"})
         async with client.stream("GET", submitted["status_url"] + "/stream") as stream:
-            events = [json.loads(line[6:]) async for line in stream.aiter_lines() if line.startswith("data: ")]
+            events = [
+                json.loads(line[6:]) async for line in stream.aiter_lines() if line.startswith("data: ")
+            ]
         assert [e["status"] for e in events] == ["IN_QUEUE", "IN_PROGRESS", "COMPLETED"]
         assert (await client.get(submitted["response_url"])).json()["video"]["content_type"] == "video/mp4"
         late = await client.put(submitted["cancel_url"])

@@ -25,8 +25,8 @@ async def fake() -> AsyncIterator[FakeGemini]:
         yield server
 
 
-def make_backend(fake: FakeGemini, *, key: str = API_KEY, timeout: float = 5.0, models: dict[str, str] | None = None,
-                 **options: Any) -> GeminiImageBackend:
+def make_backend(fake: FakeGemini, *, key: str = API_KEY, timeout: float = 5.0,
+                 models: dict[str, str] | None = None, **options: Any) -> GeminiImageBackend:
     return GeminiImageBackend.from_settings("gemini", provider("gemini", fake.url, key, timeout=timeout,
                                                                models=models, **options))
 
@@ -59,7 +59,8 @@ async def test_generate_stores_the_final_image(harness: JobHarness, fake: FakeGe
     assert img.size == size and img.format == "PNG"  # the final image, not the interim "thought" one
     sent = fake.accepted[-1]
     assert sent["version"] == "v1beta"
-    assert sent["model"] == ("gemini-3.1-flash-image" if route.startswith("nano-banana/") else "gemini-3-pro-image")
+    pro = route.startswith("nano-banana-pro/")
+    assert sent["model"] == ("gemini-3-pro-image" if pro else "gemini-3.1-flash-image")
 
 
 async def test_edit_sends_images_as_inline_data(harness: JobHarness, fake: FakeGemini) -> None:
@@ -94,7 +95,8 @@ async def test_an_unknown_upstream_model_fails_not_found(tmp_path: Path, fake: F
     ("moderated", "moderated"), ("prohibited", "moderated"), ("blocked", "moderated"),
     ("no_media", "no_media"), ("image_other", "no_media"),
 ])
-async def test_answers_without_an_image(harness: JobHarness, fake: FakeGemini, scenario: str, code: str) -> None:
+async def test_answers_without_an_image(harness: JobHarness, fake: FakeGemini, scenario: str,
+                                        code: str) -> None:
     fake.scenario = scenario
     ended = await harness.run((await harness.submit("nano-banana/generate", {"prompt": "x"})).id)
     assert (ended.status, ended.error_code) == (JobStatus.FAILED, code)
@@ -122,8 +124,8 @@ async def test_resource_exhausted_waits_the_retry_info_delay(fake: FakeGemini) -
     with pytest.raises(BackendFailure) as info:
         await backend.submit(backend_job("nano-banana/generate", {"prompt": "x"}))
     await backend.aclose()
-    assert (info.value.failure, info.value.retry_after, info.value.accepted) == (FailureCode.RATE_LIMITED, 2.5,
-                                                                                  False)
+    failure = info.value
+    assert (failure.failure, failure.retry_after, failure.accepted) == (FailureCode.RATE_LIMITED, 2.5, False)
 
 
 async def test_no_answer_times_out_once(tmp_path: Path, fake: FakeGemini) -> None:

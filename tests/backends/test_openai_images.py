@@ -48,8 +48,8 @@ async def test_generate_stores_the_requested_size_and_format(harness: JobHarness
 
 async def test_edit_sends_every_image_as_a_multipart_part(harness: JobHarness, fake: FakeOpenAI) -> None:
     inputs = [image_input("images", 0, (96, 64)), image_input("images", 1, (50, 40), (0, 200, 0))]
-    body = {"prompt": "merge them", "images": ["https://x/a.png", "https://x/b.png"], "input_fidelity": "high",
-            "size": "1024x1536", "output_format": "jpeg"}
+    body = {"prompt": "merge them", "images": ["https://x/a.png", "https://x/b.png"],
+            "input_fidelity": "high", "size": "1024x1536", "output_format": "jpeg"}
     ended = await harness.run((await harness.submit("gpt-image-1.5/edit", body, inputs=inputs)).id)
     assert ended.status is JobStatus.COMPLETE, harness.dump(ended)
     img = decoded_image(await harness.result_bytes(ended))
@@ -133,7 +133,8 @@ async def test_a_refused_key_is_an_auth_failure(fake: FakeOpenAI) -> None:
 
 
 def test_request_fields_map_the_canonical_body() -> None:
-    job = backend_job("gpt-image-1.5/generate", {"prompt": "p", "background": "transparent", "moderation": "low"})
+    body = {"prompt": "p", "background": "transparent", "moderation": "low"}
+    job = backend_job("gpt-image-1.5/generate", body)
     assert request_fields(job, "gpt-image-1.5") == {
         "model": "gpt-image-1.5", "prompt": "p", "n": 1, "quality": "medium", "size": "auto",
         "background": "transparent", "output_format": "png", "moderation": "low"}

@@ -7,6 +7,7 @@ import asyncio
 import io
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -37,8 +38,8 @@ async def fake() -> AsyncIterator[FakeOpenAI]:
         yield server
 
 
-def make_backend(fake: FakeOpenAI, **options: object) -> OpenAIVideosBackend:
-    opts = {"allow_retired": True, **options}
+def make_backend(fake: FakeOpenAI, **options: Any) -> OpenAIVideosBackend:
+    opts: dict[str, Any] = {"allow_retired": True, **options}
     return OpenAIVideosBackend.from_settings("openai-videos",
                                              provider("openai-videos", f"{fake.url}/v1", API_KEY, **opts))
 
@@ -84,7 +85,8 @@ async def test_refusals_and_failures(harness: JobHarness, fake: FakeOpenAI, scen
 
 
 @pytest.mark.parametrize(("scenario", "code"), [("no_media", "no_media"), ("expired", "expired")])
-async def test_completed_without_media(harness: JobHarness, fake: FakeOpenAI, scenario: str, code: str) -> None:
+async def test_completed_without_media(harness: JobHarness, fake: FakeOpenAI, scenario: str,
+                                       code: str) -> None:
     fake.scenario = scenario
     ended = await harness.run((await harness.submit(ROUTE, {"prompt": "x"})).id)
     assert (ended.status, ended.error_code) == (JobStatus.FAILED, code)
@@ -166,8 +168,10 @@ def test_retired_unless_allowed() -> None:
     retired = OpenAIVideosBackend("v", provider("openai-videos", "http://127.0.0.1:9", "k"))
     assert not retired.supports(ROUTE)
     assert any("allow_retired" in m for m in retired.missing_settings())
-    allowed = OpenAIVideosBackend("v", provider("openai-videos", "http://127.0.0.1:9", "k", allow_retired=True))
-    assert allowed.supports(ROUTE) and allowed.supports("sora-2-pro/generate") and allowed.missing_settings() == []
+    allowed = OpenAIVideosBackend("v", provider("openai-videos", "http://127.0.0.1:9", "k",
+                                                allow_retired=True))
+    assert allowed.supports(ROUTE) and allowed.supports("sora-2-pro/generate")
+    assert allowed.missing_settings() == []
 
 
 def test_create_fields_and_reference_fitting() -> None:

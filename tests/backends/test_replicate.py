@@ -27,11 +27,19 @@ from tests.backends.upstream_support import (
 from tests.fakes.fake_server import Outcome, Scenario, decode_data_uri
 from tests.fakes.replicate import THROTTLE_SECONDS, FakeReplicate
 
-VEO = {"prompt": "a lighthouse in a storm", "durationSeconds": "4", "aspectRatio": "16:9",
-       "image": "https://x.example/first.png", "lastFrame": "https://x.example/last.png"}
+VEO = {
+    "prompt": "a lighthouse in a storm",
+    "durationSeconds": "4",
+    "aspectRatio": "16:9",
+    "image": "https://x.example/first.png",
+    "lastFrame": "https://x.example/last.png",
+}
 VERSION = "ab" * 32
-MODELS = {"veo-3.1": "google/veo-3.1", "flux-2-pro/generate": f"black-forest-labs/flux-2-pro:{VERSION}",
-          "flux-2-max/generate": "deployments/acme/flux-max"}
+MODELS = {
+    "veo-3.1": "google/veo-3.1",
+    "flux-2-pro/generate": f"black-forest-labs/flux-2-pro:{VERSION}",
+    "flux-2-max/generate": "deployments/acme/flux-max",
+}
 FLUX = {"prompt": "a glass apple", "aspect_ratio": "3:2", "resolution": "0.5 MP", "output_format": "png"}
 
 
@@ -44,7 +52,9 @@ async def fake() -> AsyncIterator[FakeReplicate]:
 
 def replicate(fake: FakeReplicate, **changes: Any) -> dict[str, ReplicateBackend]:
     settings = {"models": MODELS, **changes}
-    return {"replicate": ReplicateBackend("replicate", provider("replicate", f"{fake.base_url}/v1", **settings))}
+    return {
+        "replicate": ReplicateBackend("replicate", provider("replicate", f"{fake.base_url}/v1", **settings))
+    }
 
 
 def sent(fake: FakeReplicate) -> dict[str, Any]:
@@ -60,7 +70,11 @@ async def test_official_model_with_first_and_last_frame(fake: FakeReplicate, tmp
         assert video_size(await h.result_bytes(ended)) == geometry_of("veo-3.1/generate", VEO)
     sent_input = sent(fake)["input"]
     assert {k: v for k, v in sent_input.items() if k not in ("image", "last_frame")} == {
-        "prompt": "a lighthouse in a storm", "duration": 4, "aspect_ratio": "16:9", "resolution": "720p"}
+        "prompt": "a lighthouse in a storm",
+        "duration": 4,
+        "aspect_ratio": "16:9",
+        "resolution": "720p",
+    }
     assert decode_data_uri(sent_input["image"]) == ("image/png", first.data)
     assert decode_data_uri(sent_input["last_frame"]) == ("image/png", last.data)
     assert next(iter(fake.tasks.values())).path == "google/veo-3.1" and fake.prefer_headers == []
@@ -75,14 +89,21 @@ async def test_versions_and_deployments_give_images(fake: FakeReplicate, tmp_pat
         assert_complete(ended)
         assert image_size(await h.result_bytes(ended)) == size
     prediction = next(iter(fake.tasks.values()))
-    expected = ("black-forest-labs/flux-2-pro", VERSION) if route.startswith("flux-2-pro") else ("acme/flux-max", None)
-    assert (prediction.path, fake.versions[prediction.id]) == expected
+    if route.startswith("flux-2-pro"):  # POST /v1/predictions {version: <id>}
+        assert fake.versions[prediction.id] == VERSION
+    else:  # POST /v1/deployments/acme/flux-max/predictions
+        assert (prediction.path, fake.versions[prediction.id]) == ("acme/flux-max", None)
 
 
-@pytest.mark.parametrize(("outcome", "code"), [
-    (Outcome.MODERATED, "moderated"), (Outcome.NO_MEDIA, "no_media"), (Outcome.FAILED, "upstream_error"),
-    (Outcome.EXPIRED, "expired"),
-])
+@pytest.mark.parametrize(
+    ("outcome", "code"),
+    [
+        (Outcome.MODERATED, "moderated"),
+        (Outcome.NO_MEDIA, "no_media"),
+        (Outcome.FAILED, "upstream_error"),
+        (Outcome.EXPIRED, "expired"),
+    ],
+)
 async def test_prediction_endings(fake: FakeReplicate, tmp_path: Path, outcome: Outcome, code: str) -> None:
     fake.scenario = Scenario(outcome)
     async with harness_for(tmp_path, replicate(fake)) as h:
@@ -91,11 +112,14 @@ async def test_prediction_endings(fake: FakeReplicate, tmp_path: Path, outcome: 
 
 
 @pytest.mark.parametrize(("header", "waited"), [(None, float(THROTTLE_SECONDS)), ("2", 2.0)])
-async def test_throttling_waits_as_told(fake: FakeReplicate, tmp_path: Path, header: str | None, waited: float
-                                        ) -> None:
+async def test_throttling_waits_as_told(
+    fake: FakeReplicate, tmp_path: Path, header: str | None, waited: float
+) -> None:
     fake.scenario.submit_errors, fake.scenario.retry_after = [429], header
     async with harness_for(tmp_path, replicate(fake)) as h:
-        ended, sleeps = await run_recording_sleeps(h, (await h.submit("veo-3.1/generate", {"prompt": "x"})).id)
+        ended, sleeps = await run_recording_sleeps(
+            h, (await h.submit("veo-3.1/generate", {"prompt": "x"})).id
+        )
     assert_complete(ended)
     assert sleeps[0] == waited and (fake.attempts, fake.created) == (2, 1)
 
@@ -109,7 +133,9 @@ async def test_server_errors_retried_then_persistent_failure(fake: FakeReplicate
     assert fake.created == 1
 
 
-async def test_never_finishing_prediction_times_out_with_its_progress(fake: FakeReplicate, tmp_path: Path) -> None:
+async def test_never_finishing_prediction_times_out_with_its_progress(
+    fake: FakeReplicate, tmp_path: Path
+) -> None:
     fake.scenario = Scenario(Outcome.NEVER, queued_polls=0)
     async with harness_for(tmp_path, replicate(fake), config=DEADLINE) as h:
         ended = await h.run((await h.submit("veo-3.1/generate", {"prompt": "x"})).id)
@@ -136,5 +162,7 @@ async def test_cancel_reaches_the_prediction(fake: FakeReplicate, tmp_path: Path
 async def test_refused_input_is_final(tmp_path: Path) -> None:
     server = FakeReplicate(allowed=("prompt",))
     async with server.running(), harness_for(tmp_path, replicate(server)) as h:
-        assert_failed(await h.run((await h.submit("veo-3.1/generate", {"prompt": "x"})).id), "invalid_request")
+        assert_failed(
+            await h.run((await h.submit("veo-3.1/generate", {"prompt": "x"})).id), "invalid_request"
+        )
     assert (server.attempts, server.created) == (1, 0)

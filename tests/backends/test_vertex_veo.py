@@ -13,7 +13,14 @@ from studio402.backends.base import BackendFailure, FailureCode, UpstreamStatus
 from studio402.backends.vertex_veo import VertexVeoBackend, operation_poll, parameters
 from studio402.errors import ConfigError
 from studio402.jobs.model import JobStatus
-from tests.backends.flows import SHORT_DEADLINE, backend_job, cancel_mid_job, image_input, provider, video_facts
+from tests.backends.flows import (
+    SHORT_DEADLINE,
+    backend_job,
+    cancel_mid_job,
+    image_input,
+    provider,
+    video_facts,
+)
 from tests.backends.harness import JobHarness
 from tests.fakes.vertex import API_KEY, LOCATION, PROJECT, RAI_REASON, TOKEN, FakeVertex
 

@@ -63,7 +63,9 @@ async def test_edit_sends_the_verified_inputs_as_data_uris(fake: FakeXai, tmp_pa
     assert {i["type"] for i in sent} == {"image_url"}
 
 
-@pytest.mark.parametrize(("outcome", "code"), [(Outcome.FLAGGED, "moderated"), (Outcome.NO_MEDIA, "no_media")])
+@pytest.mark.parametrize(
+    ("outcome", "code"), [(Outcome.FLAGGED, "moderated"), (Outcome.NO_MEDIA, "no_media")]
+)
 async def test_image_refusals(fake: FakeXai, tmp_path: Path, outcome: Outcome, code: str) -> None:
     fake.scenario = Scenario(outcome)
     async with harness_for(tmp_path, xai(fake)) as h:
@@ -86,7 +88,9 @@ async def test_server_errors_are_retried_then_give_up(fake: FakeXai, tmp_path: P
         assert_complete(await h.run((await h.submit("grok/generate", IMAGE)).id))
         assert fake.attempts == 2
         fake.scenario = Scenario(submit_errors=[503] * 10)
-        assert_failed(await h.run((await h.submit("grok/generate", {**IMAGE, "prompt": "x"})).id), "upstream_error")
+        assert_failed(
+            await h.run((await h.submit("grok/generate", {**IMAGE, "prompt": "x"})).id), "upstream_error"
+        )
     assert fake.attempts == 2 + h.config.submit_attempts
 
 
@@ -109,20 +113,35 @@ async def test_video_t2v_and_i2v(fake: FakeXai, tmp_path: Path) -> None:
         assert_complete(t2v)
         assert video_size(await h.result_bytes(t2v)) == geometry_of("grok-video/generate", VIDEO)
         first = png_input(("image",))
-        i2v = await h.run((await h.submit("grok-video/generate", {**VIDEO, "image": "https://x.example/f.png"},
-                                          inputs=[first])).id)
+        i2v = await h.run(
+            (
+                await h.submit(
+                    "grok-video/generate", {**VIDEO, "image": "https://x.example/f.png"}, inputs=[first]
+                )
+            ).id
+        )
         assert_complete(i2v)
         assert i2v.result is not None and "thumbnail" in i2v.result
     t2v_body, i2v_body = (task.body for task in fake.tasks.values())
-    assert t2v_body == {"model": "grok-imagine-video", "prompt": "waves at dusk", "duration": 3,
-                        "aspect_ratio": "9:16", "resolution": "480p"}
+    assert t2v_body == {
+        "model": "grok-imagine-video",
+        "prompt": "waves at dusk",
+        "duration": 3,
+        "aspect_ratio": "9:16",
+        "resolution": "480p",
+    }
     assert decode_data_uri(i2v_body["image"]["url"]) == ("image/png", first.data)
 
 
-@pytest.mark.parametrize(("outcome", "code"), [
-    (Outcome.MODERATED, "moderated"), (Outcome.NO_MEDIA, "no_media"), (Outcome.EXPIRED, "expired"),
-    (Outcome.FAILED, "upstream_error"),
-])
+@pytest.mark.parametrize(
+    ("outcome", "code"),
+    [
+        (Outcome.MODERATED, "moderated"),
+        (Outcome.NO_MEDIA, "no_media"),
+        (Outcome.EXPIRED, "expired"),
+        (Outcome.FAILED, "upstream_error"),
+    ],
+)
 async def test_video_endings(fake: FakeXai, tmp_path: Path, outcome: Outcome, code: str) -> None:
     fake.scenario = Scenario(outcome)
     async with harness_for(tmp_path, xai(fake)) as h:

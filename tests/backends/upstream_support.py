@@ -12,7 +12,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import av
 from PIL import Image
 
 from studio402.backends.base import Backend, MediaInput
@@ -21,6 +20,7 @@ from studio402.catalog.fields import MediaKind
 from studio402.config import ProviderSettings
 from studio402.jobs.model import Job, JobStatus
 from studio402.jobs.runner import JobRunner, RunnerConfig
+from studio402.media.avprobe import open_container
 from studio402.payments.ledger import new_id
 from tests.backends.harness import FAST, JobHarness
 from tests.fakes.fake_server import API_KEY, image_bytes, mp4_bytes
@@ -29,28 +29,45 @@ DEADLINE = replace(FAST, deadline_seconds=0.3)  # "never finishes" ends fast
 
 
 def provider(kind: str, base_url: str, **changes: Any) -> ProviderSettings:
-    return ProviderSettings.model_validate({"type": kind, "api_key": API_KEY, "base_url": base_url, **changes})
+    return ProviderSettings.model_validate(
+        {"type": kind, "api_key": API_KEY, "base_url": base_url, **changes}
+    )
 
 
 def png_input(loc: tuple[str | int, ...], size: tuple[int, int] = (64, 48)) -> MediaInput:
     data = image_bytes(*size, fmt="PNG")
-    return MediaInput(loc, MediaKind.IMAGE, "image/png", data, f"https://gw.example/blobs/{loc[0]}.png", *size)
+    return MediaInput(
+        loc, MediaKind.IMAGE, "image/png", data, f"https://gw.example/blobs/{loc[0]}.png", *size
+    )
 
 
 def mp4_input(loc: tuple[str | int, ...], size: tuple[int, int] = (64, 48)) -> MediaInput:
-    return MediaInput(loc, MediaKind.VIDEO, "video/mp4", mp4_bytes(*size), f"https://gw.example/blobs/{loc[0]}.mp4",
-                      *size, duration_s=1.0)
+    return MediaInput(
+        loc,
+        MediaKind.VIDEO,
+        "video/mp4",
+        mp4_bytes(*size),
+        f"https://gw.example/blobs/{loc[0]}.mp4",
+        *size,
+        duration_s=1.0,
+    )
 
 
 def audio_input(loc: tuple[str | int, ...]) -> MediaInput:
     from tests.media.samples import wav_bytes
 
-    return MediaInput(loc, MediaKind.AUDIO, "audio/wav", wav_bytes(0.5), f"https://gw.example/blobs/{loc[0]}.wav",
-                      duration_s=0.5)
+    return MediaInput(
+        loc,
+        MediaKind.AUDIO,
+        "audio/wav",
+        wav_bytes(0.5),
+        f"https://gw.example/blobs/{loc[0]}.wav",
+        duration_s=0.5,
+    )
 
 
 def video_size(data: bytes) -> tuple[int, int]:
-    with av.open(io.BytesIO(data)) as container:
+    with open_container(data) as container:
         frame = next(container.decode(video=0))
         return frame.width, frame.height
 
@@ -83,8 +100,17 @@ async def run_recording_sleeps(harness: JobHarness, job_id: str) -> tuple[Job, l
     owner = new_id("worker")
     job = await harness.store.claim(owner, harness.config.lease_seconds, time.time())
     assert job is not None and job.id == job_id
-    runner = JobRunner(harness.store, harness.registry, harness.blobs, harness.events, CATALOG, owner=owner,
-                       media=harness.media, config=harness.config, sleep=sleep)
+    runner = JobRunner(
+        harness.store,
+        harness.registry,
+        harness.blobs,
+        harness.events,
+        CATALOG,
+        owner=owner,
+        media=harness.media,
+        config=harness.config,
+        sleep=sleep,
+    )
     await asyncio.wait_for(runner.run(job), 30)
     ended = await harness.store.get(job_id)
     assert ended is not None
@@ -119,8 +145,9 @@ def geometry_of(route_key: str, body: Mapping[str, Any]) -> tuple[int, int]:
 
 
 @asynccontextmanager
-async def harness_for(tmp: Path, backends: Mapping[str, Backend], *, config: RunnerConfig = FAST
-                      ) -> AsyncIterator[JobHarness]:
+async def harness_for(
+    tmp: Path, backends: Mapping[str, Backend], *, config: RunnerConfig = FAST
+) -> AsyncIterator[JobHarness]:
     harness = await JobHarness.open(tmp, backends, config=config)
     try:
         yield harness

@@ -2,10 +2,10 @@
 
 Wire format: `x-key` (else 401), `POST /v1/flux-2-pro|flux-2-max` with FastAPI-style 422 validation
 (`{"detail": [{loc, msg, type}]}`: width/height >= 64 and multiples of 16, at most 4 MP, output_format
-jpeg|png|webp, input_image..input_image_8 as base64 or URLs), answering `{id, polling_url, cost, ...}` with the
-polling URL on ANOTHER host (`localhost` while the API is `127.0.0.1`: a regional host) where the task lives,
-`GET /v1/get_result?id=` -> `Pending` (with progress) -> `Ready` + `result.sample`, a signed delivery URL that
-needs no key.
+jpeg|png|webp, input_image..input_image_8 as base64 or URLs), answering `{id, polling_url, cost, ...}` with
+the polling URL on ANOTHER host (`localhost` while the API is `127.0.0.1`: a regional host) where the task
+lives, `GET /v1/get_result?id=` -> `Pending` (with progress) -> `Ready` + `result.sample`, a signed delivery
+URL that needs no key.
 
 Scenarios: ok, request_moderated, content_moderated, error, task_not_found, no_media (Ready without sample),
 expired (the delivery URL answers 403), never_done, out_of_credits (402), rate_limited_once (429 with
@@ -72,7 +72,7 @@ def validation_issues(body: Any) -> list[dict[str, Any]]:
         issues.append(_issue("width", "width x height must be at most 4 megapixels"))
     tolerance = body.get("safety_tolerance", 2)
     if not isinstance(tolerance, int) or not 0 <= tolerance <= 5:
-        issues.append(_issue("safety_tolerance", "Input should be less than or equal to 5", "less_than_equal"))
+        issues.append(_issue("safety_tolerance", "Input should be at most 5", "less_than_equal"))
     if body.get("output_format", "jpeg") not in FORMATS:
         issues.append(_issue("output_format", "Input should be 'jpeg', 'png' or 'webp'", "enum"))
     return issues + _image_issues(body)
@@ -168,7 +168,8 @@ class FakeBfl(FakeUpstream):
         await self.record(request)
         task = self.tasks.get(name.rsplit(".", 1)[0])
         if task is None or self.scenario == "expired":
-            xml = "<Error><Code>AuthenticationFailed</Code><Message>Signed expiry time has passed</Message></Error>"
+            xml = ("<Error><Code>AuthenticationFailed</Code><Message>Signed expiry time has passed"
+                   "</Message></Error>")
             return Response(xml, status_code=403, media_type="application/xml")
         fmt = str(task.body.get("output_format", "jpeg"))
         data = image_bytes(int(task.body.get("width") or 1024), int(task.body.get("height") or 768), fmt)

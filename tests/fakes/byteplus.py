@@ -4,7 +4,8 @@
 roles; keyframe roles never mixed with reference roles) and the generation knobs, answers `{id}`; `GET` walks
 queued -> running -> succeeded | failed | expired; `DELETE` cancels a queued task and deletes a finished
 one (a running one is refused). Errors are `{"error": {code, message, param?, type?}}`.
-Assumption of this fake (not documented): videos and audio must be http(s) URLs, only images may be data URIs."""
+Assumption of this fake (not documented): videos and audio must be http(s) URLs; only images may be data
+URIs."""
 
 from __future__ import annotations
 
@@ -29,21 +30,45 @@ from tests.fakes.fake_server import (
 )
 
 MODELS = ("dreamina-seedance-2-0-260128", "dreamina-seedance-2-0-fast-260128", "seedance-1-5-pro-251215")
-FIELDS = ("model", "content", "ratio", "resolution", "duration", "frames", "seed", "camera_fixed", "watermark",
-          "generate_audio", "return_last_frame", "callback_url", "service_tier", "execution_expires_after",
-          "priority", "draft", "output_format", "safety_identifier")
+FIELDS = (
+    "model",
+    "content",
+    "ratio",
+    "resolution",
+    "duration",
+    "frames",
+    "seed",
+    "camera_fixed",
+    "watermark",
+    "generate_audio",
+    "return_last_frame",
+    "callback_url",
+    "service_tier",
+    "execution_expires_after",
+    "priority",
+    "draft",
+    "output_format",
+    "safety_identifier",
+)
 RATIOS = ("21:9", "16:9", "4:3", "1:1", "3:4", "9:16", "adaptive")
 RESOLUTIONS = {"480p": 480, "720p": 720, "1080p": 1080}
-ROLES = {"image_url": ("first_frame", "last_frame", "reference_image"), "video_url": ("reference_video",),
-         "audio_url": ("reference_audio",)}
+ROLES = {
+    "image_url": ("first_frame", "last_frame", "reference_image"),
+    "video_url": ("reference_video",),
+    "audio_url": ("reference_audio",),
+}
 KEYFRAME_ROLES = frozenset({"first_frame", "last_frame"})
 BOOLS = ("camera_fixed", "watermark", "generate_audio", "return_last_frame")
 TASKS = "/api/v3/contents/generations/tasks"
 
 
 def ark_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    kind = {400: "BadRequest", 401: "Unauthorized", 404: "NotFound", 429: "TooManyRequests"}.get(status, "InternalError")
-    return json_error(status, {"error": {"code": code, "message": message, "param": "", "type": kind}}, headers)
+    kind = {400: "BadRequest", 401: "Unauthorized", 404: "NotFound", 429: "TooManyRequests"}.get(
+        status, "InternalError"
+    )
+    return json_error(
+        status, {"error": {"code": code, "message": message, "param": "", "type": kind}}, headers
+    )
 
 
 def _item_problem(item: Any) -> tuple[str | None, str | None]:
@@ -108,9 +133,15 @@ class FakeArk(FakeUpstream):
 
     def _refused(self, status: int) -> JSONResponse:
         if status == 429:
-            return ark_error(429, "RateLimitExceeded.EndpointRPMExceeded", "Too many requests, please retry later",
-                             self.throttle_headers(status))
-        return ark_error(status, "InternalServiceError", "The service encountered an unexpected internal error.")
+            return ark_error(
+                429,
+                "RateLimitExceeded.EndpointRPMExceeded",
+                "Too many requests, please retry later",
+                self.throttle_headers(status),
+            )
+        return ark_error(
+            status, "InternalServiceError", "The service encountered an unexpected internal error."
+        )
 
     def _unauthorized(self) -> JSONResponse:
         return ark_error(401, "AuthenticationError", "The API key in the request is missing or invalid.")
@@ -125,16 +156,24 @@ class FakeArk(FakeUpstream):
         if not isinstance(body, dict):
             return ark_error(400, "InvalidParameter", "the body must be a JSON object")
         if body.get("model") not in MODELS:
-            return ark_error(404, "InvalidEndpointOrModel.NotFound",
-                             f"The model or endpoint {body.get('model')} does not exist or you do not have access.")
+            return ark_error(
+                404,
+                "InvalidEndpointOrModel.NotFound",
+                f"The model or endpoint {body.get('model')} does not exist or you do not have access.",
+            )
         problem = content_problem(body.get("content")) or _param_problem(body)
         if problem:
             return ark_error(400, "InvalidParameter", f"The parameter is invalid: {problem}")
         if self.scenario.outcome is Outcome.MODERATED and "forbidden" in str(body["content"]):
-            return ark_error(400, "InputTextSensitiveContentDetected",
-                             "The request failed because the input text may contain sensitive information.")
+            return ark_error(
+                400,
+                "InputTextSensitiveContentDetected",
+                "The request failed because the input text may contain sensitive information.",
+            )
         ratio = body.get("ratio", "16:9")
-        size = by_short_side("16:9" if ratio == "adaptive" else ratio, RESOLUTIONS[body.get("resolution", "720p")])
+        size = by_short_side(
+            "16:9" if ratio == "adaptive" else ratio, RESOLUTIONS[body.get("resolution", "720p")]
+        )
         task = self.new_task(body, prefix="cgt-", size=size)
         return JSONResponse({"id": task.id})
 
@@ -156,10 +195,19 @@ class FakeArk(FakeUpstream):
 
     def _common(self, task: FakeTask) -> dict[str, Any]:
         now = int(time.time())
-        return {"id": task.id, "model": task.body["model"], "created_at": now - 5, "updated_at": now,
-                "seed": task.body.get("seed", 42), "ratio": task.body.get("ratio", "16:9"),
-                "resolution": task.body.get("resolution", "720p"), "duration": task.body.get("duration", 5),
-                "framespersecond": 24, "service_tier": "default", "execution_expires_after": 172800}
+        return {
+            "id": task.id,
+            "model": task.body["model"],
+            "created_at": now - 5,
+            "updated_at": now,
+            "seed": task.body.get("seed", 42),
+            "ratio": task.body.get("ratio", "16:9"),
+            "resolution": task.body.get("resolution", "720p"),
+            "duration": task.body.get("duration", 5),
+            "framespersecond": 24,
+            "service_tier": "default",
+            "execution_expires_after": 172800,
+        }
 
     def _state(self, task: FakeTask, phase: Phase) -> dict[str, Any]:
         if phase is Phase.CANCELED:
@@ -168,16 +216,24 @@ class FakeArk(FakeUpstream):
             return {"status": phase.value}
         outcome = self.scenario.outcome
         if outcome is Outcome.SUCCESS:
-            return {"status": "succeeded", "content": {"video_url": self.publish_video(task.size)},
-                    "usage": {"completion_tokens": 108900, "total_tokens": 108900}}
+            return {
+                "status": "succeeded",
+                "content": {"video_url": self.publish_video(task.size)},
+                "usage": {"completion_tokens": 108900, "total_tokens": 108900},
+            }
         if outcome is Outcome.NO_MEDIA:
             return {"status": "succeeded", "content": {}, "usage": {"completion_tokens": 0}}
         if outcome is Outcome.EXPIRED:
             return {"status": "expired"}
         if outcome is Outcome.MODERATED:
-            return {"status": "failed", "error": {
-                "code": "OutputVideoSensitiveContentDetected",
-                "message": "The request failed because the output video may contain sensitive information."}}
+            return {
+                "status": "failed",
+                "error": {
+                    "code": "OutputVideoSensitiveContentDetected",
+                    "message": "The request failed because the output video may contain sensitive "
+                    "information.",
+                },
+            }
         return {"status": "failed", "error": {"code": "InternalServiceError", "message": "generation failed"}}
 
     async def _delete(self, request: Request) -> Response:

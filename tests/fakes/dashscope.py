@@ -32,10 +32,29 @@ from tests.fakes.fake_server import (
 SYNTHESIS = "/api/v1/services/aigc/video-generation/video-synthesis"
 T2V_MODELS = ("wan2.6-t2v", "wan2.6-t2v-us")
 I2V_MODELS = ("wan2.6-i2v", "wan2.6-i2v-flash", "wan2.6-i2v-us")
-SIZES = ("1280*720", "720*1280", "960*960", "1088*832", "832*1088", "1920*1080", "1080*1920", "1440*1440",
-         "1632*1248", "1248*1632")
+SIZES = (
+    "1280*720",
+    "720*1280",
+    "960*960",
+    "1088*832",
+    "832*1088",
+    "1920*1080",
+    "1080*1920",
+    "1440*1440",
+    "1632*1248",
+    "1248*1632",
+)
 INPUT_FIELDS = ("prompt", "negative_prompt", "img_url", "audio_url")
-PARAMETER_FIELDS = ("size", "resolution", "duration", "prompt_extend", "shot_type", "audio", "watermark", "seed")
+PARAMETER_FIELDS = (
+    "size",
+    "resolution",
+    "duration",
+    "prompt_extend",
+    "shot_type",
+    "audio",
+    "watermark",
+    "seed",
+)
 TIERS = {"720P": 720, "1080P": 1080}
 
 
@@ -67,19 +86,32 @@ def _parameters_problem(model: str, params: Any) -> str | None:
         return "parameters must be an object"
     duration, seed = params.get("duration", 5), params.get("seed", 0)
     checks = [
-        (not unknown_keys(params, PARAMETER_FIELDS), f"unknown parameters: {unknown_keys(params, PARAMETER_FIELDS)}"),
+        (
+            not unknown_keys(params, PARAMETER_FIELDS),
+            f"unknown parameters: {unknown_keys(params, PARAMETER_FIELDS)}",
+        ),
         (type(duration) is int and 2 <= duration <= 15, "duration must be an integer 2-15"),
         (type(seed) is int and 0 <= seed <= 2_147_483_647, "seed must be in [0, 2147483647]"),
         (params.get("shot_type", "single") in ("single", "multi"), "shot_type must be single or multi"),
-        (all(isinstance(params.get(k, True), bool) for k in ("prompt_extend", "watermark", "audio")),
-         "prompt_extend / watermark / audio must be booleans"),
+        (
+            all(isinstance(params.get(k, True), bool) for k in ("prompt_extend", "watermark", "audio")),
+            "prompt_extend / watermark / audio must be booleans",
+        ),
     ]
     if model in T2V_MODELS:
-        checks.append((params.get("size", "1280*720") in SIZES and "resolution" not in params,
-                       "t2v takes `size` (e.g. 1280*720), not `resolution`"))
+        checks.append(
+            (
+                params.get("size", "1280*720") in SIZES and "resolution" not in params,
+                "t2v takes `size` (e.g. 1280*720), not `resolution`",
+            )
+        )
     else:
-        checks.append((params.get("resolution", "720P") in TIERS and "size" not in params,
-                       "i2v takes `resolution` 720P|1080P, not `size`"))
+        checks.append(
+            (
+                params.get("resolution", "720P") in TIERS and "size" not in params,
+                "i2v takes `resolution` 720P|1080P, not `size`",
+            )
+        )
     return next((message for ok, message in checks if not ok), None)
 
 
@@ -112,8 +144,12 @@ class FakeDashScope(FakeUpstream):
 
     def _refused(self, status: int) -> JSONResponse:
         if status == 429:
-            return ds_error(429, "Throttling.RateQuota", "Requests rate limit exceeded, please try again later.",
-                            self.throttle_headers(status))
+            return ds_error(
+                429,
+                "Throttling.RateQuota",
+                "Requests rate limit exceeded, please try again later.",
+                self.throttle_headers(status),
+            )
         return ds_error(status, "InternalError", "An internal error has occured, please try again later.")
 
     def _unauthorized(self) -> JSONResponse:
@@ -134,8 +170,9 @@ class FakeDashScope(FakeUpstream):
         if self.scenario.outcome is Outcome.MODERATED and "forbidden" in body["input"].get("prompt", ""):
             return ds_error(400, "DataInspectionFailed", "Input data may contain inappropriate content.")
         task = self.new_task(body, size=output_size(body))
-        return JSONResponse({"request_id": str(uuid.uuid4()),
-                             "output": {"task_id": task.id, "task_status": "PENDING"}})
+        return JSONResponse(
+            {"request_id": str(uuid.uuid4()), "output": {"task_id": task.id, "task_status": "PENDING"}}
+        )
 
     async def _get(self, request: Request) -> Response:
         if not self.bearer_ok(request):
@@ -146,14 +183,18 @@ class FakeDashScope(FakeUpstream):
         task_id = request.path_params["task_id"]
         task = self.tasks.get(task_id)
         if task is None:  # DashScope answers unknown ids with HTTP 200 and status UNKNOWN
-            return JSONResponse({"request_id": str(uuid.uuid4()),
-                                 "output": {"task_id": task_id, "task_status": "UNKNOWN"}})
+            return JSONResponse(
+                {"request_id": str(uuid.uuid4()), "output": {"task_id": task_id, "task_status": "UNKNOWN"}}
+            )
         output = {"task_id": task.id, "submit_time": "2026-11-21 10:00:00.000"}
         output.update(self._state(task, task.advance(self.scenario)))
         body: dict[str, Any] = {"request_id": str(uuid.uuid4()), "output": output}
         if output["task_status"] == "SUCCEEDED":
-            body["usage"] = {"duration": task.body.get("parameters", {}).get("duration", 5), "video_count": 1,
-                             "SR": min(task.size)}
+            body["usage"] = {
+                "duration": task.body.get("parameters", {}).get("duration", 5),
+                "video_count": 1,
+                "SR": min(task.size),
+            }
         return JSONResponse(body)
 
     def _state(self, task: FakeTask, phase: Phase) -> dict[str, Any]:
@@ -166,15 +207,28 @@ class FakeDashScope(FakeUpstream):
         outcome, prompt = self.scenario.outcome, task.body["input"].get("prompt", "")
         done = {"scheduled_time": "2026-11-21 10:00:01.000", "end_time": "2026-11-21 10:02:00.000"}
         if outcome is Outcome.SUCCESS:
-            return {"task_status": "SUCCEEDED", "video_url": self.publish_video(task.size), "orig_prompt": prompt,
-                    "actual_prompt": f"{prompt}, cinematic", **done}
+            return {
+                "task_status": "SUCCEEDED",
+                "video_url": self.publish_video(task.size),
+                "orig_prompt": prompt,
+                "actual_prompt": f"{prompt}, cinematic",
+                **done,
+            }
         if outcome is Outcome.NO_MEDIA:
             return {"task_status": "SUCCEEDED", "orig_prompt": prompt, **done}
         if outcome is Outcome.MODERATED:
-            return {"task_status": "FAILED", "code": "DataInspectionFailed",
-                    "message": "Output data may contain inappropriate content.", **done}
-        return {"task_status": "FAILED", "code": "InternalError.Algo", "message": "Algorithm process error.",
-                **done}
+            return {
+                "task_status": "FAILED",
+                "code": "DataInspectionFailed",
+                "message": "Output data may contain inappropriate content.",
+                **done,
+            }
+        return {
+            "task_status": "FAILED",
+            "code": "InternalError.Algo",
+            "message": "Algorithm process error.",
+            **done,
+        }
 
     async def _cancel(self, request: Request) -> Response:
         if not self.bearer_ok(request):
@@ -182,7 +236,10 @@ class FakeDashScope(FakeUpstream):
         self.cancels += 1
         task = self.tasks.get(request.path_params["task_id"])
         if task is None or task.peek(self.scenario) is not Phase.QUEUED:
-            return ds_error(400, "UnsupportedOperation", "Failed to cancel the task, please confirm if the task "
-                            "is in PENDING status.")
+            return ds_error(
+                400,
+                "UnsupportedOperation",
+                "Failed to cancel the task, please confirm if the task is in PENDING status.",
+            )
         task.canceled = True
         return JSONResponse({"request_id": str(uuid.uuid4())})

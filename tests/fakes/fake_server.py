@@ -120,8 +120,14 @@ class FakeUpstream:
     @asynccontextmanager
     async def running(self) -> AsyncIterator[str]:
         port = free_port()
-        config = uvicorn.Config(self.app(), host="127.0.0.1", port=port, log_level="warning", lifespan="off",
-                                timeout_graceful_shutdown=1)
+        config = uvicorn.Config(
+            self.app(),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+        )
         server = uvicorn.Server(config)
         task = asyncio.create_task(server.serve())
         while not server.started:
@@ -152,7 +158,9 @@ class FakeUpstream:
             return {"Retry-After": self.scenario.retry_after}
         return {}
 
-    def new_task(self, body: Any, *, prefix: str = "", size: tuple[int, int] | None = None, path: str = "") -> FakeTask:
+    def new_task(
+        self, body: Any, *, prefix: str = "", size: tuple[int, int] | None = None, path: str = ""
+    ) -> FakeTask:
         task = FakeTask(f"{prefix}{uuid.uuid4().hex}", body, path=path, size=size or self.scenario.size)
         self.tasks[task.id] = task
         return task

@@ -6,7 +6,8 @@ under `/{owner}/{alias}/requests/{id}` without the endpoint subpath. The result 
 `{"detail": "Request is still in progress"}` (400) before completion; a content-policy refusal is a 422
 validation error of type `content_policy_violation`; image outputs carry `has_nsfw_concepts`. Cancel answers
 202 CANCELLATION_REQUESTED (queued requests are dropped, running ones only get the signal), 400
-ALREADY_COMPLETED, or 404 NOT_FOUND. Not reproduced: webhooks (`?fal_webhook=`) and their ED25519 signatures."""
+ALREADY_COMPLETED, or 404 NOT_FOUND. Not reproduced: webhooks (`?fal_webhook=`) and their ED25519
+signatures."""
 
 from __future__ import annotations
 
@@ -72,8 +73,9 @@ def input_problem(body: Any, allowed: Sequence[str] | None) -> JSONResponse | No
 
 
 class FakeFal(FakeUpstream):
-    def __init__(self, scenario: Scenario | None = None, *, schemas: Mapping[str, Sequence[str]] | None = None
-                 ) -> None:
+    def __init__(
+        self, scenario: Scenario | None = None, *, schemas: Mapping[str, Sequence[str]] | None = None
+    ) -> None:
         super().__init__(scenario)
         self.schemas = dict(schemas or {})  # endpoint id -> accepted input fields (others: 422)
         self.cancel_answers: list[str] = []
@@ -88,8 +90,9 @@ class FakeFal(FakeUpstream):
         ]
 
     def _unauthorized(self, app: str) -> JSONResponse:
-        return detail(401, f"Cannot access application '{app}'. Authentication is required to access this "
-                           "application.")
+        return detail(
+            401, f"Cannot access application '{app}'. Authentication is required to access this application."
+        )
 
     def _refused(self, status: int) -> JSONResponse:
         if status == 429:
@@ -101,6 +104,8 @@ class FakeFal(FakeUpstream):
         if not self.bearer_ok(request, "Key"):
             return self._unauthorized(endpoint)
         refused = self.count_attempt(request)
+        if self.scenario.delay:
+            await asyncio.sleep(self.scenario.delay)
         if refused is not None:
             return self._refused(refused)
         if endpoint.count("/") < 1:
@@ -111,9 +116,16 @@ class FakeFal(FakeUpstream):
             return problem
         task = self.new_task(body, path=endpoint)
         base = self._base(task)
-        return JSONResponse({"request_id": task.id, "response_url": base, "status_url": f"{base}/status",
-                             "cancel_url": f"{base}/cancel", "queue_position": 0,
-                             "gateway_request_id": task.id})
+        return JSONResponse(
+            {
+                "request_id": task.id,
+                "response_url": base,
+                "status_url": f"{base}/status",
+                "cancel_url": f"{base}/cancel",
+                "queue_position": 0,
+                "gateway_request_id": task.id,
+            }
+        )
 
     def _base(self, task: FakeTask) -> str:
         owner, alias = task.path.split("/")[:2]
@@ -175,8 +187,12 @@ class FakeFal(FakeUpstream):
             return detail(400, "Request is still in progress")
         outcome = self.scenario.outcome
         if outcome is Outcome.MODERATED:
-            return validation_error("prompt", "The content could not be processed because it contained material "
-                                    "flagged by a content checker.", "content_policy_violation")
+            return validation_error(
+                "prompt",
+                "The content could not be processed because it contained material "
+                "flagged by a content checker.",
+                "content_policy_violation",
+            )
         if outcome is Outcome.FAILED:
             return detail(500, "Internal error while running the model")
         return JSONResponse(self._output(outcome))
@@ -184,12 +200,28 @@ class FakeFal(FakeUpstream):
     def _output(self, outcome: Outcome) -> dict[str, Any]:
         size, seed = self.scenario.size, 1234
         if outcome is Outcome.NO_MEDIA:
-            return {"video": None, "seed": seed} if self.scenario.media == "video" else {"images": [], "seed": seed}
+            return (
+                {"video": None, "seed": seed}
+                if self.scenario.media == "video"
+                else {"images": [], "seed": seed}
+            )
         if self.scenario.media == "video":
             data = mp4_bytes(*size)
-            return {"video": {"url": self.publish(data, "video/mp4"), "content_type": "video/mp4",
-                              "file_name": "output.mp4", "file_size": len(data)}, "seed": seed}
-        image = {"url": self.publish_image(size), "width": size[0], "height": size[1], "content_type": "image/png"}
+            return {
+                "video": {
+                    "url": self.publish(data, "video/mp4"),
+                    "content_type": "video/mp4",
+                    "file_name": "output.mp4",
+                    "file_size": len(data),
+                },
+                "seed": seed,
+            }
+        image = {
+            "url": self.publish_image(size),
+            "width": size[0],
+            "height": size[1],
+            "content_type": "image/png",
+        }
         return {"images": [image], "seed": seed, "has_nsfw_concepts": [outcome is Outcome.FLAGGED]}
 
     async def _cancel(self, request: Request) -> Response:

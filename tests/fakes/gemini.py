@@ -1,9 +1,9 @@
 """A fake Gemini API (image models, generateContent) on loopback, per providers.md §3 and §10.
 
 Wire format: `POST /{v1|v1beta}/models/{model}:generateContent`, `x-goog-api-key` (missing: 403
-PERMISSION_DENIED; wrong: 400 INVALID_ARGUMENT with ErrorInfo API_KEY_INVALID), the `{"error": {code, message,
-status, details}}` envelope, unknown JSON fields refused (400 "Unknown name"), base64 `inlineData` parts in and
-out, Gemini 3 "thought" parts (an interim image marked `thought: true`) before the final image.
+PERMISSION_DENIED; wrong: 400 INVALID_ARGUMENT with ErrorInfo API_KEY_INVALID), the `{"error": {code,
+message, status, details}}` envelope, unknown JSON fields refused (400 "Unknown name"), base64 `inlineData`
+parts in and out, Gemini 3 "thought" parts (an interim image marked `thought: true`) before the final image.
 
 Scenarios: ok, moderated (finishReason IMAGE_SAFETY), prohibited (IMAGE_PROHIBITED_CONTENT), no_media
 (NO_IMAGE with a text part), image_other (IMAGE_OTHER), blocked (promptFeedback.blockReason, no candidate),
@@ -25,8 +25,8 @@ from tests.fakes.common import FakeUpstream, image_bytes, image_size, json_respo
 
 API_KEY = "gemini-test-key"
 VERSIONS = frozenset({"v1", "v1beta"})
-FLASH_ASPECTS = frozenset({"1:1", "1:4", "1:8", "2:3", "3:2", "3:4", "4:1", "4:3", "4:5", "5:4", "8:1", "9:16",
-                           "16:9", "21:9"})
+FLASH_ASPECTS = frozenset({"1:1", "1:4", "1:8", "2:3", "3:2", "3:4", "4:1", "4:3", "4:5", "5:4", "8:1",
+                           "9:16", "16:9", "21:9"})
 PRO_ASPECTS = frozenset({"1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"})
 MODELS: Mapping[str, tuple[frozenset[str], frozenset[str]]] = {  # model -> (aspect ratios, image sizes)
     "gemini-3.1-flash-image": (FLASH_ASPECTS, frozenset({"512", "1K", "2K", "4K"})),
@@ -39,8 +39,8 @@ SIZES_1K: Mapping[str, tuple[int, int]] = {
 }
 TIER_SCALE: Mapping[str, float] = {"512": 0.5, "1K": 1, "2K": 2, "4K": 4}
 TOP_FIELDS = frozenset({"contents", "generationConfig", "safetySettings", "systemInstruction", "tools"})
-CONFIG_FIELDS = frozenset({"responseModalities", "imageConfig", "thinkingConfig", "temperature", "topP", "topK",
-                           "candidateCount", "maxOutputTokens", "seed"})
+CONFIG_FIELDS = frozenset({"responseModalities", "imageConfig", "thinkingConfig", "temperature", "topP",
+                           "topK", "candidateCount", "maxOutputTokens", "seed"})
 IMAGE_CONFIG_FIELDS = frozenset({"aspectRatio", "imageSize"})
 THINKING_LEVELS = frozenset({"MINIMAL", "LOW", "MEDIUM", "HIGH"})
 FINISH = {"moderated": "IMAGE_SAFETY", "prohibited": "IMAGE_PROHIBITED_CONTENT", "no_media": "NO_IMAGE",
@@ -48,13 +48,18 @@ FINISH = {"moderated": "IMAGE_SAFETY", "prohibited": "IMAGE_PROHIBITED_CONTENT",
 
 
 class GoogleError(Exception):
-    def __init__(self, status: int, code: str, message: str, details: list[dict[str, Any]] | None = None) -> None:
+    def __init__(self, status: int, code: str, message: str,
+                 details: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
         self.status, self.code, self.details = status, code, details or []
 
     def response(self) -> Response:
         return json_response(self.status, {"error": {"code": self.status, "message": str(self),
                                                      "status": self.code, "details": self.details}})
+
+
+def retry_info(seconds: str) -> dict[str, str]:
+    return {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{seconds}s"}
 
 
 def invalid(message: str) -> GoogleError:
@@ -66,7 +71,8 @@ def canvas(aspect: str, tier: str) -> tuple[int, int]:
         w, h = SIZES_1K[aspect]
     else:  # the extreme Flash ratios: about 1 MP
         a, b = (int(v) for v in aspect.split(":"))
-        w, h = (round(math.sqrt(1024 * 1024 * a / b) / 16) * 16, round(math.sqrt(1024 * 1024 * b / a) / 16) * 16)
+        w = round(math.sqrt(1024 * 1024 * a / b) / 16) * 16
+        h = round(math.sqrt(1024 * 1024 * b / a) / 16) * 16
     scale = TIER_SCALE[tier]
     return int(w * scale), int(h * scale)
 
@@ -105,7 +111,7 @@ def check_request(model: str, body: Any) -> tuple[str, str]:
         raise invalid("This model only supports response modalities that include IMAGE.")
     image_config = config.get("imageConfig") or {}
     for name in set(image_config) - IMAGE_CONFIG_FIELDS:
-        raise invalid(f'Invalid JSON payload received. Unknown name "{name}" at \'generation_config.image_config\'.')
+        raise invalid(f'Invalid JSON payload received. Unknown name "{name}" at \'image_config\'.')
     aspects, tiers = MODELS[model]
     aspect, tier = image_config.get("aspectRatio", "1:1"), image_config.get("imageSize", "1K")
     if aspect not in aspects or tier not in tiers:
@@ -137,13 +143,12 @@ class FakeGemini(FakeUpstream):
 
     async def _scripted(self) -> Response | None:
         if self.once("rate_limited_once"):
-            retry = {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{self.retry_after}s"}
-            return GoogleError(429, "RESOURCE_EXHAUSTED", "You exceeded your current quota, please check your "
-                               "plan and billing details.", [retry]).response()
+            return GoogleError(429, "RESOURCE_EXHAUSTED", "You exceeded your current quota, please check "
+                               "your plan and billing details.", [retry_info(self.retry_after)]).response()
         if self.once("server_error_once"):
             return GoogleError(500, "INTERNAL", "An internal error has occurred.").response()
         if self.scenario == "server_error_always":
-            return GoogleError(503, "UNAVAILABLE", "The model is overloaded. Please try again later.").response()
+            return GoogleError(503, "UNAVAILABLE", "The model is overloaded. Try again later.").response()
         if self.scenario == "hang":
             await self.hang()
             return GoogleError(504, "DEADLINE_EXCEEDED", "Deadline expired before operation could complete.")\
@@ -160,8 +165,8 @@ class FakeGemini(FakeUpstream):
         if early is not None:
             return early
         if model not in MODELS:
-            return GoogleError(404, "NOT_FOUND", f"models/{model} is not found for API version {version}, or is "
-                               "not supported for generateContent.").response()
+            return GoogleError(404, "NOT_FOUND", f"models/{model} is not found for API version {version}, or "
+                               "is not supported for generateContent.").response()
         try:
             body = json.loads(got.body)
             aspect, tier = check_request(model, body)
@@ -173,19 +178,18 @@ class FakeGemini(FakeUpstream):
         return json_response(200, self._answer(model, canvas(aspect, tier)))
 
     def _answer(self, model: str, size: tuple[int, int]) -> dict[str, Any]:
-        meta = {"usageMetadata": {"promptTokenCount": 12, "candidatesTokenCount": 1290, "totalTokenCount": 1302},
-                "modelVersion": model, "responseId": "fake-response"}
+        usage = {"promptTokenCount": 12, "candidatesTokenCount": 1290, "totalTokenCount": 1302}
+        meta: dict[str, Any] = {"usageMetadata": usage, "modelVersion": model, "responseId": "fake-response"}
         if self.scenario == "blocked":
             return {"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"}, **meta}
         if self.scenario in FINISH:
-            parts = [{"text": "I can't create that image."}] if self.scenario == "no_media" else []
             candidate: dict[str, Any] = {"finishReason": FINISH[self.scenario], "index": 0}
-            if parts:
-                candidate["content"] = {"role": "model", "parts": parts}
+            if self.scenario == "no_media":
+                candidate["content"] = {"role": "model", "parts": [{"text": "I can't create that image."}]}
             return {"candidates": [candidate], **meta}
         thought = base64.b64encode(image_bytes(64, 64)).decode()
         final = base64.b64encode(image_bytes(*size)).decode()
-        parts = [{"text": "Sketching the layout.", "thought": True},
+        parts: list[dict[str, Any]] = [{"text": "Sketching the layout.", "thought": True},
                  {"inlineData": {"mimeType": "image/png", "data": thought}, "thought": True},
                  {"text": "Here is your image."},
                  {"inlineData": {"mimeType": "image/png", "data": final}, "thoughtSignature": "c2ln"}]

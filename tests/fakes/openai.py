@@ -83,7 +83,7 @@ def _check_size(model: str, size: Any) -> None:
         raise BadRequest(f"Invalid value: '{size}'.", "size", "invalid_value")
     w, h = int(parts[0]), int(parts[1])
     if w % 16 or h % 16 or max(w, h) > 3 * min(w, h) or w * h > 3840 * 2160:
-        raise BadRequest(f"Invalid size '{size}': multiples of 16, ratio up to 3:1, at most 3840x2160.", "size")
+        raise BadRequest(f"Invalid size '{size}': multiples of 16, ratio up to 3:1, up to 3840x2160.", "size")
 
 
 def check_image_fields(fields: Mapping[str, Any], *, edit: bool) -> None:
@@ -93,7 +93,7 @@ def check_image_fields(fields: Mapping[str, Any], *, edit: bool) -> None:
         raise BadRequest(f"Unknown parameter: '{name}'.", name, "unknown_parameter")
     model = str(fields.get("model", ""))
     if model not in IMAGE_MODELS:
-        raise BadRequest(f"Invalid value: '{model}'. Value must be a GPT image model.", "model", "invalid_value")
+        raise BadRequest(f"Invalid value: '{model}'. Use a GPT image model.", "model", "invalid_value")
     prompt = fields.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip() or len(prompt) > 32000:
         raise BadRequest("Missing required parameter: 'prompt'.", "prompt", "missing_required_parameter")
@@ -105,7 +105,8 @@ def check_image_fields(fields: Mapping[str, Any], *, edit: bool) -> None:
     if fields.get("background") == "transparent" and fields.get("output_format") == "jpeg":
         raise BadRequest("Transparent background requires output_format png or webp.", "background")
     if "input_fidelity" in fields and (not edit or model.startswith("gpt-image-2")):
-        raise BadRequest(f"input_fidelity is not supported for {model}.", "input_fidelity", "unsupported_parameter")
+        raise BadRequest(f"input_fidelity is not supported for {model}.", "input_fidelity",
+                         "unsupported_parameter")
 
 
 @dataclass
@@ -127,8 +128,8 @@ class FakeVideo:
                 "progress": self.progress, "created_at": self.created_at,
                 "completed_at": self.created_at + 60 if done else None,
                 "expires_at": self.created_at + 3600 if self.status == "completed" else None,
-                "prompt": self.prompt, "seconds": self.seconds, "size": self.size, "remixed_from_video_id": None,
-                "error": self.error}
+                "prompt": self.prompt, "seconds": self.seconds, "size": self.size,
+                "remixed_from_video_id": None, "error": self.error}
 
 
 class FakeOpenAI(FakeUpstream):
@@ -212,8 +213,8 @@ class FakeOpenAI(FakeUpstream):
 
     def _image_answer(self, fields: dict[str, Any]) -> Response:
         if self.scenario == "moderated":
-            body = error_body("Your request was rejected by the safety system.", "image_generation_user_error",
-                              None, "moderation_blocked")
+            body = error_body("Your request was rejected by the safety system.",
+                              "image_generation_user_error", None, "moderation_blocked")
             body["error"]["moderation_details"] = {"moderation_stage": "input"}
             return json_response(400, body)
         self.accepted.append(fields)
@@ -250,7 +251,8 @@ class FakeOpenAI(FakeUpstream):
         model = str(fields.get("model", "sora-2"))
         if model not in VIDEO_MODELS:
             raise BadRequest(f"Invalid value: '{model}'.", "model", "invalid_value")
-        prompt, seconds, size = fields.get("prompt"), fields.get("seconds", "4"), fields.get("size", "720x1280")
+        prompt, seconds = fields.get("prompt"), fields.get("seconds", "4")
+        size = str(fields.get("size", "720x1280"))
         if not isinstance(prompt, str) or not prompt.strip():
             raise BadRequest("Missing required parameter: 'prompt'.", "prompt", "missing_required_parameter")
         if not isinstance(seconds, str):
@@ -260,8 +262,8 @@ class FakeOpenAI(FakeUpstream):
         if size not in (PRO_SIZES if "pro" in model else SORA_SIZES):
             raise BadRequest(f"Invalid value: '{size}'.", "size", "invalid_value")
         if reference is not None:
-            self._check_reference(reference, str(size))
-        return FakeVideo("video_" + secrets.token_hex(12), model, prompt, seconds, str(size), int(time.time()))
+            self._check_reference(reference, size)
+        return FakeVideo("video_" + secrets.token_hex(12), model, prompt, seconds, size, int(time.time()))
 
     def _check_reference(self, part: FormPart, size: str) -> None:
         try:
@@ -347,7 +349,8 @@ def _edit_images(parts: list[FormPart]) -> list[tuple[str, tuple[int, int]]]:
         except OSError:
             raise BadRequest("Invalid image file.", "image", "invalid_image_format") from None
         if part.content_type not in IMAGE_MIMES:
-            raise BadRequest(f"Unsupported mimetype ('{part.content_type}').", "image", "invalid_image_format")
+            raise BadRequest(f"Unsupported mimetype ('{part.content_type}').", "image",
+                             "invalid_image_format")
         found.append((part.content_type, size))
     return found
 

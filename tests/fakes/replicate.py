@@ -35,8 +35,9 @@ VERSION = re.compile(r"^([\w.-]+/[\w.-]+:)?[0-9a-f]{64}$")
 THROTTLE_SECONDS = 30
 
 
-def problem(status: int, title: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
-            ) -> JSONResponse:
+def problem(
+    status: int, title: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
     return json_error(status, {"title": title, "detail": detail, "status": status, **extra}, headers)
 
 
@@ -86,9 +87,12 @@ class FakeReplicate(FakeUpstream):
 
     def _refused(self, status: int) -> JSONResponse:
         if status == 429:
-            return problem(429, "Request was throttled",
-                           f"Request was throttled. Your rate limit resets in ~{THROTTLE_SECONDS}s.",
-                           self.throttle_headers(status))
+            return problem(
+                429,
+                "Request was throttled",
+                f"Request was throttled. Your rate limit resets in ~{THROTTLE_SECONDS}s.",
+                self.throttle_headers(status),
+            )
         return problem(status, "Internal Server Error", "Something went wrong on our end.")
 
     async def _create_model(self, request: Request) -> Response:
@@ -124,11 +128,25 @@ class FakeReplicate(FakeUpstream):
 
     def _prediction(self, task: FakeTask, status: str, **fields: Any) -> dict[str, Any]:
         url = f"{self.base_url}/v1/predictions/{task.id}"
-        return {"id": task.id, "model": task.path, "version": self.versions[task.id] or "f" * 64, "input": task.body["input"],
-                "logs": "", "output": None, "data_removed": False, "error": None, "status": status,
-                "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ"), "urls": {
-                    "get": url, "cancel": f"{url}/cancel", "stream": f"{url}/stream",
-                    "web": f"https://replicate.com/p/{task.id}"}, **fields}
+        return {
+            "id": task.id,
+            "model": task.path,
+            "version": self.versions[task.id] or "f" * 64,
+            "input": task.body["input"],
+            "logs": "",
+            "output": None,
+            "data_removed": False,
+            "error": None,
+            "status": status,
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "urls": {
+                "get": url,
+                "cancel": f"{url}/cancel",
+                "stream": f"{url}/stream",
+                "web": f"https://replicate.com/p/{task.id}",
+            },
+            **fields,
+        }
 
     async def _get(self, request: Request) -> Response:
         if not self.bearer_ok(request):
@@ -156,8 +174,12 @@ class FakeReplicate(FakeUpstream):
         if outcome is Outcome.EXPIRED:
             return self._prediction(task, "aborted")
         if outcome is Outcome.MODERATED:
-            return self._prediction(task, "failed", error="The input or output was flagged as sensitive. Please "
-                                    "try again with different inputs. (E005)")
+            return self._prediction(
+                task,
+                "failed",
+                error="The input or output was flagged as sensitive. Please "
+                "try again with different inputs. (E005)",
+            )
         return self._prediction(task, "failed", error="CUDA out of memory. Tried to allocate 2.00 GiB")
 
     def _output(self) -> Any:

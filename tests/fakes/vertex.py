@@ -25,7 +25,7 @@ from typing import Any
 from fastapi import Request, Response
 
 from tests.fakes.common import FakeUpstream, image_size, json_response, mp4_bytes
-from tests.fakes.gemini import GoogleError, invalid
+from tests.fakes.gemini import GoogleError, invalid, retry_info
 
 PROJECT = "test-project"
 LOCATION = "us-central1"
@@ -34,8 +34,8 @@ API_KEY = "AQ.test-agent-platform-key"
 MODELS = frozenset({"veo-3.1-generate-001", "veo-3.1-fast-generate-001", "veo-3.1-lite-generate-001"})
 INSTANCE_FIELDS = frozenset({"prompt", "image", "lastFrame", "referenceImages", "video", "mask"})
 PARAMETER_FIELDS = frozenset({"sampleCount", "durationSeconds", "aspectRatio", "resolution", "negativePrompt",
-                              "personGeneration", "generateAudio", "seed", "storageUri", "enhancePrompt", "fps",
-                              "resizeMode", "compressionQuality", "labels", "pubsubTopic"})
+                              "personGeneration", "generateAudio", "seed", "storageUri", "enhancePrompt",
+                              "fps", "resizeMode", "compressionQuality", "labels", "pubsubTopic"})
 SHORT_SIDE = {"720p": 720, "1080p": 1080}
 RESPONSE_TYPE = "type.googleapis.com/cloud.ai.large_models.vision.GenerateVideoResponse"
 RAI_REASON = ("Unable to generate videos because the prompt or image violates our policies. You will not be "
@@ -51,7 +51,9 @@ class Operation:
     result: dict[str, Any] | None = None  # set when done: {"response": ...} or {"error": ...}
 
     def as_json(self) -> dict[str, Any]:
-        return {"name": self.name} if self.result is None else {"name": self.name, "done": True, **self.result}
+        if self.result is None:
+            return {"name": self.name}
+        return {"name": self.name, "done": True, **self.result}
 
 
 def _check_image(value: Any, where: str) -> None:
@@ -109,18 +111,19 @@ class FakeVertex(FakeUpstream):
         self.cancels: list[str] = []
         self.steps = 2
         app = self.app
-        app.post("/v1/projects/{project}/locations/{location}/publishers/google/models/{target}")(self.model_call)
+        models = "/v1/projects/{project}/locations/{location}/publishers/google/models"
+        app.post(models + "/{target}")(self.model_call)
         app.post("/v1/publishers/google/models/{target}")(self.express_call)
-        ops = "/v1/projects/{project}/locations/{location}/publishers/google/models/{model}/operations/{target}"
+        ops = models + "/{model}/operations/{target}"
         app.post(ops)(self.cancel)
         app.get(ops)(self.get_operation)
 
     def _denied(self, headers: Mapping[str, str], project: str | None) -> Response | None:
         bearer = headers.get("authorization") == f"Bearer {TOKEN}"
         if not bearer and headers.get("x-goog-api-key") != API_KEY:
-            return GoogleError(401, "UNAUTHENTICATED", "Request had invalid authentication credentials. Expected "
-                               "OAuth 2 access token, login cookie or other valid authentication credential.")\
-                .response()
+            return GoogleError(401, "UNAUTHENTICATED", "Request had invalid authentication credentials. "
+                               "Expected OAuth 2 access token, login cookie or other valid authentication "
+                               "credential.").response()
         if project is not None and project != PROJECT:
             return GoogleError(403, "PERMISSION_DENIED", f"Permission denied on resource project {project}.")\
                 .response()
@@ -155,9 +158,9 @@ class FakeVertex(FakeUpstream):
 
     async def _create(self, model_path: str, model: str, body: Any) -> Response:
         if self.once("rate_limited_once"):
-            retry = {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{self.retry_after}s"}
             return GoogleError(429, "RESOURCE_EXHAUSTED", "Quota exceeded for aiplatform.googleapis.com/"
-                               "online_prediction_requests_per_base_model.", [retry]).response()
+                               "online_prediction_requests_per_base_model.",
+                               [retry_info(self.retry_after)]).response()
         if self.once("server_error_once"):
             return GoogleError(500, "INTERNAL", "Internal error encountered.").response()
         if self.scenario == "server_error_always":
@@ -211,7 +214,8 @@ class FakeVertex(FakeUpstream):
         video = {"bytesBase64Encoded": base64.b64encode(data).decode(), "mimeType": "video/mp4"}
         return {"response": {"@type": RESPONSE_TYPE, "raiMediaFilteredCount": 0, "videos": [video]}}
 
-    async def cancel(self, project: str, location: str, model: str, target: str, request: Request) -> Response:
+    async def cancel(self, project: str, location: str, model: str, target: str,
+                     request: Request) -> Response:
         got = await self.record(request)
         op_id, _, method = target.partition(":")
         denied = self._denied(got.headers, project)

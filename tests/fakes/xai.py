@@ -30,17 +30,48 @@ from tests.fakes.fake_server import (
 
 IMAGE_MODELS = ("grok-imagine-image", "grok-imagine-image-quality", "grok-imagine-image-2.0")
 VIDEO_MODELS = ("grok-imagine-video", "grok-imagine-video-1.5")
-IMAGE_ASPECTS = ("1:1", "3:4", "4:3", "9:16", "16:9", "2:3", "3:2", "9:19.5", "19.5:9", "9:20", "20:9", "1:2",
-                 "2:1")
+IMAGE_ASPECTS = (
+    "1:1",
+    "3:4",
+    "4:3",
+    "9:16",
+    "16:9",
+    "2:3",
+    "3:2",
+    "9:19.5",
+    "19.5:9",
+    "9:20",
+    "20:9",
+    "1:2",
+    "2:1",
+)
 VIDEO_ASPECTS = ("1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3")
 IMAGE_FIELDS = ("model", "prompt", "n", "response_format", "aspect_ratio", "resolution", "quality", "user")
-VIDEO_FIELDS = ("model", "prompt", "duration", "aspect_ratio", "resolution", "image", "reference_images", "user")
+VIDEO_FIELDS = (
+    "model",
+    "prompt",
+    "duration",
+    "aspect_ratio",
+    "resolution",
+    "image",
+    "reference_images",
+    "user",
+)
 _SIDES = {"1k": 1024, "2k": 2048}
 
 
 def invalid(message: str, status: int = 400) -> JSONResponse:
-    return json_error(status, {"error": {"message": message, "type": "invalid_request_error", "param": None,
-                                         "code": "invalid_argument"}})
+    return json_error(
+        status,
+        {
+            "error": {
+                "message": message,
+                "type": "invalid_request_error",
+                "param": None,
+                "code": "invalid_argument",
+            }
+        },
+    )
 
 
 def _image_problem(body: Any, edit: bool) -> str | None:
@@ -54,7 +85,10 @@ def _image_problem(body: Any, edit: bool) -> str | None:
         (isinstance(body.get("prompt"), str) and body["prompt"].strip() != "", "prompt is required"),
         (body.get("model") in IMAGE_MODELS, f"model must be one of {IMAGE_MODELS}"),
         (isinstance(body.get("n", 1), int) and 1 <= body.get("n", 1) <= 10, "n must be 1-10"),
-        (body.get("response_format", "url") in ("url", "b64_json"), "response_format must be url or b64_json"),
+        (
+            body.get("response_format", "url") in ("url", "b64_json"),
+            "response_format must be url or b64_json",
+        ),
         (body.get("aspect_ratio", "1:1") in IMAGE_ASPECTS, "unsupported aspect_ratio"),
         (body.get("resolution", "1k") in _SIDES, "resolution must be 1k or 2k"),
     ]
@@ -84,8 +118,10 @@ def _video_problem(body: Any) -> str | None:
         (not extra, f"unknown fields: {extra}"),
         (isinstance(body.get("prompt"), str) and body["prompt"].strip() != "", "prompt is required"),
         (body.get("model") in VIDEO_MODELS, f"model must be one of {VIDEO_MODELS}"),
-        (isinstance(duration, int) and not isinstance(duration, bool) and 1 <= duration <= 15,
-         "duration must be an integer 1-15"),
+        (
+            isinstance(duration, int) and not isinstance(duration, bool) and 1 <= duration <= 15,
+            "duration must be an integer 1-15",
+        ),
         (body.get("aspect_ratio", "16:9") in VIDEO_ASPECTS, "unsupported aspect_ratio"),
         (body.get("resolution", "480p") in ("480p", "720p"), "resolution must be 480p or 720p"),
     ]
@@ -109,16 +145,26 @@ class FakeXai(FakeUpstream):
         ]
 
     def _unauthorized(self) -> JSONResponse:
-        return json_error(401, {"code": "Client specified an invalid argument",
-                                "error": "Incorrect API key provided: te***23. You can obtain an API key from "
-                                         "https://console.x.ai."})
+        return json_error(
+            401,
+            {
+                "code": "Client specified an invalid argument",
+                "error": "Incorrect API key provided: te***23. You can obtain an API key from "
+                "https://console.x.ai.",
+            },
+        )
 
     def _refused(self, status: int) -> JSONResponse:
         if status == 429:
-            return json_error(429, {"code": "Too many requests", "error": "Rate limit exceeded for model."},
-                              self.throttle_headers(status))
-        return json_error(status, {"error": {"message": "upstream overloaded", "type": "server_error",
-                                             "code": "internal_error"}})
+            return json_error(
+                429,
+                {"code": "Too many requests", "error": "Rate limit exceeded for model."},
+                self.throttle_headers(status),
+            )
+        return json_error(
+            status,
+            {"error": {"message": "upstream overloaded", "type": "server_error", "code": "internal_error"}},
+        )
 
     async def _generate(self, request: Request) -> Response:
         return await self._image(request, edit=False)
@@ -147,7 +193,10 @@ class FakeXai(FakeUpstream):
         return JSONResponse({"data": [item], "usage": {"cost_in_usd_ticks": 200_000_000}})
 
     def _image_item(self, body: dict[str, Any], size: tuple[int, int], *, safe: bool) -> dict[str, Any]:
-        item: dict[str, Any] = {"revised_prompt": f"A detailed image of {body['prompt']}", "respect_moderation": safe}
+        item: dict[str, Any] = {
+            "revised_prompt": f"A detailed image of {body['prompt']}",
+            "respect_moderation": safe,
+        }
         if body.get("response_format", "url") == "b64_json":
             item["b64_json"] = base64.b64encode(image_bytes(*size, fmt="JPEG")).decode()
         else:
@@ -176,8 +225,13 @@ class FakeXai(FakeUpstream):
             return self._refused(refused)
         task = self.tasks.get(request.path_params["request_id"])
         if task is None:
-            return json_error(404, {"code": "Some requested entity was not found",
-                                    "error": f"Video request {request.path_params['request_id']} not found"})
+            return json_error(
+                404,
+                {
+                    "code": "Some requested entity was not found",
+                    "error": f"Video request {request.path_params['request_id']} not found",
+                },
+            )
         phase = task.advance(self.scenario)
         if phase is Phase.QUEUED:
             return Response(status_code=202)
@@ -191,11 +245,19 @@ class FakeXai(FakeUpstream):
         if outcome is Outcome.EXPIRED:
             return {"status": "expired", "model": model}
         if outcome is Outcome.FAILED:
-            return {"status": "failed", "model": model,
-                    "error": {"code": "internal_error", "message": "Video generation failed"}}
+            return {
+                "status": "failed",
+                "model": model,
+                "error": {"code": "internal_error", "message": "Video generation failed"},
+            }
         if outcome is Outcome.NO_MEDIA:
             return {"status": "done", "model": model, "progress": 100, "video": {"duration": duration}}
         safe = outcome not in (Outcome.MODERATED, Outcome.FLAGGED)
         video = {"url": self.publish_video(task.size), "duration": duration, "respect_moderation": safe}
-        return {"status": "done", "model": model, "progress": 100, "video": video,
-                "usage": {"cost_in_usd_ticks": duration * 500_000_000}}
+        return {
+            "status": "done",
+            "model": model,
+            "progress": 100,
+            "video": video,
+            "usage": {"cost_in_usd_ticks": duration * 500_000_000},
+        }

@@ -121,3 +121,22 @@ credit_entries = Table(
     Column("created_at", Float, nullable=False),
     Index("ix_credit_entries_payer", "payer"),
 )
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", String(40), primary_key=True),  # also the `webhook-id` header: receivers dedupe on it
+    Column("job_id", String(40), nullable=False),
+    Column("event", String(40), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("state", String(16), nullable=False),  # pending | delivered | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_at", Float, nullable=False),
+    Column("last_status", Integer),
+    Column("last_error", Text),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    UniqueConstraint("job_id", "event", name="uq_webhook_job_event"),
+    Index("ix_webhook_due", "state", "next_at"),
+)

@@ -30,7 +30,7 @@ import asyncio
 import functools
 import socket
 import ssl
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from ipaddress import ip_address
 from typing import Protocol
@@ -134,6 +134,27 @@ class SafeFetcher:
                 return await self._follow(parse_url(url))
         except TimeoutError:
             raise MediaError("fetching the media URL timed out", code="fetch_timeout") from None
+
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
+        """POST `body` to a user URL (webhooks) under the same address rules; redirects are not followed.
+        Returns the HTTP status; failures to connect are MediaError like for downloads."""
+        target = parse_url(url)
+        try:
+            async with asyncio.timeout(self._policy.total_timeout_s):
+                addresses = await self._vet(target)
+                backend = _PinnedBackend(self._backend, target, addresses)
+                tls = (self._ssl_context or _default_ssl_context()) if target.scheme == "https" else None
+                pool = httpcore.AsyncConnectionPool(ssl_context=tls, max_connections=1, http1=True, http2=False,
+                                                    network_backend=backend)
+                wire = [(k.encode(), v.encode()) for k, v in headers.items()]
+                wire.append((b"User-Agent", USER_AGENT.encode()))
+                async with pool:
+                    response = await pool.request("POST", url, headers=wire, content=body, extensions=self._ext())
+                return response.status
+        except TimeoutError:
+            raise MediaError(f"posting to {target.url} timed out", code="fetch_timeout") from None
+        except (httpcore.TimeoutException, httpcore.NetworkError, httpcore.ProtocolError) as exc:
+            raise MediaError(f"posting to {target.url} failed: {exc}", code="fetch_failed") from None
 
     async def _follow(self, target: Target) -> Fetched:
         for _ in range(self._policy.max_redirects + 1):

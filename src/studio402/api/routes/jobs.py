@@ -23,39 +23,7 @@ RECHECK_SECONDS = 2.0  # other processes' changes only show in the database
 
 
 def job_view(svc: Services, job: Job) -> dict[str, Any]:
-    """The spec's shape ({status, result: {imageUrl} | {videoUrl, thumbnailUrl}}) plus extra fields.
-    Result URLs are signed afresh on every poll."""
-    ttl = svc.settings.storage.url_ttl_seconds
-    result: dict[str, Any] | None = None
-    if job.status is JobStatus.COMPLETE and job.result:
-        if "video" in job.result:
-            video = job.result["video"]
-            result = {"videoUrl": svc.blobs.url(video["key"], ttl),
-                      "thumbnailUrl": svc.blobs.url(job.result["thumbnail"]["key"], ttl),
-                      "width": video["width"], "height": video["height"], "duration": video["duration"],
-                      "contentType": video["mime"]}
-        else:
-            image = job.result["image"]
-            result = {"imageUrl": svc.blobs.url(image["key"], ttl), "width": image["width"],
-                      "height": image["height"], "contentType": image["mime"]}
-    route = svc.catalog.get(job.model, job.operation)
-    return {
-        "jobId": job.id,
-        "type": route.job_type,
-        "model": job.model,
-        "operation": job.operation,
-        "status": job.status.value,
-        "progress": job.progress,
-        "result": result,
-        "error": {"code": job.error_code, "message": job.error_message} if job.error_code else None,
-        "refund": job.refund,
-        "backend": job.backend,
-        "payment": {"status": "settling"} if job.held else None,
-        "createdAt": job.created_at,
-        "updatedAt": job.updated_at,
-        "urlsExpireInSeconds": ttl if result else None,
-        "pollIntervalSeconds": route.poll_seconds,
-    }
+    return svc.job_view(job)
 
 
 def _poll_headers(svc: Services, job: Job) -> dict[str, str]:

@@ -1,0 +1,124 @@
+"""Webhooks: when a job with a `callBackUrl` ends, POST its final state there, signed Standard-Webhooks style
+(`webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256(secret, id.timestamp.body)>`),
+retried with backoff up to 12 times (as cog does) and recorded. Targets go through the SSRF rules of media
+fetching (https only, no private or metadata addresses, connection pinned to the checked address)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from sqlalchemy import and_, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from studio402.db.schema import webhook_deliveries as wd
+from studio402.errors import MediaError
+from studio402.jobs.model import Job
+from studio402.payments.ledger import new_id
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 12
+RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+def backoff(attempt: int) -> float:
+    """Seconds before attempt number `attempt + 1`: 0.5, 1, 2, ... capped at 5 minutes (~18 min in all)."""
+    return float(min(300.0, 0.5 * 2**attempt))
+
+
+def sign(secret: bytes, message_id: str, timestamp: int, body: bytes) -> str:
+    mac = hmac.new(secret, f"{message_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(mac).decode()
+
+
+class Poster(Protocol):
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> int: ...
+
+
+class WebhookSender:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        poster: Poster,
+        secret: bytes,
+        *,
+        view: Callable[[Job], dict[str, Any]],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._engine = engine
+        self._poster = poster
+        self._secret = secret
+        self._view = view
+        self._clock = clock
+        self._wake = asyncio.Event()
+
+    async def enqueue(self, job: Job) -> None:
+        """Record the terminal event of a job that asked for a webhook (once per job)."""
+        if not job.callback_url or not job.status.is_terminal:
+            return
+        now = self._clock()
+        event = f"job.{job.status.value}"
+        payload = json.dumps({"type": event, "timestamp": now, "data": self._view(job)}, separators=(",", ":"))
+        with contextlib.suppress(IntegrityError):  # already recorded
+            async with self._engine.begin() as conn:
+                await conn.execute(insert(wd).values(
+                    id=new_id("msg"), job_id=job.id, event=event, url=job.callback_url, payload=payload,
+                    state="pending", attempts=0, next_at=now, created_at=now, updated_at=now))
+        self._wake.set()
+
+    async def run_forever(self, idle: float = 1.0) -> None:
+        while True:
+            try:
+                sent = await self.deliver_due()
+            except Exception:
+                log.exception("webhook delivery pass failed")
+                sent = 0
+            if not sent:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), idle)
+
+    async def deliver_due(self) -> int:
+        now = self._clock()
+        async with self._engine.connect() as conn:
+            rows = list(await conn.execute(select(wd).where(and_(wd.c.state == "pending", wd.c.next_at <= now))
+                                           .order_by(wd.c.next_at).limit(20)))
+        await asyncio.gather(*(self._attempt(r._mapping) for r in rows))
+        return len(rows)
+
+    async def _attempt(self, row: Mapping[str, Any]) -> None:
+        body = row["payload"].encode()
+        timestamp = int(self._clock())
+        headers = {
+            "content-type": "application/json",
+            "webhook-id": row["id"],
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": sign(self._secret, row["id"], timestamp, body),
+        }
+        status: int | None = None
+        error: str | None = None
+        try:
+            status = await self._poster.post(row["url"], body, headers)
+        except MediaError as exc:
+            error = f"{exc.code}: {exc.detail}"
+        attempts = row["attempts"] + 1
+        refused = error is not None and error.startswith(("address_not_allowed", "url_", "dns_failed"))
+        if status is not None and 200 <= status < 300:
+            state = "delivered"
+        elif refused or (status is not None and status not in RETRY_STATUSES) or attempts >= MAX_ATTEMPTS:
+            state = "failed"
+        else:
+            state = "pending"
+        async with self._engine.begin() as conn:
+            await conn.execute(update(wd).where(wd.c.id == row["id"]).values(
+                state=state, attempts=attempts, last_status=status, last_error=error,
+                next_at=self._clock() + backoff(attempts - 1), updated_at=self._clock()))
