@@ -91,6 +91,16 @@ class StorageSettings(_Section):
     url_ttl_seconds: int = Field(1200, ge=30, le=7 * 86_400)
 
 
+class MediaSettings(_Section):
+    # Media inputs given as URLs are downloaded (SSRF-safe) before the price is quoted.
+    allow_http: bool = False  # http:// media URLs (https only by default)
+    fetch_timeout_seconds: float = Field(30.0, gt=0)
+    max_fetch_mb: int = Field(200, ge=1)
+    # Extra address ranges media may be fetched from even though they are private (an internal CDN);
+    # cloud metadata addresses stay refused whatever this says.
+    allowed_networks: tuple[str, ...] = ()
+
+
 class DatabaseSettings(_Section):
     url: str | None = None  # None: SQLite file in the data dir
 
@@ -131,6 +141,7 @@ class Settings(_Section):
     database: DatabaseSettings = DatabaseSettings()
     jobs: JobSettings = JobSettings()
     backends: BackendSettings = BackendSettings()
+    media: MediaSettings = MediaSettings()
 
     @property
     def public_url(self) -> str:

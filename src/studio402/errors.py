@@ -12,6 +12,7 @@ Every error we raise on purpose derives from `Studio402Error` and carries a stab
      │    └── MediaError               a media input is unusable (type, size, fetch refused, ...)
      ├── NotFound                    no such resource (or not yours: we never say which)
      ├── AccessDenied                a token or signed URL that does not grant this (403)
+     ├── TokenError                  a bearer token that is invalid or expired (401)
      ├── AuthError                   SIGN-IN-WITH-X missing or invalid (answered with a SIWX 402)
      ├── PaymentError
      │    ├── PaymentRequired          no payment sent (answered with a 402 challenge)
@@ -105,6 +106,11 @@ class NotFound(Studio402Error):
 class AccessDenied(Studio402Error):
     code = "access_denied"
     title = "Access denied"
+
+
+class TokenError(Studio402Error):
+    code = "token_invalid"
+    title = "Invalid or expired token"
 
 
 class AuthError(Studio402Error):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+from ipaddress import ip_network
 import logging
 import os
 import secrets
@@ -22,7 +23,7 @@ from studio402.backends.base import Backend
 from studio402.backends.factory import build_backend
 from studio402.backends.preview.backend import PreviewBackend
 from studio402.backends.registry import BackendRegistry
-from studio402.catalog import CATALOG, Catalog, Route
+from studio402.catalog import CATALOG, Catalog, Route, ValidatedRequest
 from studio402.chain.devnet import Devnet
 from studio402.chain.refunds import EvmRefunder
 from studio402.chain.rpc import AsyncRpc
@@ -41,6 +42,7 @@ from studio402.jobs.view import job_view
 from studio402.jobs.webhooks import WebhookSender
 from studio402.jobs.worker import WorkerPool
 from studio402.media.fetch import FetchPolicy, SafeFetcher
+from studio402.media.resolver import BlobMediaLoader, MediaResolver
 from studio402.money import Asset, parse_usd
 from studio402.payments import x402
 from studio402.payments.engine import PaymentEngine
@@ -49,6 +51,7 @@ from studio402.payments.offers import Offer
 from studio402.payments.refunds import RefundRequest, RefundSender, RefundService
 from studio402.storage.base import UrlSigner
 from studio402.storage.local import LocalBlobStore
+from studio402.storage.uploads import UploadService
 
 log = logging.getLogger(__name__)
 RECONCILE_EVERY_SECONDS = 15.0
@@ -127,8 +130,15 @@ class Services:
                                      timeout=settings.payments.settle_timeout_seconds, on_change=self._republish)
         self.registry = self._registry_override or build_registry(settings, self.catalog)
         self._closers.append(self.registry.aclose)
+        media = settings.media
+        fetch_policy = FetchPolicy(allow_http=media.allow_http, total_timeout_s=media.fetch_timeout_seconds,
+                                   max_bytes=media.max_fetch_mb * 1024 * 1024,
+                                   extra_allowed_networks=tuple(ip_network(n) for n in media.allowed_networks))
+        self.media = MediaResolver(self.catalog, self.blobs, SafeFetcher(fetch_policy), settings.public_url)
+        self.uploads = UploadService(self.db, self.blobs, secret, settings.public_url)
+        loader = BlobMediaLoader(self.catalog, self.blobs, self.media, settings.storage.url_ttl_seconds)
         runner = JobRunner(self.jobs, self.registry, self.blobs, self.events, self.catalog, owner=self.owner,
-                           on_terminal=self._on_terminal,
+                           on_terminal=self._on_terminal, media=loader,
                            config=RunnerConfig(lease_seconds=settings.jobs.lease_seconds))
         self.pool = WorkerPool(self.jobs, runner, workers=settings.jobs.workers, owner=self.owner,
                                lease_seconds=settings.jobs.lease_seconds)
@@ -172,6 +182,12 @@ class Services:
                 await self.reconcile()
             except Exception:  # a flaky RPC must not kill the loop
                 log.exception("reconciliation failed; will retry")
+
+    async def resolve_media(self, request: ValidatedRequest) -> ValidatedRequest:
+        """Fetch and verify the media inputs (before any price is quoted); static mode skips it."""
+        if self._static_offers is not None:
+            return request
+        return await self.media.resolve(request)
 
     @staticmethod
     def clock() -> float:

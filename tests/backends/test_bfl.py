@@ -12,6 +12,7 @@ import pytest
 
 from studio402.backends.base import BackendFailure, FailureCode
 from studio402.backends.bfl import BflBackend, request_body
+from studio402.backends.factory import build_backend
 from studio402.backends.preview.backend import PreviewBackend
 from studio402.catalog import CATALOG
 from studio402.jobs.model import JobStatus
@@ -30,11 +31,17 @@ from tests.fakes.bfl import API_KEY, FakeBfl
 ROUTE = "flux-2-pro/generate"
 
 
+@pytest.fixture(scope="module")
+async def server() -> AsyncIterator[FakeBfl]:
+    upstream = FakeBfl()
+    async with upstream.running():
+        yield upstream
+
+
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeBfl]:
-    server = FakeBfl()
-    async with server.running():
-        yield server
+def fake(server: FakeBfl) -> FakeBfl:
+    server.reset()
+    return server
 
 
 def make_backend(fake: FakeBfl, *, key: str = API_KEY, trusted: bool = True) -> BflBackend:
@@ -206,3 +213,9 @@ def test_trusted_polling_hosts() -> None:
     assert not backend.trusted("https://evil-bfl.ai/v1/get_result?id=1")
     assert not backend.trusted("https://api.bfl.ai.evil.com/v1/get_result?id=1")
     assert not backend.trusted("file:///etc/passwd")
+    assert not backend.trusted("http://api.us1.bfl.ai/v1/get_result?id=1")  # the key never goes in clear
+
+
+def test_built_from_the_factory_table() -> None:
+    backend = build_backend("mine", provider("bfl", "http://127.0.0.1:9", "k"))
+    assert isinstance(backend, BflBackend) and backend.name == "mine"

@@ -33,11 +33,17 @@ T2V = {"prompt": "a paper boat on a river", "aspectRatio": "9:16", "outputResolu
 URL = "https://x.example/in"
 
 
+@pytest.fixture(scope="module")
+async def server() -> AsyncIterator[FakeArk]:
+    shared = FakeArk()
+    async with shared.running():
+        yield shared
+
+
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeArk]:
-    server = FakeArk()
-    async with server.running():
-        yield server
+def fake(server: FakeArk) -> FakeArk:
+    server.reset()
+    return server
 
 
 def seedance(fake: FakeArk, **changes: Any) -> dict[str, SeedanceBackend]:
@@ -206,3 +212,9 @@ async def test_models_override_and_wrong_model(fake: FakeArk, tmp_path: Path) ->
         assert_complete(await h.run((await h.submit("seedance-fast/t2v", T2V)).id))
         assert sent(fake)["model"] == "seedance-1-5-pro-251215"
         assert_failed(await h.run((await h.submit("seedance/t2v", T2V)).id), "upstream_not_found")
+
+
+async def test_wrong_key_is_an_auth_failure(fake: FakeArk, tmp_path: Path) -> None:
+    async with harness_for(tmp_path, seedance(fake, api_key="wrong")) as h:
+        assert_failed(await h.run((await h.submit("seedance-fast/t2v", T2V)).id), "upstream_auth")
+    assert fake.attempts == 0  # refused at the door

@@ -40,11 +40,17 @@ T2V = {
 I2V = {"prompt": "the kite rises", "image": "https://x.example/kite.png", "resolution": "1080p"}
 
 
+@pytest.fixture(scope="module")
+async def server() -> AsyncIterator[FakeDashScope]:
+    shared = FakeDashScope()
+    async with shared.running():
+        yield shared
+
+
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeDashScope]:
-    server = FakeDashScope()
-    async with server.running():
-        yield server
+def fake(server: FakeDashScope) -> FakeDashScope:
+    server.reset()
+    return server
 
 
 def wan(fake: FakeDashScope, **changes: Any) -> dict[str, WanBackend]:
@@ -187,3 +193,9 @@ async def test_cancel_reaches_pending_tasks_only(
         ended = await cancel_midway(h, (await h.submit("wan-2.6/t2v", T2V)).id)
     assert ended.status is JobStatus.CANCELED
     assert fake.cancels == 1 and fake.tasks[str(ended.upstream_id)].canceled is canceled_upstream
+
+
+async def test_wrong_key_is_an_auth_failure(fake: FakeDashScope, tmp_path: Path) -> None:
+    async with harness_for(tmp_path, wan(fake, api_key="wrong")) as h:
+        assert_failed(await h.run((await h.submit("wan-2.6/t2v", T2V)).id), "upstream_auth")
+    assert fake.attempts == 0

@@ -49,11 +49,17 @@ OPTIONS = {
 }
 
 
+@pytest.fixture(scope="module")
+async def server() -> AsyncIterator[FakeFal]:
+    shared = FakeFal()
+    async with shared.running():
+        yield shared
+
+
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeFal]:
-    server = FakeFal(Scenario(size=geometry_of("veo-3.1-fast/generate", VEO)))
-    async with server.running():
-        yield server
+def fake(server: FakeFal) -> FakeFal:
+    server.reset(Scenario(size=geometry_of("veo-3.1-fast/generate", VEO)))
+    return server
 
 
 def fal(fake: FakeFal, **changes: Any) -> dict[str, FalBackend]:
@@ -211,3 +217,9 @@ def test_factory_builds_it_and_checks_options() -> None:
     assert isinstance(backend, FalBackend) and backend.missing_settings() == ["api_key", "models"]
     with pytest.raises(ConfigError, match="templates"):
         FalBackend("fal", ProviderSettings(type="fal", options={"inputs": {"veo-3.1": {"templates": "x"}}}))
+
+
+async def test_wrong_key_is_an_auth_failure(fake: FakeFal, tmp_path: Path) -> None:
+    async with harness_for(tmp_path, fal(fake, api_key="wrong")) as h:
+        assert_failed(await h.run((await h.submit("veo-3.1-fast/generate", VEO)).id), "upstream_auth")
+    assert fake.attempts == 0

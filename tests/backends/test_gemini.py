@@ -7,10 +7,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from studio402.backends.base import BackendFailure, FailureCode
-from studio402.backends.gemini import GeminiImageBackend, image_output, request_body
+from studio402.backends.factory import build_backend
+from studio402.backends.gemini import GeminiImageBackend, google_failure, image_output, request_body
 from studio402.errors import ConfigError
 from studio402.jobs.model import JobStatus
 from tests.backends.flows import backend_job, decoded_image, image_input, provider
@@ -18,11 +20,17 @@ from tests.backends.harness import JobHarness
 from tests.fakes.gemini import API_KEY, FakeGemini
 
 
+@pytest.fixture(scope="module")
+async def server() -> AsyncIterator[FakeGemini]:
+    upstream = FakeGemini()
+    async with upstream.running():
+        yield upstream
+
+
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeGemini]:
-    server = FakeGemini()
-    async with server.running():
-        yield server
+def fake(server: FakeGemini) -> FakeGemini:
+    server.reset()
+    return server
 
 
 def make_backend(fake: FakeGemini, *, key: str = API_KEY, timeout: float = 5.0,
@@ -138,13 +146,28 @@ async def test_no_answer_times_out_once(tmp_path: Path, fake: FakeGemini) -> Non
     assert fake.submissions == 1
 
 
-@pytest.mark.parametrize("key", ["wrong-key", ""])
-async def test_refused_keys_are_auth_failures(fake: FakeGemini, key: str) -> None:
-    backend = make_backend(fake, key=key)
+async def test_a_refused_key_is_an_auth_failure(fake: FakeGemini) -> None:
+    backend = make_backend(fake, key="wrong-key")
     with pytest.raises(BackendFailure) as info:
         await backend.submit(backend_job("nano-banana/generate", {"prompt": "x"}))
     await backend.aclose()
-    assert info.value.failure is FailureCode.AUTH
+    assert info.value.failure is FailureCode.AUTH and not info.value.accepted
+
+
+async def test_permission_denied_is_an_auth_failure(fake: FakeGemini) -> None:
+    async with httpx.AsyncClient(base_url=fake.url) as client:
+        resp = await client.post("/v1beta/models/gemini-3-pro-image:generateContent", json={})
+    assert resp.status_code == 403
+    assert google_failure(resp, accepted=False).failure is FailureCode.AUTH
+
+
+async def test_without_a_key_nothing_is_sent(fake: FakeGemini) -> None:
+    backend = make_backend(fake, key="")
+    assert not backend.supports("nano-banana/generate")
+    with pytest.raises(BackendFailure) as info:
+        await backend.submit(backend_job("nano-banana/generate", {"prompt": "x"}))
+    await backend.aclose()
+    assert info.value.failure is FailureCode.UNAVAILABLE and fake.submissions == 0
 
 
 def test_request_body_maps_the_canonical_body() -> None:
@@ -180,3 +203,8 @@ def test_thought_images_are_skipped() -> None:
 def test_unsupported_api_version_is_a_config_error() -> None:
     with pytest.raises(ConfigError):
         GeminiImageBackend("g", provider("gemini", "http://127.0.0.1:9", "k", api_version="v2"))
+
+
+def test_built_from_the_factory_table() -> None:
+    backend = build_backend("mine", provider("gemini", "http://127.0.0.1:9", "k"))
+    assert isinstance(backend, GeminiImageBackend) and backend.name == "mine"

@@ -6,20 +6,29 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from studio402.backends.base import BackendFailure, FailureCode
+from studio402.backends.factory import build_backend
 from studio402.backends.openai_images import OpenAIImagesBackend, request_fields
+from studio402.config import ProviderSettings
 from studio402.jobs.model import JobStatus
 from tests.backends.flows import backend_job, decoded_image, image_input, provider
 from tests.backends.harness import JobHarness
 from tests.fakes.openai import API_KEY, FakeOpenAI
 
 
+@pytest.fixture(scope="module")
+async def server() -> AsyncIterator[FakeOpenAI]:
+    upstream = FakeOpenAI()
+    async with upstream.running():
+        yield upstream
+
+
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeOpenAI]:
-    server = FakeOpenAI()
-    async with server.running():
-        yield server
+def fake(server: FakeOpenAI) -> FakeOpenAI:
+    server.reset()
+    return server
 
 
 def make_backend(fake: FakeOpenAI, *, key: str = API_KEY, timeout: float = 5.0) -> OpenAIImagesBackend:
@@ -148,3 +157,11 @@ def test_settings_gate_support() -> None:
     keyless = OpenAIImagesBackend("o", provider("openai-images", "http://127.0.0.1:9", ""))
     assert ready.supports("gpt-image-2/edit") and not ready.supports("sora-2/generate")
     assert keyless.missing_settings() == ["api_key"] and not keyless.supports("gpt-image-2/edit")
+    disabled = OpenAIImagesBackend("o", ProviderSettings(type="openai-images", api_key=SecretStr("k"),
+                                                         enabled=False))
+    assert not disabled.supports("gpt-image-2/edit")
+
+
+def test_built_from_the_factory_table() -> None:
+    backend = build_backend("mine", provider("openai-images", "http://127.0.0.1:9", "k"))
+    assert isinstance(backend, OpenAIImagesBackend) and backend.name == "mine"

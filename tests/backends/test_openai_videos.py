@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from studio402.backends.base import BackendFailure, FailureCode, UpstreamStatus
+from studio402.backends.factory import build_backend
 from studio402.backends.openai_videos import OpenAIVideosBackend, create_fields, fit_reference
 from studio402.jobs.model import JobStatus
 from tests.backends.flows import (
@@ -31,11 +32,17 @@ from tests.fakes.openai import API_KEY, FakeOpenAI
 ROUTE = "sora-2/generate"
 
 
+@pytest.fixture(scope="module")
+async def server() -> AsyncIterator[FakeOpenAI]:
+    upstream = FakeOpenAI()
+    async with upstream.running():
+        yield upstream
+
+
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeOpenAI]:
-    server = FakeOpenAI()
-    async with server.running():
-        yield server
+def fake(server: FakeOpenAI) -> FakeOpenAI:
+    server.reset()
+    return server
 
 
 def make_backend(fake: FakeOpenAI, **options: Any) -> OpenAIVideosBackend:
@@ -164,6 +171,15 @@ async def test_unknown_video_is_not_found(fake: FakeOpenAI) -> None:
     assert info.value.failure is FailureCode.NOT_FOUND and info.value.accepted
 
 
+async def test_retired_submits_nothing(fake: FakeOpenAI) -> None:
+    backend = OpenAIVideosBackend("v", provider("openai-videos", f"{fake.url}/v1", API_KEY))
+    with pytest.raises(BackendFailure) as info:
+        await backend.submit(backend_job(ROUTE, {"prompt": "x"}))
+    await backend.aclose()
+    assert info.value.failure is FailureCode.UNAVAILABLE and not info.value.accepted
+    assert fake.submissions == 0
+
+
 def test_retired_unless_allowed() -> None:
     retired = OpenAIVideosBackend("v", provider("openai-videos", "http://127.0.0.1:9", "k"))
     assert not retired.supports(ROUTE)
@@ -185,3 +201,8 @@ def test_create_fields_and_reference_fitting() -> None:
     assert cropped.getpixel((360, 10)) == (200, 30, 30)  # filled by the crop
     assert padded.getpixel((360, 10)) == (0, 0, 0)  # letterboxed
     assert padded.getpixel((360, 640)) == (200, 30, 30)
+
+
+def test_built_from_the_factory_table() -> None:
+    backend = build_backend("mine", provider("openai-videos", "http://127.0.0.1:9", "k"))
+    assert isinstance(backend, OpenAIVideosBackend) and backend.name == "mine"

@@ -43,11 +43,17 @@ MODELS = {
 FLUX = {"prompt": "a glass apple", "aspect_ratio": "3:2", "resolution": "0.5 MP", "output_format": "png"}
 
 
+@pytest.fixture(scope="module")
+async def server() -> AsyncIterator[FakeReplicate]:
+    shared = FakeReplicate()
+    async with shared.running():
+        yield shared
+
+
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeReplicate]:
-    server = FakeReplicate(Scenario(size=geometry_of("veo-3.1/generate", VEO)))
-    async with server.running():
-        yield server
+def fake(server: FakeReplicate) -> FakeReplicate:
+    server.reset(Scenario(size=geometry_of("veo-3.1/generate", VEO)))
+    return server
 
 
 def replicate(fake: FakeReplicate, **changes: Any) -> dict[str, ReplicateBackend]:
@@ -166,3 +172,9 @@ async def test_refused_input_is_final(tmp_path: Path) -> None:
             await h.run((await h.submit("veo-3.1/generate", {"prompt": "x"})).id), "invalid_request"
         )
     assert (server.attempts, server.created) == (1, 0)
+
+
+async def test_wrong_key_is_an_auth_failure(fake: FakeReplicate, tmp_path: Path) -> None:
+    async with harness_for(tmp_path, replicate(fake, api_key="wrong")) as h:
+        assert_failed(await h.run((await h.submit("veo-3.1/generate", {"prompt": "x"})).id), "upstream_auth")
+    assert fake.attempts == 0

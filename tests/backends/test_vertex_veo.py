@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from studio402.backends.base import BackendFailure, FailureCode, UpstreamStatus
+from studio402.backends.factory import build_backend
 from studio402.backends.vertex_veo import VertexVeoBackend, operation_poll, parameters
 from studio402.errors import ConfigError
 from studio402.jobs.model import JobStatus
@@ -28,11 +29,17 @@ ROUTE = "veo-3.1/generate"
 FAST_ROUTE = "veo-3.1-fast/generate"
 
 
+@pytest.fixture(scope="module")
+async def server() -> AsyncIterator[FakeVertex]:
+    upstream = FakeVertex()
+    async with upstream.running():
+        yield upstream
+
+
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeVertex]:
-    server = FakeVertex()
-    async with server.running():
-        yield server
+def fake(server: FakeVertex) -> FakeVertex:
+    server.reset()
+    return server
 
 
 def make_backend(fake: FakeVertex, key: str = TOKEN, **options: Any) -> VertexVeoBackend:
@@ -202,3 +209,16 @@ def test_settings() -> None:
     assert VertexVeoBackend.default_base("global") == "https://aiplatform.googleapis.com"
     with pytest.raises(ConfigError):
         VertexVeoBackend("v", provider("vertex-veo", "http://127.0.0.1:9", "t", auth="service_account"))
+
+
+async def test_only_operation_names_are_polled(fake: FakeVertex) -> None:
+    backend = make_backend(fake)
+    with pytest.raises(BackendFailure) as info:
+        await backend.poll(backend_job(ROUTE, {"prompt": "x"}), "../../other/api:call")
+    await backend.aclose()
+    assert info.value.failure is FailureCode.NOT_FOUND and not fake.received
+
+
+def test_built_from_the_factory_table() -> None:
+    backend = build_backend("mine", provider("vertex-veo", "http://127.0.0.1:9", "k", project="p"))
+    assert isinstance(backend, VertexVeoBackend) and backend.name == "mine"

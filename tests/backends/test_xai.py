@@ -31,11 +31,17 @@ IMAGE = {"prompt": "a red fox", "aspect_ratio": "16:9"}
 VIDEO = {"prompt": "waves at dusk", "duration": "3", "resolution": "480p", "aspect_ratio": "9:16"}
 
 
+@pytest.fixture(scope="module")
+async def server() -> AsyncIterator[FakeXai]:
+    shared = FakeXai()
+    async with shared.running():
+        yield shared
+
+
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeXai]:
-    server = FakeXai()
-    async with server.running():
-        yield server
+def fake(server: FakeXai) -> FakeXai:
+    server.reset()
+    return server
 
 
 def xai(fake: FakeXai, **changes: Any) -> dict[str, XaiBackend]:
@@ -94,12 +100,13 @@ async def test_server_errors_are_retried_then_give_up(fake: FakeXai, tmp_path: P
     assert fake.attempts == 2 + h.config.submit_attempts
 
 
-async def test_lost_image_answer_is_not_sent_again(fake: FakeXai, tmp_path: Path) -> None:
-    """A read timeout after the request went out may still be billed upstream: fail, never resend."""
-    fake.scenario = Scenario(delay=1.0)
-    async with harness_for(tmp_path, xai(fake, timeout_seconds=0.2)) as h:
+async def test_lost_image_answer_is_not_sent_again(tmp_path: Path) -> None:
+    """A read timeout after the request went out may still be billed upstream: fail, never resend. (Its own
+    server: the slow answer must not land in another test's counters.)"""
+    slow = FakeXai(Scenario(delay=1.0))
+    async with slow.running(), harness_for(tmp_path, xai(slow, timeout_seconds=0.2)) as h:
         assert_failed(await h.run((await h.submit("grok/generate", IMAGE)).id), "timeout")
-    assert fake.attempts == 1
+    assert slow.attempts == 1
 
 
 async def test_wrong_key_is_an_auth_failure(fake: FakeXai, tmp_path: Path) -> None:

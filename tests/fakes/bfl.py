@@ -81,12 +81,15 @@ def validation_issues(body: Any) -> list[dict[str, Any]]:
 class FakeBfl(FakeUpstream):
     def __init__(self) -> None:
         super().__init__()
-        self.tasks: dict[str, Task] = {}
-        self.polling_host = "localhost"
-        self.steps = 2
         self.app.post("/v1/{endpoint}")(self.create)
         self.app.get("/v1/get_result")(self.get_result)
         self.app.get("/delivery/{name}")(self.delivery)
+
+    def reset(self) -> None:
+        super().reset()
+        self.tasks: dict[str, Task] = {}
+        self.polling_host = "localhost"
+        self.steps = 2
 
     @property
     def accepted(self) -> list[dict[str, Any]]:

@@ -46,17 +46,24 @@ class FormPart:
 
 class FakeUpstream:
     """Base of a fake: an app, the scenario a test sets (`fake.scenario = "moderated"`), what it received,
-    and `hold` (jobs stay unfinished until the test sets it back to False)."""
+    and `hold` (jobs stay unfinished until the test sets it back to False). One server can serve a whole
+    module: `reset()` before each test."""
 
     def __init__(self) -> None:
         self.app = FastAPI()
+        self.url = ""
+        self.port = 0
+        self._closing = asyncio.Event()
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every job and request, back to the `ok` scenario; release hanging requests."""
         self.scenario = "ok"
         self.retry_after = "0"  # what 429 answers ask to wait, in seconds
         self.hold = False
         self.submissions = 0  # create requests that reached the fake, refused ones included
         self.received: list[Received] = []
-        self.url = ""
-        self.port = 0
+        self._closing.set()
         self._closing = asyncio.Event()
 
     @asynccontextmanager
@@ -67,7 +74,7 @@ class FakeUpstream:
             try:
                 yield self
             finally:
-                self._closing.set()  # let hanging handlers return, or the server never stops
+                self.reset()  # let hanging handlers return, or the server never stops
 
     async def record(self, request: Request) -> Received:
         body = await request.body()

@@ -96,16 +96,23 @@ class FakeUpstream:
     """Base of the fakes: server lifecycle, scenario, counters, tasks, and the media files it serves."""
 
     def __init__(self, scenario: Scenario | None = None, *, api_key: str = API_KEY) -> None:
-        self.scenario = scenario or Scenario()
         self.api_key = api_key
         self.base_url = ""
         self.tasks: dict[str, FakeTask] = {}
+        self.headers_seen: list[dict[str, str]] = []  # headers of every create request
+        self._files: dict[str, tuple[bytes, str]] = {}
+        self.reset(scenario)
+
+    def reset(self, scenario: Scenario | None = None) -> None:
+        """Forget every task and count from zero (a server shared by the tests of a module)."""
+        self.scenario = scenario or Scenario()
+        self.tasks.clear()
+        self.headers_seen.clear()
+        self._files.clear()
         self.attempts = 0  # create requests received, refused ones included
         self.polls = 0
         self.cancels = 0
         self.downloads = 0
-        self.headers_seen: list[dict[str, str]] = []  # headers of every create request
-        self._files: dict[str, tuple[bytes, str]] = {}
 
     @property
     def created(self) -> int:

@@ -76,9 +76,13 @@ class FakeFal(FakeUpstream):
     def __init__(
         self, scenario: Scenario | None = None, *, schemas: Mapping[str, Sequence[str]] | None = None
     ) -> None:
-        super().__init__(scenario)
         self.schemas = dict(schemas or {})  # endpoint id -> accepted input fields (others: 422)
         self.cancel_answers: list[str] = []
+        super().__init__(scenario)
+
+    def reset(self, scenario: Scenario | None = None) -> None:
+        super().reset(scenario)
+        self.cancel_answers.clear()
 
     def routes(self) -> list[BaseRoute]:
         return [

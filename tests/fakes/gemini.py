@@ -125,8 +125,11 @@ def check_request(model: str, body: Any) -> tuple[str, str]:
 class FakeGemini(FakeUpstream):
     def __init__(self) -> None:
         super().__init__()
-        self.accepted: list[dict[str, Any]] = []
         self.app.post("/{version}/models/{target}")(self.generate)
+
+    def reset(self) -> None:
+        super().reset()
+        self.accepted: list[dict[str, Any]] = []
 
     def _denied(self, headers: Mapping[str, str], query: Mapping[str, str]) -> Response | None:
         key = headers.get("x-goog-api-key") or query.get("key") or None

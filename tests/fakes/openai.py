@@ -135,11 +135,6 @@ class FakeVideo:
 class FakeOpenAI(FakeUpstream):
     def __init__(self) -> None:
         super().__init__()
-        self.videos: dict[str, FakeVideo] = {}
-        self.accepted: list[dict[str, Any]] = []  # the fields of every request that was served
-        self.references: list[tuple[str, tuple[int, int]]] = []  # (content type, size) of video references
-        self.steps = 2  # polls until a video ends
-        self.poll_after_ms = "5"
         app = self.app
         app.post("/v1/images/generations")(self.generations)
         app.post("/v1/images/edits")(self.edits)
@@ -147,6 +142,14 @@ class FakeOpenAI(FakeUpstream):
         app.get("/v1/videos/{video_id}")(self.get_video)
         app.get("/v1/videos/{video_id}/content")(self.content)
         app.delete("/v1/videos/{video_id}")(self.delete_video)
+
+    def reset(self) -> None:
+        super().reset()
+        self.videos: dict[str, FakeVideo] = {}
+        self.accepted: list[dict[str, Any]] = []  # the fields of every request that was served
+        self.references: list[tuple[str, tuple[int, int]]] = []  # (content type, size) of video references
+        self.steps = 2  # polls until a video ends
+        self.poll_after_ms = "5"
 
     @property
     def created(self) -> int:

@@ -68,10 +68,15 @@ def input_problem(body: Any, allowed: Sequence[str] | None) -> str | None:
 
 class FakeReplicate(FakeUpstream):
     def __init__(self, scenario: Scenario | None = None, *, allowed: Sequence[str] | None = None) -> None:
-        super().__init__(scenario)
         self.allowed = allowed  # accepted input fields of the model (others: 422)
         self.prefer_headers: list[str] = []
         self.versions: dict[str, str | None] = {}
+        super().__init__(scenario)
+
+    def reset(self, scenario: Scenario | None = None) -> None:
+        super().reset(scenario)
+        self.prefer_headers.clear()
+        self.versions.clear()
 
     def routes(self) -> list[BaseRoute]:
         return [

@@ -106,10 +106,6 @@ def check_parameters(params: Any) -> None:
 class FakeVertex(FakeUpstream):
     def __init__(self) -> None:
         super().__init__()
-        self.operations: dict[str, Operation] = {}
-        self.accepted: list[dict[str, Any]] = []
-        self.cancels: list[str] = []
-        self.steps = 2
         app = self.app
         models = "/v1/projects/{project}/locations/{location}/publishers/google/models"
         app.post(models + "/{target}")(self.model_call)
@@ -117,6 +113,13 @@ class FakeVertex(FakeUpstream):
         ops = models + "/{model}/operations/{target}"
         app.post(ops)(self.cancel)
         app.get(ops)(self.get_operation)
+
+    def reset(self) -> None:
+        super().reset()
+        self.operations: dict[str, Operation] = {}
+        self.accepted: list[dict[str, Any]] = []
+        self.cancels: list[str] = []
+        self.steps = 2
 
     def _denied(self, headers: Mapping[str, str], project: str | None) -> Response | None:
         bearer = headers.get("authorization") == f"Bearer {TOKEN}"

@@ -34,6 +34,7 @@ from studio402.backends.http_common import (
     api_key,
     download,
     encode_base64,
+    ensure_ready,
     json_object,
     media_inputs,
     new_client,
@@ -124,18 +125,19 @@ class BflBackend:
         return [] if api_key(self._settings) else ["api_key"]
 
     def supports(self, route_key: str) -> bool:
-        return route_key in ROUTES and not self.missing_settings()
+        return route_key in ROUTES and self._settings.enabled and not self.missing_settings()
 
     def trusted(self, url: str) -> bool:
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
         ok_host = host in self._trusted or host == TRUSTED_DOMAIN or host.endswith("." + TRUSTED_DOMAIN)
-        return ok_host and parts.scheme in ("https", "http")
+        return ok_host and parts.scheme in ("https", self._client.base_url.scheme)
 
     def _headers(self) -> dict[str, str]:
         return {HEADER_KEY: api_key(self._settings) or ""}
 
     async def submit(self, job: BackendJob) -> Submitted:
+        ensure_ready(self.name, self._settings, self.missing_settings())
         endpoint = upstream_model(self._settings, job.route_key, DEFAULT_MODELS)
         if endpoint is None:
             raise BackendFailure(FailureCode.UNAVAILABLE, f"{self.name} has no model for {job.route_key}")

@@ -20,12 +20,11 @@ from typing import Any
 import httpx
 
 from studio402.backends.base import BackendFailure, BackendJob, FailureCode, Poll, Submitted, UpstreamStatus
-from studio402.backends.hosted_io import fetch_media, media_ref, member
+from studio402.backends.hosted_io import fetch_media, final, media_ref, member, new_client
 from studio402.backends.http_common import (
     api_key,
     error_object,
     json_object,
-    new_client,
     send,
     status_failure,
     upstream_model,
@@ -148,12 +147,7 @@ class SeedanceBackend:
             raise self._failure(resp, accepted=False)
         task_id = json_object(resp, accepted=True, retryable=False).get("id")
         if not isinstance(task_id, str) or not task_id:
-            raise BackendFailure(
-                FailureCode.UPSTREAM_ERROR,
-                f"{self.name}: no task id in the answer",
-                accepted=True,
-                retryable=False,
-            )
+            raise final(FailureCode.UPSTREAM_ERROR, f"{self.name}: no task id in the answer")
         return Submitted(task_id)
 
     async def poll(self, job: BackendJob, upstream_id: str) -> Poll:
@@ -169,12 +163,7 @@ class SeedanceBackend:
         if status == TaskStatus.SUCCEEDED:
             content = member(body, "content")
             if not content.get("video_url"):
-                raise BackendFailure(
-                    FailureCode.NO_MEDIA,
-                    f"{self.name}: succeeded without a video",
-                    accepted=True,
-                    retryable=False,
-                )
+                raise final(FailureCode.NO_MEDIA, f"{self.name}: succeeded without a video")
             return Poll(
                 UpstreamStatus.SUCCEEDED,
                 100,
@@ -194,7 +183,7 @@ class SeedanceBackend:
         code = str(error.get("code") or "")
         text = f"{self.name}: {code} {error.get('message') or 'the task failed'}".strip()
         failure = FailureCode.MODERATED if is_moderation(code) else FailureCode.UPSTREAM_ERROR
-        return BackendFailure(failure, text, accepted=True, retryable=False)
+        return final(failure, text)
 
     def _failure(self, resp: httpx.Response, *, accepted: bool) -> BackendFailure:
         moderated = is_moderation(str(error_object(resp).get("code") or ""))

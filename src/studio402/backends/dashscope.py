@@ -20,11 +20,10 @@ from typing import Any
 import httpx
 
 from studio402.backends.base import BackendFailure, BackendJob, FailureCode, Poll, Submitted, UpstreamStatus
-from studio402.backends.hosted_io import fetch_media, media_ref, member
+from studio402.backends.hosted_io import fetch_media, final, media_ref, member, new_client
 from studio402.backends.http_common import (
     api_key,
     json_object,
-    new_client,
     send,
     status_failure,
     upstream_model,
@@ -127,12 +126,7 @@ class WanBackend:
         output = json_object(resp, accepted=True, retryable=False).get("output")
         task_id = output.get("task_id") if isinstance(output, dict) else None
         if not isinstance(task_id, str) or not task_id:
-            raise BackendFailure(
-                FailureCode.UPSTREAM_ERROR,
-                f"{self.name}: no task_id in the answer",
-                accepted=True,
-                retryable=False,
-            )
+            raise final(FailureCode.UPSTREAM_ERROR, f"{self.name}: no task_id in the answer")
         return Submitted(task_id)
 
     async def poll(self, job: BackendJob, upstream_id: str) -> Poll:
@@ -145,12 +139,7 @@ class WanBackend:
             return Poll(_WAITING[TaskStatus(status)])
         if status == TaskStatus.SUCCEEDED:
             if not output.get("video_url"):
-                raise BackendFailure(
-                    FailureCode.NO_MEDIA,
-                    f"{self.name}: succeeded without a video",
-                    accepted=True,
-                    retryable=False,
-                )
+                raise final(FailureCode.NO_MEDIA, f"{self.name}: succeeded without a video")
             return Poll(
                 UpstreamStatus.SUCCEEDED,
                 100,
@@ -163,20 +152,16 @@ class WanBackend:
             code = str(output.get("code") or "")
             failure = code_failure(code)
             text = f"{self.name}: {code} {output.get('message') or 'the task failed'}".strip()
-            raise BackendFailure(
+            raise final(
                 FailureCode.MODERATED if failure is FailureCode.MODERATED else FailureCode.UPSTREAM_ERROR,
                 text,
-                accepted=True,
-                retryable=False,
             )
         if status == TaskStatus.CANCELED:
             raise BackendFailure(FailureCode.CANCELED, f"{self.name}: the task was canceled", accepted=True)
         if status == TaskStatus.UNKNOWN:
-            raise BackendFailure(
+            raise final(
                 FailureCode.NOT_FOUND,
                 f"{self.name}: task {upstream_id} is unknown (expired or in another region)",
-                accepted=True,
-                retryable=False,
             )
         log.warning("%s: unknown task status %r for %s; still waiting", self.name, status, upstream_id)
         return Poll(UpstreamStatus.RUNNING)

@@ -27,15 +27,16 @@ from studio402.backends.hosted_io import (
     InputMap,
     check_input_options,
     fetch_media,
+    final,
     flagged,
     input_map,
     media_urls,
+    new_client,
 )
 from studio402.backends.http_common import (
     api_key,
     error_text,
     json_object,
-    new_client,
     send,
     status_failure,
     upstream_model,
@@ -88,12 +89,7 @@ class FalRequest:
     def parse(cls, upstream_id: str) -> FalRequest:
         endpoint, sep, request_id = upstream_id.rpartition(REQUESTS)
         if not sep or not endpoint or not request_id:
-            raise BackendFailure(
-                FailureCode.NOT_FOUND,
-                f"not a fal request id: {upstream_id!r}",
-                accepted=True,
-                retryable=False,
-            )
+            raise final(FailureCode.NOT_FOUND, f"not a fal request id: {upstream_id!r}")
         return cls(endpoint, request_id)
 
     def __str__(self) -> str:
@@ -152,12 +148,7 @@ class FalBackend:
             raise self._failure(resp, accepted=False)
         request_id = json_object(resp, accepted=True, retryable=False).get("request_id")
         if not isinstance(request_id, str) or not request_id:
-            raise BackendFailure(
-                FailureCode.UPSTREAM_ERROR,
-                f"{self.name}: no request_id in the answer",
-                accepted=True,
-                retryable=False,
-            )
+            raise final(FailureCode.UPSTREAM_ERROR, f"{self.name}: no request_id in the answer")
         return Submitted(str(FalRequest(endpoint.strip("/"), request_id)))
 
     async def poll(self, job: BackendJob, upstream_id: str) -> Poll:
@@ -182,12 +173,7 @@ class FalBackend:
                 if body.get("error_type") in MODERATION_TYPES
                 else FailureCode.UPSTREAM_ERROR
             )
-            raise BackendFailure(
-                code,
-                f"{self.name}: {body.get('error_type') or 'error'}: {body['error']}",
-                accepted=True,
-                retryable=False,
-            )
+            raise final(code, f"{self.name}: {body.get('error_type') or 'error'}: {body['error']}")
         return await self._result(request)
 
     async def _result(self, request: FalRequest) -> Poll:
@@ -195,7 +181,7 @@ class FalBackend:
         if resp.status_code == 400 and STILL_RUNNING in error_text(resp).lower():
             return Poll(UpstreamStatus.RUNNING)  # the status said COMPLETED a moment too early
         if resp.is_error:
-            raise self._failure(resp, accepted=True, final=resp.status_code < 500)
+            raise self._failure(resp, accepted=True, model_error=resp.status_code < 500)
         output = json_object(resp, accepted=True)
         if flagged(output):
             raise BackendFailure(
@@ -205,19 +191,17 @@ class FalBackend:
             )
         urls = media_urls(output)
         if not urls:
-            raise BackendFailure(
-                FailureCode.NO_MEDIA, f"{self.name}: completed without media", accepted=True, retryable=False
-            )
+            raise final(FailureCode.NO_MEDIA, f"{self.name}: completed without media")
         return Poll(UpstreamStatus.SUCCEEDED, 100, (await fetch_media(self._client, urls[0]),))
 
-    def _failure(self, resp: httpx.Response, *, accepted: bool, final: bool = False) -> BackendFailure:
+    def _failure(self, resp: httpx.Response, *, accepted: bool, model_error: bool = False) -> BackendFailure:
         """fal errors: {"detail": "..." | [{loc, msg, type}]}, `x-fal-error-type`; a content-policy refusal is
         a validation error of type `content_policy_violation`."""
-        moderated = (
-            resp.headers.get("x-fal-error-type") in MODERATION_TYPES or _detail_types(resp) & MODERATION_TYPES
+        moderated = resp.headers.get("x-fal-error-type") in MODERATION_TYPES or bool(
+            _detail_types(resp) & MODERATION_TYPES
         )
         failure = status_failure(resp, accepted=accepted, code=FailureCode.MODERATED if moderated else None)
-        if final:
+        if model_error:
             failure.retryable = False  # the model itself answered with an error: asking again changes nothing
         return failure
 

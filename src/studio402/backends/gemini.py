@@ -34,6 +34,7 @@ from studio402.backends.http_common import (
     api_key,
     decode_base64,
     encode_base64,
+    ensure_ready,
     error_object,
     error_text,
     json_object,
@@ -149,12 +150,13 @@ class GeminiImageBackend:
         return [] if api_key(self._settings) else ["api_key"]
 
     def supports(self, route_key: str) -> bool:
-        return route_key in ROUTES and not self.missing_settings()
+        return route_key in ROUTES and self._settings.enabled and not self.missing_settings()
 
     def url(self, model: str) -> str:
         return f"{self._version}/models/{model}:generateContent"
 
     async def submit(self, job: BackendJob) -> Submitted:
+        ensure_ready(self.name, self._settings, self.missing_settings())
         model = upstream_model(self._settings, job.route_key, DEFAULT_MODELS)
         if model is None:
             raise BackendFailure(FailureCode.UNAVAILABLE, f"{self.name} has no model for {job.route_key}")

@@ -19,7 +19,9 @@ Override example (TOML): `[backends.providers.fal.options.inputs."veo-3.1/genera
 from __future__ import annotations
 
 import base64
+import functools
 import re
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -27,8 +29,9 @@ from typing import Any
 import httpx
 
 from studio402.backends.base import BackendFailure, BackendJob, FailureCode, MediaInput, Output
-from studio402.backends.http_common import decode_base64, download
+from studio402.backends.http_common import CONNECT_TIMEOUT, decode_base64, download
 from studio402.catalog.fields import MediaKind
+from studio402.config import ProviderSettings
 from studio402.errors import ConfigError
 from studio402.media.sniff import sniff
 
@@ -52,6 +55,22 @@ INTERNAL_FIELDS = frozenset({"callBackUrl", "urlMediaTypes", "mode", "imageMode"
 LIST_SLOTS = frozenset({"images", "referenceImages", "audioUrls", "reference_images", "reference_videos"})
 _OUTPUT_KEYS = ("video", "videos", "images", "image", "output", "url", "audio")
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def final(code: FailureCode, detail: str) -> BackendFailure:
+    """A failure after the upstream accepted the job, which asking again cannot cure."""
+    return BackendFailure(code, detail, accepted=True, retryable=False)
+
+
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    return httpx.create_ssl_context()
+
+
+def new_client(settings: ProviderSettings, default_base: str) -> httpx.AsyncClient:
+    """The adapter's one client; every adapter shares one TLS context (building one costs ~100 ms)."""
+    timeout = httpx.Timeout(settings.timeout_seconds, connect=min(CONNECT_TIMEOUT, settings.timeout_seconds))
+    return httpx.AsyncClient(base_url=settings.base_url or default_base, timeout=timeout, verify=_tls())
 
 
 def member(body: Mapping[str, Any], key: str) -> dict[str, Any]:
@@ -211,18 +230,11 @@ async def fetch_media(client: httpx.AsyncClient, url: str, *, what: str = "the r
     if url.startswith("data:"):
         head, _, payload = url.partition(",")
         if ";base64" not in head:
-            raise BackendFailure(
-                FailureCode.UPSTREAM_ERROR,
-                f"{what} is a data: URI without base64",
-                accepted=True,
-                retryable=False,
-            )
+            raise final(FailureCode.UPSTREAM_ERROR, f"{what} is a data: URI without base64")
         data, declared = decode_base64(payload, what), head[5:].split(";")[0]
     elif url.startswith(("https://", "http://")):
         data, content_type = await download(client, url, what=what)
         declared = (content_type or "").split(";")[0].strip()
     else:
-        raise BackendFailure(
-            FailureCode.UPSTREAM_ERROR, f"{what} has no usable URL", accepted=True, retryable=False
-        )
+        raise final(FailureCode.UPSTREAM_ERROR, f"{what} has no usable URL")
     return Output(data, sniff(data) or declared or "application/octet-stream")

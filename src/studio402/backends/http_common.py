@@ -64,6 +64,13 @@ def upstream_model(settings: ProviderSettings, route_key: str, defaults: Mapping
     return None
 
 
+def ensure_ready(name: str, settings: ProviderSettings, missing: list[str]) -> None:
+    """Refuse a submission an adapter cannot make (before the upstream sees it: another backend may)."""
+    if not settings.enabled or missing:
+        why = ", ".join(missing) if missing else "enabled = false"
+        raise BackendFailure(FailureCode.UNAVAILABLE, f"backend {name} is not configured ({why})")
+
+
 def retry_after(headers: httpx.Headers, *, now: float | None = None) -> float | None:
     """Seconds to wait from `retry-after-ms`, else `Retry-After` (seconds or an HTTP date)."""
     millis = headers.get(RETRY_AFTER_MS)

@@ -23,6 +23,7 @@ from studio402.backends.http_common import (
     Part,
     api_key,
     decode_base64,
+    ensure_ready,
     form_parts,
     json_object,
     media_inputs,
@@ -84,7 +85,7 @@ class OpenAIImagesBackend:
         return [] if api_key(self._settings) else ["api_key"]
 
     def supports(self, route_key: str) -> bool:
-        return route_key in ROUTES and not self.missing_settings()
+        return route_key in ROUTES and self._settings.enabled and not self.missing_settings()
 
     def _model(self, job: BackendJob) -> str:
         model = upstream_model(self._settings, job.route_key, DEFAULT_MODELS)
@@ -93,6 +94,7 @@ class OpenAIImagesBackend:
         return model
 
     async def submit(self, job: BackendJob) -> Submitted:
+        ensure_ready(self.name, self._settings, self.missing_settings())
         model, headers = self._model(job), auth_headers(self._settings)
         if job.operation == "edit":
             resp = await send(self._client, "POST", EDITS, creates=True, headers=headers,

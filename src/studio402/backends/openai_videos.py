@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
@@ -31,6 +32,7 @@ from studio402.backends.http_common import (
     Part,
     api_key,
     download,
+    ensure_ready,
     form_parts,
     json_object,
     media_inputs,
@@ -49,6 +51,7 @@ ROUTES = frozenset(f"{m}/generate" for m in DEFAULT_MODELS)
 RETIRED_ON = "2026-09-24"
 POLL_AFTER_MS = "openai-poll-after-ms"
 ACCEPT_BINARY = {"Accept": "application/binary"}
+VIDEO_ID = re.compile(r"[\w-]{1,128}")  # ids go into our URL paths: nothing else gets there
 
 
 class VideoStatus(StrEnum):
@@ -120,9 +123,10 @@ class OpenAIVideosBackend:
         return missing
 
     def supports(self, route_key: str) -> bool:
-        return route_key in ROUTES and not self.missing_settings()
+        return route_key in ROUTES and self._settings.enabled and not self.missing_settings()
 
     async def submit(self, job: BackendJob) -> Submitted:
+        ensure_ready(self.name, self._settings, self.missing_settings())
         model = upstream_model(self._settings, job.route_key, DEFAULT_MODELS)
         if model is None:
             raise BackendFailure(FailureCode.UNAVAILABLE, f"{self.name} has no model for {job.route_key}")
@@ -130,13 +134,15 @@ class OpenAIVideosBackend:
                           files=await create_parts(job, model))
         if resp.status_code != 200:
             raise openai_failure(resp, accepted=False)
-        video = json_object(resp, accepted=True, retryable=False)
-        if not video.get("id"):
-            raise BackendFailure(FailureCode.UPSTREAM_ERROR, "the created video has no id", accepted=True,
+        video_id = json_object(resp, accepted=True, retryable=False).get("id")
+        if not isinstance(video_id, str) or not VIDEO_ID.fullmatch(video_id):
+            raise BackendFailure(FailureCode.UPSTREAM_ERROR, f"unusable video id {video_id!r}", accepted=True,
                                  retryable=False)
-        return Submitted(str(video["id"]))
+        return Submitted(video_id)
 
     async def poll(self, job: BackendJob, upstream_id: str) -> Poll:
+        if not VIDEO_ID.fullmatch(upstream_id):
+            raise BackendFailure(FailureCode.NOT_FOUND, "not a video id", accepted=True, retryable=False)
         resp = await send(self._client, "GET", f"videos/{upstream_id}", accepted=True,
                           headers=auth_headers(self._settings))
         if resp.status_code != 200:

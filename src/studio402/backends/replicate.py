@@ -25,11 +25,18 @@ from typing import Any
 import httpx
 
 from studio402.backends.base import BackendFailure, BackendJob, FailureCode, Poll, Submitted, UpstreamStatus
-from studio402.backends.hosted_io import InputMap, check_input_options, fetch_media, input_map, media_urls
+from studio402.backends.hosted_io import (
+    InputMap,
+    check_input_options,
+    fetch_media,
+    final,
+    input_map,
+    media_urls,
+    new_client,
+)
 from studio402.backends.http_common import (
     api_key,
     json_object,
-    new_client,
     send,
     status_failure,
     upstream_model,
@@ -132,12 +139,7 @@ class ReplicateBackend:
             raise self._failure(resp, accepted=False)
         prediction_id = json_object(resp, accepted=True, retryable=False).get("id")
         if not isinstance(prediction_id, str) or not prediction_id:
-            raise BackendFailure(
-                FailureCode.UPSTREAM_ERROR,
-                f"{self.name}: no prediction id in the answer",
-                accepted=True,
-                retryable=False,
-            )
+            raise final(FailureCode.UPSTREAM_ERROR, f"{self.name}: no prediction id in the answer")
         return Submitted(prediction_id)
 
     async def poll(self, job: BackendJob, upstream_id: str) -> Poll:
@@ -155,12 +157,7 @@ class ReplicateBackend:
         if status == PredictionStatus.SUCCEEDED:
             urls = media_urls(body.get("output"))
             if not urls:
-                raise BackendFailure(
-                    FailureCode.NO_MEDIA,
-                    f"{self.name}: succeeded without media",
-                    accepted=True,
-                    retryable=False,
-                )
+                raise final(FailureCode.NO_MEDIA, f"{self.name}: succeeded without media")
             return Poll(UpstreamStatus.SUCCEEDED, 100, (await fetch_media(self._client, urls[0]),))
         return self._ended(str(status), body, upstream_id)
 
@@ -168,17 +165,15 @@ class ReplicateBackend:
         if status == PredictionStatus.FAILED:
             error = str(body.get("error") or "the prediction failed")
             code = FailureCode.MODERATED if _MODERATION.search(error) else FailureCode.UPSTREAM_ERROR
-            raise BackendFailure(code, f"{self.name}: {error}", accepted=True, retryable=False)
+            raise final(code, f"{self.name}: {error}")
         if status == PredictionStatus.CANCELED:
             raise BackendFailure(
                 FailureCode.CANCELED, f"{self.name}: the prediction was canceled", accepted=True
             )
         if status == PredictionStatus.ABORTED:
-            raise BackendFailure(
+            raise final(
                 FailureCode.EXPIRED,
                 f"{self.name}: the prediction was aborted before it started (not charged upstream)",
-                accepted=True,
-                retryable=False,
             )
         log.warning("%s: unknown prediction status %r for %s; still waiting", self.name, status, upstream_id)
         return Poll(UpstreamStatus.RUNNING)

@@ -19,6 +19,7 @@ and the refund policy runs."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
@@ -39,6 +40,7 @@ from studio402.backends.http_common import (
     api_key,
     decode_base64,
     encode_base64,
+    ensure_ready,
     json_object,
     media_inputs,
     new_client,
@@ -55,6 +57,9 @@ DEFAULT_LOCATION = "us-central1"
 API_VERSION = "v1"
 HEADER_KEY = "x-goog-api-key"
 OPERATIONS = "/operations/"
+# An operation name is a path we append to our base URL: accept only its documented shape.
+OPERATION_NAME = re.compile(r"(projects/[\w.-]+/locations/[\w-]+/)?"
+                            r"publishers/google/models/[\w.-]+/operations/[\w-]+")
 # google.rpc.Code of a failed operation -> ours (anything else: upstream_error).
 _RPC_CODES: Mapping[int, FailureCode] = {
     1: FailureCode.CANCELED, 3: FailureCode.INVALID_REQUEST, 4: FailureCode.TIMEOUT, 5: FailureCode.NOT_FOUND,
@@ -165,7 +170,7 @@ class VertexVeoBackend:
         return missing
 
     def supports(self, route_key: str) -> bool:
-        return route_key in ROUTES and not self.missing_settings()
+        return route_key in ROUTES and self._settings.enabled and not self.missing_settings()
 
     def _headers(self) -> dict[str, str]:
         key = api_key(self._settings) or ""
@@ -177,6 +182,7 @@ class VertexVeoBackend:
         return f"projects/{self._project}/locations/{self._location}/publishers/google/models/{model}"
 
     async def submit(self, job: BackendJob) -> Submitted:
+        ensure_ready(self.name, self._settings, self.missing_settings())
         model = upstream_model(self._settings, job.route_key, DEFAULT_MODELS)
         if model is None:
             raise BackendFailure(FailureCode.UNAVAILABLE, f"{self.name} has no model for {job.route_key}")
@@ -186,12 +192,15 @@ class VertexVeoBackend:
         if resp.status_code != 200:
             raise google_failure(resp, accepted=False)
         name = json_object(resp, accepted=True, retryable=False).get("name")
-        if not isinstance(name, str) or OPERATIONS not in name:
-            raise BackendFailure(FailureCode.UPSTREAM_ERROR, "the answer names no operation", accepted=True,
-                                 retryable=False)
+        if not isinstance(name, str) or not OPERATION_NAME.fullmatch(name):
+            raise BackendFailure(FailureCode.UPSTREAM_ERROR, f"unusable operation name {name!r}",
+                                 accepted=True, retryable=False)
         return Submitted(name)
 
     async def poll(self, job: BackendJob, upstream_id: str) -> Poll:
+        if not OPERATION_NAME.fullmatch(upstream_id):
+            raise BackendFailure(FailureCode.NOT_FOUND, "not an operation name", accepted=True,
+                                 retryable=False)
         model_path = upstream_id.partition(OPERATIONS)[0]  # the operation name carries its model path
         resp = await send(self._client, "POST", f"{API_VERSION}/{model_path}:fetchPredictOperation",
                           accepted=True, json={"operationName": upstream_id}, headers=self._headers())

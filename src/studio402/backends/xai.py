@@ -6,7 +6,8 @@
                         empty body while pending, else {status: pending|done|expired|failed, video:{url}}
 
 `respect_moderation: false` on a result means the upstream blocked it: MODERATED, never delivered. xAI has
-no documented cancel for video requests, so `cancel` only forgets the request."""
+no documented cancel for video requests, so `cancel` only forgets the request. `options.image_resolution`
+("1k" | "2k") is sent as the images' `resolution` (unset: the upstream default, 1k)."""
 
 from __future__ import annotations
 
@@ -25,13 +26,12 @@ from studio402.backends.base import (
     Submitted,
     UpstreamStatus,
 )
-from studio402.backends.hosted_io import data_uri, fetch_media, member
+from studio402.backends.hosted_io import data_uri, fetch_media, final, member, new_client
 from studio402.backends.http_common import (
     api_key,
     decode_base64,
     error_text,
     json_object,
-    new_client,
     send,
     status_failure,
     upstream_model,
@@ -114,12 +114,7 @@ class XaiBackend:
             raise self._failure(resp, accepted=False)
         data = json_object(resp, accepted=True, retryable=False).get("data")
         if not isinstance(data, list) or not data or not isinstance(data[0], dict):
-            raise BackendFailure(
-                FailureCode.NO_MEDIA,
-                f"{self.name}: the answer holds no image",
-                accepted=True,
-                retryable=False,
-            )
+            raise final(FailureCode.NO_MEDIA, f"{self.name}: the answer holds no image")
         return Poll(UpstreamStatus.SUCCEEDED, 100, (await self._image_output(data[0]),))
 
     async def _image_output(self, item: dict[str, Any]) -> Output:
@@ -132,9 +127,7 @@ class XaiBackend:
             return Output(data, sniff(data) or "image/jpeg")
         if item.get("url"):
             return await fetch_media(self._client, str(item["url"]), what="the image")
-        raise BackendFailure(
-            FailureCode.NO_MEDIA, f"{self.name}: the answer holds no image", accepted=True, retryable=False
-        )
+        raise final(FailureCode.NO_MEDIA, f"{self.name}: the answer holds no image")
 
     # -- video (deferred) ----------------------------------------------------------------------------------
 
@@ -157,12 +150,7 @@ class XaiBackend:
             raise self._failure(resp, accepted=False)
         request_id = json_object(resp, accepted=True, retryable=False).get("request_id")
         if not isinstance(request_id, str) or not request_id:
-            raise BackendFailure(
-                FailureCode.UPSTREAM_ERROR,
-                f"{self.name}: no request_id in the answer",
-                accepted=True,
-                retryable=False,
-            )
+            raise final(FailureCode.UPSTREAM_ERROR, f"{self.name}: no request_id in the answer")
         return Submitted(request_id)
 
     async def poll(self, job: BackendJob, upstream_id: str) -> Poll:
@@ -196,16 +184,14 @@ class XaiBackend:
                 FailureCode.MODERATED, f"{self.name}: the video was blocked by moderation", accepted=True
             )
         if not video.get("url"):
-            raise BackendFailure(
-                FailureCode.NO_MEDIA, f"{self.name}: done without a video", accepted=True, retryable=False
-            )
+            raise final(FailureCode.NO_MEDIA, f"{self.name}: done without a video")
         return await fetch_media(self._client, str(video["url"]), what="the video")
 
     def _job_failure(self, error: Any) -> BackendFailure:
         error = error if isinstance(error, dict) else {}
         text = f"{error.get('code') or ''} {error.get('message') or 'the video request failed'}".strip()
         code = FailureCode.MODERATED if _mentions_moderation(text) else FailureCode.UPSTREAM_ERROR
-        return BackendFailure(code, f"{self.name}: {text}", accepted=True, retryable=False)
+        return final(code, f"{self.name}: {text}")
 
     def _failure(self, resp: httpx.Response, *, accepted: bool) -> BackendFailure:
         """Errors come as {"error": {message, code}} or {"code", "error": "..."}."""

@@ -63,6 +63,12 @@ class Catalog:
             known = ", ".join(r.key for r in self)
             raise UnknownRoute(f"no route {model}/{operation}; known routes: {known}") from None
 
+    def lookup(self, model: str, operation: str) -> Route:
+        """Like `get`, and also the upload route (jobs of paid upload slots)."""
+        if (model, operation) == (self.upload.model, self.upload.operation):
+            return self.upload
+        return self.get(model, operation)
+
     def validate(self, route: Route, body: Any) -> ValidatedRequest:
         """Validate a decoded JSON body against the route; raise ValidationFailed listing every bad field."""
         if not isinstance(body, dict):

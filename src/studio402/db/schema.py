@@ -140,3 +140,19 @@ webhook_deliveries = Table(
     UniqueConstraint("job_id", "event", name="uq_webhook_job_event"),
     Index("ix_webhook_due", "state", "next_at"),
 )
+
+uploads = Table(
+    "uploads",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("job_id", String(40), nullable=False, unique=True),  # the paid upload slot (one per payment)
+    Column("payer", String(64), nullable=False),
+    Column("pathname", String(300), nullable=False, unique=True),  # the blob key it may be written to
+    Column("content_type", String(80), nullable=False),
+    Column("max_bytes", BigInteger, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("state", String(16), nullable=False),  # issued | uploaded | confirmed
+    Column("size", BigInteger),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)

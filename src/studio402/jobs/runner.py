@@ -27,6 +27,7 @@ from studio402.backends.base import (
 )
 from studio402.backends.registry import BackendRegistry
 from studio402.catalog import Catalog
+from studio402.errors import Studio402Error
 from studio402.jobs.events import JobEvents
 from studio402.jobs.model import Job
 from studio402.jobs.results import store_outputs
@@ -58,6 +59,7 @@ class RunnerConfig:
     max_poll: float = 15.0
     backoff: float = 1.0
     deadline_seconds: float = 3600.0
+    max_attempts: int = 5  # runs interrupted by crashes or bugs before the job fails (and is refunded)
 
 
 def job_seed(job: Job) -> int:
@@ -126,12 +128,15 @@ class JobRunner:
     async def _generate(self, job: Job) -> Job | None:
         route = self._catalog.get(job.model, job.operation)
         try:
+            if job.attempts > self._config.max_attempts:
+                raise BackendFailure(FailureCode.UPSTREAM_ERROR, f"gave up after {job.attempts - 1} interrupted runs",
+                                     accepted=True, retryable=False)
             backend_job = BackendJob(job.id, job.model, job.operation, job.request,
                                      tuple(await self._media.load(job)), seed=job_seed(job))
             backend, poll = await self._produce(job, backend_job)
             metadata = {"studio402:job": job.id, "studio402:backend": backend.name}
             result = await store_outputs(self._blobs, job.id, route.kind, job.request, poll.outputs, metadata)
-        except BackendFailure as failure:
+        except Studio402Error as failure:  # backend failures, and inputs gone missing from the store
             log.info("job %s failed: %s (%s)", job.id, failure.code, failure.detail)
             ended = await self._store.fail(job.id, failure.code, failure.detail, self._clock(), owner=self._owner)
         else:

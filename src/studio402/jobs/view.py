@@ -13,6 +13,8 @@ from studio402.storage.base import BlobStore
 def _result(job: Job, blobs: BlobStore, ttl: float) -> dict[str, Any] | None:
     if job.status is not JobStatus.COMPLETE or not job.result:
         return None
+    if "video" not in job.result and "image" not in job.result:
+        return None  # a paid upload slot
     if "video" in job.result:
         video = job.result["video"]
         return {"videoUrl": blobs.url(video["key"], ttl), "thumbnailUrl": blobs.url(job.result["thumbnail"]["key"], ttl),
@@ -24,7 +26,7 @@ def _result(job: Job, blobs: BlobStore, ttl: float) -> dict[str, Any] | None:
 
 
 def job_view(job: Job, *, blobs: BlobStore, catalog: Catalog, ttl: float) -> dict[str, Any]:
-    route = catalog.get(job.model, job.operation)
+    route = catalog.lookup(job.model, job.operation)
     result = _result(job, blobs, ttl)
     return {
         "jobId": job.id,

@@ -20,7 +20,7 @@ from typing import Any
 from x402.extensions.payment_identifier import extract_payment_identifier, is_valid_payment_id
 from x402.schemas import PaymentPayload
 
-from studio402.catalog import ValidatedRequest
+from studio402.catalog import Kind, ValidatedRequest
 from studio402.errors import ChainError, ConflictError, MalformedPayment, PaymentConflict, PaymentRejected, PaymentRequired
 from studio402.money import format_usd
 from studio402.payments import x402
@@ -343,10 +343,13 @@ class PaymentEngine:
 
 def _new_job(request: ValidatedRequest, payer: str, micros: int) -> NewJob:
     callback = request.canonical.get("callBackUrl")
+    delivered_at_once = request.route.kind is Kind.UPLOAD  # a paid upload slot needs no worker
     return NewJob(id=new_id("job"), payer=payer.lower(), model=request.route.model,
                   operation=request.route.operation, request=request.canonical_json,
                   fingerprint=request.fingerprint, micros=micros,
-                  callback_url=callback if isinstance(callback, str) else None)
+                  callback_url=callback if isinstance(callback, str) else None,
+                  status="complete" if delivered_at_once else "pending",
+                  result='{"upload": true}' if delivered_at_once else None)
 
 
 def _client_id(payload: PaymentPayload) -> str | None:

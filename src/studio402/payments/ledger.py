@@ -90,3 +90,6 @@ class NewJob:
     fingerprint: str
     micros: int
     callback_url: str | None = None
+    # Most jobs wait for a worker; a paid upload slot is delivered the moment it is paid.
+    status: str = "pending"
+    result: str | None = None  # JSON, for jobs delivered at once

@@ -16,7 +16,7 @@ router = APIRouter()
 async def generate(model: str, operation: str, request: Request) -> JSONResponse:
     svc = services(request)
     route = svc.catalog.get(model, operation)
-    validated = svc.catalog.validate(route, await read_json(request))
+    validated = await svc.resolve_media(svc.catalog.validate(route, await read_json(request)))
     micros = svc.catalog.quote(validated, svc.settings.pricing.markup_bps)
     paid = await charge(svc, request, validated, micros)
     body = {

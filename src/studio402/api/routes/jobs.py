@@ -29,7 +29,7 @@ def job_view(svc: Services, job: Job) -> dict[str, Any]:
 def _poll_headers(svc: Services, job: Job) -> dict[str, str]:
     headers = {"Cache-Control": "no-store"}
     if not job.status.is_terminal:
-        headers["Retry-After"] = str(svc.catalog.get(job.model, job.operation).poll_seconds)
+        headers["Retry-After"] = str(svc.catalog.lookup(job.model, job.operation).poll_seconds)
     return headers
 
 

@@ -17,7 +17,7 @@ router = APIRouter()
 async def quote(model: str, operation: str, request: Request) -> dict[str, Any]:
     svc = services(request)
     route = svc.catalog.get(model, operation)
-    validated = svc.catalog.validate(route, await read_json(request))
+    validated = await svc.resolve_media(svc.catalog.validate(route, await read_json(request)))
     micros = svc.catalog.quote(validated, svc.settings.pricing.markup_bps)
     return {
         "model": route.model,

@@ -1,22 +1,72 @@
-"""POST /api/upload: pay for an upload slot (step 1 of the upload flow)."""
+"""The 3-step upload (spec "File Upload"): pay for a slot, PUT the bytes with the client token, confirm
+with SIGN-IN-WITH-X. The blobUrl is then usable in any media field of a generate request."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from datetime import UTC, datetime
+from typing import Any
 
-from studio402.api.body import read_json
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from studio402.api.auth import wallet
+from studio402.api.body import read_bytes, read_json
 from studio402.api.deps import services
-from studio402.payments import x402
+from studio402.api.routes.paid import charge, paid_response
+from studio402.errors import TokenError, ValidationFailed, field_errors_from_pydantic
 
-router = APIRouter()
+router = APIRouter(tags=["upload"])
 
 
 @router.post("/api/upload", include_in_schema=False)
-async def upload_token(request: Request) -> Response:
+async def upload_token(request: Request) -> JSONResponse:
     svc = services(request)
     route = svc.catalog.upload
     validated = svc.catalog.validate(route, await read_json(request))
     micros = svc.catalog.quote(validated, svc.settings.pricing.markup_bps)
-    if request.headers.get(x402.PAYMENT_SIGNATURE) is None:
-        raise svc.engine.payment_required(svc.resource(route), micros)
-    raise svc.engine.payment_required(svc.resource(route), micros, error="unsupported_scheme")
+    paid = await charge(svc, request, validated, micros)
+    params = validated.canonical
+    upload = await svc.uploads.issue(paid.job_id, paid.payer, params["filename"], params["contentType"])
+    body: dict[str, Any] = {
+        "uploadId": upload.id,
+        "clientToken": svc.uploads.token(upload),
+        "pathname": upload.pathname,
+        "expiresAt": datetime.fromtimestamp(upload.expires_at, UTC).isoformat().replace("+00:00", "Z"),
+        "uploadUrl": svc.uploads.upload_url(upload.pathname),
+        "contentType": upload.content_type,
+        "maxBytes": upload.max_bytes,
+        "jobId": paid.job_id,
+    }
+    return paid_response(paid, body)
+
+
+@router.put("/api/upload/blob", summary="Step 2: upload the bytes (Bearer client token)")
+async def upload_put(request: Request, pathname: str = Query(..., max_length=300)) -> JSONResponse:
+    svc = services(request)
+    auth = request.headers.get("authorization", "")
+    if not auth.lower().startswith("bearer "):
+        raise TokenError("send the clientToken as `authorization: Bearer <token>`", code="upload_token_missing")
+    upload_id, limit = svc.uploads.check_put(auth[7:].strip(), pathname, request.headers.get("x-content-type"))
+    upload = await svc.uploads.put(upload_id, await read_bytes(request, limit))
+    return JSONResponse({"url": svc.uploads.blob_url(upload.pathname), "pathname": upload.pathname,
+                         "contentType": upload.content_type, "size": upload.size})
+
+
+class ConfirmBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    uploadId: str = Field(max_length=64)
+    blobUrl: str = Field(max_length=2048)
+
+
+@router.post("/api/upload/confirm", summary="Step 3: confirm the upload (SIGN-IN-WITH-X, no payment)")
+async def upload_confirm(request: Request) -> JSONResponse:
+    svc = services(request)
+    payer = await wallet(svc, request)
+    try:
+        body = ConfirmBody.model_validate(await read_json(request))
+    except ValueError as exc:
+        raise ValidationFailed(field_errors_from_pydantic(getattr(exc, "errors", list)())) from None
+    upload = await svc.uploads.confirm(body.uploadId, body.blobUrl, payer)
+    return JSONResponse({"success": True, "upload": {"id": upload.id, "blobUrl": svc.uploads.blob_url(upload.pathname),
+                                                     "contentType": upload.content_type, "size": upload.size}})

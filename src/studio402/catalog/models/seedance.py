@@ -105,7 +105,7 @@ class _I2VMixin(GenerateInput):
         types = self.urlMediaTypes or ["image"] * len(self.urls)
         if self.mode == "keyframe":
             errors += _keyframe_errors(types, self.audioUrls)
-        else:
+        elif self.urlMediaTypes is not None:  # else checked once the real kinds are read from the content
             errors += check_references(self.prompt or "", types, len(self.audioUrls or ()))
         return errors
 

@@ -1,0 +1,172 @@
+"""Media inputs of a generate body, resolved and verified BEFORE the price is quoted (nothing is charged for
+unusable media), stored in our blob store so backends never fetch user URLs.
+
+Each reference becomes our own content-addressed URL (`<public>/blobs/media/<sha256>.<ext>`): the same
+bytes always give the same canonical body, so the paid retry matches its 402 exactly.
+Accepted: our upload/result blob URLs (no network), other https URLs (SSRF-safe fetcher), data: URLs and
+bare base64."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import time
+from collections import OrderedDict
+from typing import Any
+
+from studio402.backends.base import MediaInput
+from studio402.catalog import Catalog, MediaSlot, ValidatedRequest
+from studio402.catalog.fields import MediaKind
+from studio402.catalog.models.seedance import check_references
+from studio402.errors import MediaError, ValidationFailed
+from studio402.media.fetch import SafeFetcher
+from studio402.media.verify import MediaFacts, inspect_async
+from studio402.storage.base import BlobStore
+
+CACHE_SECONDS = 600.0
+_CACHE_SIZE = 512
+
+
+class MediaResolver:
+    def __init__(self, catalog: Catalog, blobs: BlobStore, fetcher: SafeFetcher, public_url: str) -> None:
+        self._catalog = catalog
+        self._blobs = blobs
+        self._fetcher = fetcher
+        self._own_prefix = public_url.rstrip("/") + "/blobs/"
+        # URL -> (our key, facts, when): the paid retry does not download the same URL again.
+        self._recent: OrderedDict[str, tuple[str, MediaFacts, float]] = OrderedDict()
+
+    def key_of(self, url: str) -> str | None:
+        """Our blob key behind one of our own URLs (query ignored), else None."""
+        if not url.startswith(self._own_prefix):
+            return None
+        return url[len(self._own_prefix):].split("?", 1)[0]
+
+    def url_of(self, key: str) -> str:
+        return self._own_prefix + key
+
+    async def resolve(self, request: ValidatedRequest) -> ValidatedRequest:
+        slots = list(request.params.media_slots())
+        if not slots:
+            return request
+        body: dict[str, Any] = dict(request.canonical)
+        kinds: dict[tuple[str | int, ...], MediaKind] = {}
+        for slot in slots:
+            key, facts = await self._resolve_slot(slot)
+            _set(body, slot.loc, self.url_of(key))
+            kinds[slot.loc] = facts.kind
+        _persist_seedance_types(body, kinds)
+        return self._catalog.validate(request.route, body)
+
+    async def _resolve_slot(self, slot: MediaSlot) -> tuple[str, MediaFacts]:
+        try:
+            own = self.key_of(slot.ref)
+            if own is not None:
+                return own, await self._check_own(own, slot)
+            cached = self._recent.get(slot.ref)
+            if cached is not None and time.monotonic() - cached[2] < CACHE_SECONDS:
+                _check_kind(slot, cached[1])
+                return cached[0], cached[1]
+            data = await self._bytes_of(slot.ref)
+            facts = await inspect_async(data, _expected(slot))
+            key = content_key(data, facts)
+            if await self._blobs.stat(key) is None:
+                await self._blobs.put(key, data, facts.mime)
+            self._remember(slot.ref, key, facts)
+            return key, facts
+        except MediaError as exc:
+            exc.extra.setdefault("field", ".".join(str(p) for p in slot.loc))
+            raise
+
+    async def _check_own(self, key: str, slot: MediaSlot) -> MediaFacts:
+        if not key.startswith(("uploads/", "media/", "results/")) or await self._blobs.stat(key) is None:
+            raise MediaError("unknown upload or blob URL (upload and confirm the file first)",
+                             code="unknown_blob")
+        return await inspect_async(await self._blobs.get(key), _expected(slot))
+
+    async def _bytes_of(self, ref: str) -> bytes:
+        if ref[:5].lower() == "data:":
+            return _b64(ref.split(",", 1)[1])
+        if ref[:8].lower() == "https://" or ref[:7].lower() == "http://":
+            return (await self._fetcher.fetch(ref)).content
+        return _b64(ref)
+
+    def _remember(self, ref: str, key: str, facts: MediaFacts) -> None:
+        if ref[:5].lower() == "data:" or not ref.lower().startswith("http"):
+            return  # inline data is its own cache key; no network to save
+        self._recent[ref] = (key, facts, time.monotonic())
+        self._recent.move_to_end(ref)
+        while len(self._recent) > _CACHE_SIZE:
+            self._recent.popitem(last=False)
+
+
+def content_key(data: bytes, facts: MediaFacts) -> str:
+    return f"media/{hashlib.sha256(data).hexdigest()}.{facts.extension}"
+
+
+def _expected(slot: MediaSlot) -> MediaKind | None:
+    """Seedance `urls` may hold images or videos: their kind is read from the content, then checked."""
+    return None if slot.loc[0] == "urls" else slot.kind
+
+
+def _check_kind(slot: MediaSlot, facts: MediaFacts) -> None:
+    expected = _expected(slot)
+    if expected is not None and facts.kind is not expected:
+        raise MediaError(f"expected {expected.value}, got {facts.kind.value}", code="media_kind_mismatch")
+
+
+def _b64(text: str) -> bytes:
+    try:
+        return base64.b64decode("".join(text.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise MediaError("invalid base64 media", code="media_invalid_base64") from None
+
+
+def _set(body: dict[str, Any], loc: tuple[str | int, ...], value: str) -> None:
+    if len(loc) == 1:
+        body[str(loc[0])] = value
+    else:
+        items = list(body[str(loc[0])])
+        items[int(loc[1])] = value
+        body[str(loc[0])] = items
+
+
+def _persist_seedance_types(body: dict[str, Any], kinds: dict[tuple[str | int, ...], MediaKind]) -> None:
+    """Seedance: urlMediaTypes are the verified kinds; a declared one that disagrees is an error."""
+    if "urls" not in body:
+        return
+    actual = [kinds[("urls", i)].value for i in range(len(body["urls"]))]
+    declared = body.get("urlMediaTypes")
+    if declared is not None and list(declared) != actual:
+        wrong = next(i for i, (d, a) in enumerate(zip(declared, actual, strict=True)) if d != a)
+        raise MediaError(f"urls[{wrong}] is a {actual[wrong]}, but urlMediaTypes says {declared[wrong]}",
+                         code="media_kind_mismatch", field=f"urlMediaTypes.{wrong}")
+    body["urlMediaTypes"] = actual
+    if body.get("mode") == "reference":
+        errors = check_references(body.get("prompt") or "", actual, len(body.get("audioUrls") or ()))
+        if errors:
+            raise ValidationFailed(errors)
+
+
+class BlobMediaLoader:
+    """The runner's MediaLoader: the verified inputs of a job, from our blob store."""
+
+    def __init__(self, catalog: Catalog, blobs: BlobStore, resolver: MediaResolver, url_ttl: float) -> None:
+        self._catalog = catalog
+        self._blobs = blobs
+        self._resolver = resolver
+        self._ttl = url_ttl
+
+    async def load(self, job: Any) -> list[MediaInput]:
+        route = self._catalog.get(job.model, job.operation)
+        inputs = []
+        for slot in route.input.model_validate(job.request).media_slots():
+            key = self._resolver.key_of(slot.ref)
+            if key is None:
+                raise MediaError(f"{slot.ref} is not in our store", code="unknown_blob")
+            data = await self._blobs.get(key)
+            facts = await inspect_async(data)
+            inputs.append(MediaInput(slot.loc, facts.kind, facts.mime, data, self._blobs.url(key, self._ttl),
+                                     facts.width, facts.height, facts.duration_s))
+        return inputs

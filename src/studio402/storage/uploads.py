@@ -1,0 +1,157 @@
+"""The paid 3-step upload: a paid slot -> PUT the bytes with a scoped client token -> confirm by wallet.
+
+A client token is an HMAC-signed claim set scoped to ONE upload: its pathname, its content type, a size
+limit and an expiry. It cannot write anywhere else, anything else, or later. The bytes are checked by
+content (a text file called .png is refused) before they are stored."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from studio402.catalog.fields import MediaKind
+from studio402.db.schema import uploads
+from studio402.errors import AccessDenied, InputError, NotFound, TokenError
+from studio402.media.verify import MAX_BYTES, inspect_async, kind_of
+from studio402.storage.base import BlobStore
+
+TOKEN_PREFIX = "s402_upload_"
+UPLOAD_TTL_SECONDS = 3600
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    id: str
+    job_id: str
+    payer: str
+    pathname: str
+    content_type: str
+    max_bytes: int
+    expires_at: float
+    state: str
+    size: int | None
+
+
+def _upload(row: Any) -> Upload:
+    m = row._mapping
+    return Upload(m["id"], m["job_id"], m["payer"], m["pathname"], m["content_type"], m["max_bytes"],
+                  m["expires_at"], m["state"], m["size"])
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+class UploadService:
+    def __init__(self, engine: AsyncEngine, blobs: BlobStore, secret: bytes, public_url: str, *,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._engine = engine
+        self._blobs = blobs
+        self._secret = hashlib.sha256(b"uploads\n" + secret).digest()
+        self._public = public_url.rstrip("/")
+        self._clock = clock
+
+    def blob_url(self, pathname: str) -> str:
+        """The upload's URL to use in generate bodies (reading it needs a signature; we resolve it ourselves)."""
+        return f"{self._public}/blobs/{pathname}"
+
+    def upload_url(self, pathname: str) -> str:
+        return f"{self._public}/api/upload/blob?pathname={pathname}"
+
+    async def issue(self, job_id: str, payer: str, filename: str, content_type: str) -> Upload:
+        """The slot bought by payment `job_id` (the same one again on a replayed payment)."""
+        existing = await self._by("job_id", job_id)
+        if existing is not None:
+            return existing
+        kind = _kind(content_type)
+        if kind is None:
+            raise InputError(f"cannot upload {content_type}", code="upload_type_unsupported")
+        upload_id = str(uuid.uuid4())
+        now = self._clock()
+        row = {"id": upload_id, "job_id": job_id, "payer": payer.lower(), "pathname": f"uploads/{upload_id}/{filename}",
+               "content_type": content_type, "max_bytes": MAX_BYTES[kind], "expires_at": now + UPLOAD_TTL_SECONDS,
+               "state": "issued", "size": None, "created_at": now, "updated_at": now}
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(insert(uploads).values(row))
+        except IntegrityError:  # a concurrent replay of the same payment created it
+            pass
+        created = await self._by("job_id", job_id)
+        assert created is not None
+        return created
+
+    async def _by(self, column: str, value: str) -> Upload | None:
+        async with self._engine.connect() as conn:
+            found = (await conn.execute(select(uploads).where(uploads.c[column] == value))).first()
+        return _upload(found) if found is not None else None
+
+    def token(self, upload: Upload) -> str:
+        claims = {"u": upload.id, "p": upload.pathname, "t": upload.content_type, "m": upload.max_bytes,
+                  "e": int(upload.expires_at)}
+        body = _b64(json.dumps(claims, separators=(",", ":")).encode())
+        return TOKEN_PREFIX + body + "." + _b64(hmac.new(self._secret, body.encode(), hashlib.sha256).digest())
+
+    def _claims(self, token: str) -> dict[str, Any]:
+        body, _, mac = token.removeprefix(TOKEN_PREFIX).partition(".")
+        good = _b64(hmac.new(self._secret, body.encode(), hashlib.sha256).digest())
+        if not token.startswith(TOKEN_PREFIX) or not hmac.compare_digest(mac, good):
+            raise TokenError("invalid upload token", code="upload_token_invalid")
+        claims: dict[str, Any] = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        if claims["e"] < self._clock():
+            raise TokenError("the upload token has expired; pay for a new upload", code="upload_token_expired")
+        return claims
+
+    def check_put(self, token: str, pathname: str, content_type: str | None) -> tuple[str, int]:
+        """Validate a PUT before reading its body: (upload id, size limit)."""
+        claims = self._claims(token)
+        if pathname != claims["p"]:
+            raise AccessDenied("this token does not allow writing that path", code="upload_path_mismatch")
+        if content_type != claims["t"]:
+            raise InputError(f"x-content-type must be {claims['t']}", code="upload_type_mismatch")
+        return str(claims["u"]), int(claims["m"])
+
+    async def put(self, upload_id: str, data: bytes) -> Upload:
+        upload = await self._by("id", upload_id)
+        if upload is None:
+            raise NotFound("no such upload")
+        if upload.state != "issued":
+            raise AccessDenied("this upload was already written", code="upload_already_written")
+        # The kind must match what was paid for; within a kind the real type wins (png named jpeg is fine).
+        facts = await inspect_async(data, _kind(upload.content_type))
+        await self._blobs.put(upload.pathname, data, facts.mime)
+        async with self._engine.begin() as conn:
+            await conn.execute(update(uploads).where(uploads.c.id == upload.id, uploads.c.state == "issued").values(
+                state="uploaded", size=len(data), updated_at=self._clock()))
+        written = await self._by("id", upload_id)
+        assert written is not None
+        return written
+
+    async def confirm(self, upload_id: str, blob_url: str, payer: str) -> Upload:
+        upload = await self._by("id", upload_id)
+        if upload is None or upload.payer != payer.lower():
+            raise NotFound("no such upload for this wallet")
+        if blob_url.split("?", 1)[0] != self.blob_url(upload.pathname):
+            raise InputError("blobUrl does not belong to this upload", code="upload_url_mismatch")
+        if upload.state == "issued":
+            raise InputError("nothing was uploaded yet", code="upload_missing")
+        async with self._engine.begin() as conn:
+            await conn.execute(update(uploads).where(uploads.c.id == upload.id).values(
+                state="confirmed", updated_at=self._clock()))
+        confirmed = await self._by("id", upload_id)
+        assert confirmed is not None
+        return confirmed
+
+
+def _kind(content_type: str) -> MediaKind | None:
+    return kind_of(content_type) or (MediaKind.AUDIO if content_type.startswith("audio/") else None)
