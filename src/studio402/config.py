@@ -127,7 +127,8 @@ class BackendSettings(_Section):
 
 
 class JobSettings(_Section):
-    workers: int = Field(2, ge=1, le=256)
+    # Concurrent jobs of this process; 0 makes an API-only process (scale-out: workers run elsewhere).
+    workers: int = Field(2, ge=0, le=256)
     lease_seconds: float = Field(30.0, gt=0)
 
 

@@ -212,11 +212,24 @@ async def test_the_fake_queue_contract(fake: FakeFal) -> None:
     assert (unknown.status_code, unknown.json()["status"]) == (404, "NOT_FOUND")
 
 
-def test_factory_builds_it_and_checks_options() -> None:
+def test_factory_builds_it() -> None:
     backend = build_backend("fal", ProviderSettings(type="fal"))
     assert isinstance(backend, FalBackend) and backend.missing_settings() == ["api_key", "models"]
-    with pytest.raises(ConfigError, match="templates"):
-        FalBackend("fal", ProviderSettings(type="fal", options={"inputs": {"veo-3.1": {"templates": "x"}}}))
+
+
+@pytest.mark.parametrize(
+    ("options", "complaint"),
+    [
+        ({"inputs": {"veo-3.1": {"templates": "x"}}}, "templates must be a table"),
+        ({"inputs": {"veo-3.1/generate": {"renames": {}}}}, "unknown keys"),
+        ({"inputs": {"veo-3.1": {"integers": "duration"}}}, "integers must be a list"),
+        ({"inputs": ["veo-3.1"]}, "options.inputs must be a table"),
+        ({"inline_max_bytes": "big"}, "inline_max_bytes"),
+    ],
+)
+def test_malformed_input_options_fail_at_start_up(options: dict[str, Any], complaint: str) -> None:
+    with pytest.raises(ConfigError, match=complaint):
+        FalBackend("fal", ProviderSettings(type="fal", options=options))
 
 
 async def test_wrong_key_is_an_auth_failure(fake: FakeFal, tmp_path: Path) -> None:

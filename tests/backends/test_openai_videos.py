@@ -74,6 +74,14 @@ async def test_image_to_video_stores_the_video_and_the_upstream_thumbnail(harnes
     assert len(fake.hits("/content")) == 2 and fake.submissions == 1
 
 
+async def test_a_broken_upstream_thumbnail_is_replaced(harness: JobHarness, fake: FakeOpenAI) -> None:
+    fake.scenario = "bad_thumbnail"
+    ended = await harness.run((await harness.submit(ROUTE, {"prompt": "x"})).id)
+    assert ended.status is JobStatus.COMPLETE, harness.dump(ended)
+    thumb = decoded_image(await harness.result_bytes(ended, "thumbnail"))
+    assert (thumb.format, thumb.size) == ("WEBP", (360, 640))  # made from the 720x1280 video by the runner
+
+
 async def test_sora_2_pro_takes_its_large_sizes(harness: JobHarness, fake: FakeOpenAI) -> None:
     job = await harness.submit("sora-2-pro/generate", {"prompt": "city", "size": "1024x1792", "seconds": "4"})
     ended = await harness.run(job.id)

@@ -25,7 +25,12 @@ async def _fresh_wallet(
     account = Account.create()
     await devnet.rpc.request("anvil_setBalance", [account.address, hex(10 * 10**18)])
     key = "0x" + bytes(account.key).hex()
-    return SettlerWallet(rpc or devnet.rpc, key, gas_limit_default=gas_limit_default)
+    wallet = SettlerWallet(rpc or devnet.rpc, key, gas_limit_default=gas_limit_default)
+    KEYS[wallet.address] = key
+    return wallet
+
+
+KEYS: dict[str, str] = {}  # wallet address -> its key, for tests that open a second wallet on one key
 
 
 async def _nonce_of(devnet: Devnet, receipt: dict[str, object]) -> int:
@@ -68,8 +73,10 @@ async def test_20_concurrent_mints_and_transfers_from_the_minter(devnet: Devnet)
 
 
 async def test_two_wallets_on_one_key_recover_from_nonce_too_low(devnet: Devnet) -> None:
-    first = await _fresh_wallet(devnet)
-    second = SettlerWallet(devnet.rpc, "0x" + bytes(first._account.key).hex())
+    account = Account.create()
+    await devnet.rpc.request("anvil_setBalance", [account.address, hex(10 * 10**18)])
+    key = "0x" + bytes(account.key).hex()
+    first, second = SettlerWallet(devnet.rpc, key), SettlerWallet(devnet.rpc, key)
     target = Account.create().address
     assert receipt_succeeded(await first.send_and_wait(target, b"", timeout=10))
     assert receipt_succeeded(await second.send_and_wait(target, b"", timeout=10))  # learns nonce 1
@@ -131,7 +138,7 @@ async def test_lost_broadcast_answer_is_an_unknown_outcome_with_the_real_hash(de
     receipt = await devnet.rpc.wait_for_receipt(info.value.tx_hash, timeout=10)
     assert receipt_succeeded(receipt)
     # And the wallet asks the node for its next nonce instead of guessing.
-    again = SettlerWallet(devnet.rpc, "0x" + bytes(wallet._account.key).hex())
+    again = SettlerWallet(devnet.rpc, KEYS[wallet.address])
     await again.resync()
     assert receipt_succeeded(await again.send_and_wait(Account.create().address, b"", timeout=10))
 

@@ -9,7 +9,8 @@ envelope, JSON generations and multipart-only edits (`image` or `image[]`), `b64
 Scenarios (`fake.scenario`): on any create: rate_limited_once (429 + retry-after / retry-after-ms),
 server_error_once, server_error_always, hang; images: moderated (400 moderation_blocked), no_media (200 with
 no data); videos: moderated_input (400 on create), moderated / failed (the job fails), never_done,
-poll_error_once (500 on one poll), expired (content 404), no_media (empty content)."""
+poll_error_once (500 on one poll), expired (content 404), no_media (empty content), bad_thumbnail (an
+undecodable thumbnail)."""
 
 from __future__ import annotations
 
@@ -319,6 +320,8 @@ class FakeOpenAI(FakeUpstream):
         variant = got.query.get("variant", "video")
         if variant == "video":
             return Response(mp4_bytes(w, h, int(video.seconds)), media_type="video/mp4")
+        if variant == "thumbnail" and self.scenario == "bad_thumbnail":
+            return Response(b"RIFF-not-really-webp", media_type="image/webp")
         if variant in ("thumbnail", "spritesheet"):
             fmt = "webp" if variant == "thumbnail" else "jpeg"
             return Response(image_bytes(w // 4, h // 4, fmt), media_type=f"image/{fmt}")

@@ -4,8 +4,8 @@
             of 16), seed, safety_tolerance, output_format (jpg -> jpeg), input_image..input_image_8 (base64)
             -> {id, polling_url}; the polling URL (maybe a regional host) is the persisted upstream id
     poll    GET {polling_url} with `x-key`: Pending | Ready | Request Moderated | Content Moderated | Error |
-            Task not found; on Ready, `result.sample` (a signed URL valid ~10 min) is downloaded at once,
-            without our key
+            Task not found (retried a bounded number of times, then upstream_not_found); on Ready,
+            `result.sample` (a signed URL valid ~10 min) is downloaded at once, without our key
 
 The key is only sent to hosts we trust: the base URL's host, `*.bfl.ai`, and `options.polling_hosts`. BFL has
 no cancel. `output_quality` and `prompt_upsampling` of our schema have no FLUX.2 [pro]/[max] field."""
@@ -16,7 +16,7 @@ import logging
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -31,6 +31,7 @@ from studio402.backends.base import (
 )
 from studio402.backends.dimensions import geometry
 from studio402.backends.http_common import (
+    DETAIL_LIMIT,
     api_key,
     download,
     encode_base64,
@@ -41,6 +42,7 @@ from studio402.backends.http_common import (
     send,
     status_failure,
     upstream_model,
+    wait_seconds,
 )
 from studio402.catalog import CATALOG
 from studio402.config import ProviderSettings
@@ -103,9 +105,7 @@ def bfl_failure(resp: httpx.Response, *, accepted: bool) -> BackendFailure:
             body = resp.json()
         except ValueError:
             body = None
-        wait = body.get("retry_after") if isinstance(body, dict) else None
-        if isinstance(wait, int | float):
-            failure.retry_after = float(wait)
+        failure.retry_after = wait_seconds(body.get("retry_after")) if isinstance(body, dict) else None
     return failure
 
 
@@ -146,7 +146,7 @@ class BflBackend:
         if resp.status_code != 200:
             raise bfl_failure(resp, accepted=False)
         task = json_object(resp, accepted=True, retryable=False)
-        url = task.get("polling_url") or (f"{self._client.base_url}v1/get_result?id={task['id']}"
+        url = task.get("polling_url") or (f"{self._client.base_url}v1/get_result?id={quote(str(task['id']))}"
                                           if task.get("id") else None)
         if not isinstance(url, str) or not self.trusted(url):
             raise BackendFailure(FailureCode.UPSTREAM_ERROR, f"unusable polling_url {url!r}", accepted=True,
@@ -169,14 +169,14 @@ class BflBackend:
             return Poll(UpstreamStatus.SUCCEEDED, 100, (await self._sample(job, task),))
         if status in (TaskStatus.REQUEST_MODERATED, TaskStatus.CONTENT_MODERATED):
             details = task.get("details")
-            raise BackendFailure(FailureCode.MODERATED, f"{status}{f': {details}' if details else ''}",
-                                 accepted=True, retryable=False)
+            detail = f"{status}{f': {details}' if details else ''}"[:DETAIL_LIMIT]
+            raise BackendFailure(FailureCode.MODERATED, detail, accepted=True, retryable=False)
         if status == TaskStatus.ERROR:
             raise BackendFailure(FailureCode.UPSTREAM_ERROR, f"the task failed: {task.get('details')}",
                                  accepted=True, retryable=False)
-        if status == TaskStatus.NOT_FOUND:
+        if status == TaskStatus.NOT_FOUND:  # retryable: the runner asks a bounded number of times more
             raise BackendFailure(FailureCode.NOT_FOUND, "the upstream does not know this task", accepted=True,
-                                 retryable=False)
+                                 retryable=True)
         if status != TaskStatus.PENDING:
             log.warning("%s: unknown task status %r for %s; still waiting", self.name, status, upstream_id)
         return Poll(UpstreamStatus.RUNNING, _progress(task))
@@ -186,6 +186,9 @@ class BflBackend:
         sample = result.get("sample") if isinstance(result, dict) else None
         if not isinstance(sample, str) or not sample:
             raise BackendFailure(FailureCode.NO_MEDIA, "Ready without a sample", accepted=True,
+                                 retryable=False)
+        if urlsplit(sample).scheme not in ("https", self._client.base_url.scheme):
+            raise BackendFailure(FailureCode.UPSTREAM_ERROR, "the sample URL is not https", accepted=True,
                                  retryable=False)
         data, mime = await download(self._client, sample, what="the sample")  # signed URL: no key sent
         fmt = _FORMATS[str(job.params.get("output_format", "jpg"))]

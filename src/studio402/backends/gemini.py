@@ -44,6 +44,7 @@ from studio402.backends.http_common import (
     send,
     status_failure,
     upstream_model,
+    wait_seconds,
 )
 from studio402.config import ProviderSettings
 from studio402.errors import ConfigError
@@ -84,7 +85,7 @@ def _parts(candidate: Mapping[str, Any]) -> Sequence[Mapping[str, Any]]:
 
 def _image(parts: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
     """The last image that is not a thought (Gemini 3 may show interim images while thinking)."""
-    images = [p.get("inlineData") or p.get("inline_data") for p in parts if not p.get("thought")]
+    images = [p.get("inlineData") for p in parts if not p.get("thought")]
     found = [i for i in images if isinstance(i, dict) and str(i.get("mimeType", "")).startswith("image/")]
     return found[-1] if found else None
 
@@ -110,10 +111,7 @@ def image_output(body: Mapping[str, Any]) -> Output:
 def _retry_delay(error: Mapping[str, Any]) -> float | None:
     for detail in error.get("details") or []:
         if isinstance(detail, dict) and detail.get("@type") == _RETRY_INFO:
-            try:
-                return max(0.0, float(str(detail.get("retryDelay", "")).removesuffix("s")))
-            except ValueError:
-                return None
+            return wait_seconds(str(detail.get("retryDelay", "")).removesuffix("s"))
     return None
 
 

@@ -179,14 +179,15 @@ class InputMap:
 
 def input_map(base: InputMap, options: Mapping[str, Any], route_key: str) -> InputMap:
     """The provider's defaults, then `options.inline_*`, then the model's and the route's overrides."""
+    max_inline = options.get("inline_max_bytes", base.inline_max_bytes)
+    if not isinstance(max_inline, int) or max_inline < 0:
+        raise ConfigError("options.inline_max_bytes must be a non-negative integer")
     mapped = replace(
         base,
         inline_images=bool(options.get("inline_images", base.inline_images)),
-        inline_max_bytes=int(options.get("inline_max_bytes", base.inline_max_bytes)),
+        inline_max_bytes=max_inline,
     )
-    overrides = options.get("inputs", {})
-    if not isinstance(overrides, Mapping):
-        raise ConfigError("options.inputs must be a table of route keys or models")
+    overrides = _overrides(options)
     for key in (route_key.split("/", 1)[0], route_key):
         if key in overrides:
             mapped = mapped.override(overrides[key], f"options.inputs.{key}")
@@ -195,8 +196,16 @@ def input_map(base: InputMap, options: Mapping[str, Any], route_key: str) -> Inp
 
 def check_input_options(base: InputMap, options: Mapping[str, Any]) -> None:
     """Fail at start-up, not on a paid job, when an override is malformed."""
-    for key in options.get("inputs", {}) or {}:
+    input_map(base, options, "_/_")
+    for key in _overrides(options):
         input_map(base, options, key if "/" in key else f"{key}/_")
+
+
+def _overrides(options: Mapping[str, Any]) -> Mapping[str, Any]:
+    overrides = options.get("inputs", {})
+    if not isinstance(overrides, Mapping):
+        raise ConfigError("options.inputs must be a table of route keys or models")
+    return overrides
 
 
 def media_urls(output: Any, depth: int = 0) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import email.utils
+import math
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -23,6 +24,7 @@ RETRY_AFTER_MS = "retry-after-ms"  # OpenAI
 RETRY_AFTER = "retry-after"
 CONNECT_TIMEOUT = 10.0
 DETAIL_LIMIT = 300
+MAX_WAIT = 300.0  # an upstream asking us to wait longer is misbehaving: the job's deadline decides instead
 
 # One multipart part: (field name, (file name or None for a plain field, content, content type or None)).
 Part = tuple[str, tuple[str | None, bytes | str, str | None]]
@@ -71,26 +73,33 @@ def ensure_ready(name: str, settings: ProviderSettings, missing: list[str]) -> N
         raise BackendFailure(FailureCode.UNAVAILABLE, f"backend {name} is not configured ({why})")
 
 
+def wait_seconds(value: str | float | None, scale: float = 1.0) -> float | None:
+    """A wait the upstream asked for, in seconds, within [0, MAX_WAIT]; None when it is not a number."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        seconds = float(value) * scale
+    except (TypeError, ValueError):  # JSON may hold anything
+        return None
+    return min(max(0.0, seconds), MAX_WAIT) if math.isfinite(seconds) else None
+
+
 def retry_after(headers: httpx.Headers, *, now: float | None = None) -> float | None:
     """Seconds to wait from `retry-after-ms`, else `Retry-After` (seconds or an HTTP date)."""
-    millis = headers.get(RETRY_AFTER_MS)
-    if millis:
-        try:
-            return max(0.0, float(millis) / 1000)
-        except ValueError:
-            pass
+    millis = wait_seconds(headers.get(RETRY_AFTER_MS), 0.001)
+    if millis is not None:
+        return millis
     value = headers.get(RETRY_AFTER)
     if not value:
         return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
+    seconds = wait_seconds(value)
+    if seconds is not None:
+        return seconds
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+    return wait_seconds(when.timestamp() - (time.time() if now is None else now))
 
 
 def error_object(resp: httpx.Response) -> dict[str, Any]:

@@ -42,7 +42,8 @@ from studio402.backends.http_common import (
 )
 from studio402.backends.openai_common import DEFAULT_BASE, auth_headers, is_moderation, openai_failure
 from studio402.config import ProviderSettings
-from studio402.media.image import encode_image, load_image
+from studio402.errors import MediaError
+from studio402.media.image import encode_image, load_image, probe_image
 
 log = logging.getLogger(__name__)
 
@@ -165,13 +166,14 @@ class OpenAIVideosBackend:
         video, _ = await download(self._client, f"videos/{upstream_id}/content?variant=video",
                                   headers=headers, what="the video")
         outputs = [Output(video, "video/mp4")]
-        try:
-            thumb, mime = await download(self._client, f"videos/{upstream_id}/content?variant=thumbnail",
-                                         headers=headers, what="the thumbnail")
-        except BackendFailure as exc:  # the runner makes a thumbnail from the video instead
-            log.info("%s: no thumbnail for %s (%s)", self.name, upstream_id, exc.detail)
+        try:  # best effort: without one, the runner makes a thumbnail from the video
+            thumb, _ = await download(self._client, f"videos/{upstream_id}/content?variant=thumbnail",
+                                      headers=headers, what="the thumbnail")
+            info = await asyncio.to_thread(probe_image, thumb)
+        except (BackendFailure, MediaError) as exc:
+            log.info("%s: no usable thumbnail for %s (%s)", self.name, upstream_id, exc.detail)
         else:
-            outputs.append(Output(thumb, mime or "image/webp", role="thumbnail"))
+            outputs.append(Output(thumb, info.mime, role="thumbnail"))
         return tuple(outputs)
 
     async def cancel(self, job: BackendJob, upstream_id: str) -> None:

@@ -10,12 +10,14 @@ Gemini API retired Veo (providers.md §0.2, §4b).
 Credentials, `options.auth`:
     "bearer" (default)  `api_key` holds an OAuth 2 access token (e.g. `gcloud auth print-access-token`), sent
                         as `Authorization: Bearer`; it expires after about an hour and is not refreshed here.
-    "api_key"           `api_key` holds an Agent Platform API key, sent as `x-goog-api-key`.
+    "api_key"           `api_key` holds an Agent Platform API key, sent as `x-goog-api-key`; without a
+                        project the paths drop `projects/{p}/locations/{l}/` ("express" mode, unverified).
 Other options: `project` (required with bearer), `location` (default us-central1; "global" uses the global
 host), `generate_audio` (default true), `person_generation`.
 
 `done` with no video and only `raiMediaFilteredCount` (the RAI filter) is `no_media`: nothing was delivered
-and the refund policy runs."""
+and the refund policy runs. An operation error INVALID_ARGUMENT whose message speaks of usage guidelines,
+Responsible AI or safety (how clients report Veo's prompt refusals) is `moderated`."""
 
 from __future__ import annotations
 

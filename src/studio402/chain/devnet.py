@@ -11,6 +11,7 @@ Roles use anvil's default dev accounts (accounts.py): 0 deploys and mints, 1 set
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -271,6 +272,12 @@ class Devnet:
         # Keep the last port when possible, so clients that cached the RPC URL keep working.
         last_port = urlsplit(meta.rpc_url).port if meta is not None else None
         log_path = self.root / "anvil.log"
+        if last_port is not None:
+            # Connections to a just-killed anvil can hold its port for a moment: wait a little for it.
+            for _ in range(40):
+                if anvil.port_is_free(last_port):
+                    break
+                await asyncio.sleep(0.05)
         for attempt in range(3):
             keep = last_port is not None and attempt == 0 and anvil.port_is_free(last_port)
             port = last_port if keep and last_port is not None else anvil.free_port()

@@ -23,9 +23,9 @@ class EvmRefunder:
             await on_signed(signed.tx_hash, signed.raw)
 
         try:
-            tx_hash = await self._wallet.send_prepared(self._token, encode_transfer(to, amount), gas=TRANSFER_GAS,
-                                                       on_signed=record)
-            receipt = await self._rpc.wait_for_receipt(tx_hash, timeout=timeout)
+            tx_hash, receipt = await self._wallet.send_for_receipt(self._token, encode_transfer(to, amount),
+                                                                   gas=TRANSFER_GAS, timeout=timeout,
+                                                                   on_signed=record)
         except OutcomeUnknown as exc:
             return SettleOutcome(SettleStatus.UNKNOWN, exc.tx_hash)
         return self._judge(to, amount, tx_hash, receipt)

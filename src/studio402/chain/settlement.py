@@ -45,13 +45,10 @@ class EvmSettler:
             await on_signed(signed.tx_hash, signed.raw)
 
         try:
-            tx_hash = await self._wallet.send_prepared(self._token, data, gas=SETTLE_GAS, on_signed=record)
+            tx_hash, receipt = await self._wallet.send_for_receipt(self._token, data, gas=SETTLE_GAS,
+                                                                   timeout=timeout, on_signed=record)
         except OutcomeUnknown as exc:
             return SettleOutcome(SettleStatus.UNKNOWN, exc.tx_hash)
-        try:
-            receipt = await self._rpc.wait_for_receipt(tx_hash, timeout=timeout)
-        except OutcomeUnknown:
-            return SettleOutcome(SettleStatus.UNKNOWN, tx_hash)
         return self._judge(payment, tx_hash, receipt)
 
     def _judge(self, payment: VerifiedPayment, tx_hash: str, receipt: dict[str, object]) -> SettleOutcome:

@@ -17,15 +17,19 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from eth_account import Account
 from eth_utils.address import to_checksum_address
 
 from studio402.chain.errors import BroadcastUncertain, ReceiptTimeout, RpcError, RpcUnavailable
 from studio402.chain.rpc import AsyncRpc
+from studio402.chain.txsign import TxSigner, UnsignedTx
 from studio402.errors import ChainError
 
 DEFAULT_GAS_LIMIT = 200_000  # transferWithAuthorization uses ~90k, a first mint ~70k
 _MAX_ATTEMPTS = 4
+
+
+class _SyncUnsupported(Exception):
+    """The node has no eth_sendRawTransactionSync (nothing was broadcast)."""
 
 
 class _Rejection(Enum):
@@ -75,16 +79,18 @@ class SettlerWallet:
         fee_ttl: float = 10.0,
     ) -> None:
         self._rpc = rpc
-        self._account = Account.from_key(private_key)
+        self._signer = TxSigner(private_key)
+        self._address = to_checksum_address(self._signer.address)
         self._gas_default = gas_limit_default  # None: estimate every transaction
         self._fee_ttl = fee_ttl
         self._lock = asyncio.Lock()
         self._next_nonce: int | None = None
         self._fees: _Fees | None = None
+        self._sync_receipts: bool | None = None  # does the node have eth_sendRawTransactionSync?
 
     @property
     def address(self) -> str:
-        return str(self._account.address)
+        return self._address
 
     async def send(self, to: str | None, data: bytes, *, gas: int | None = None, value: int = 0) -> str:
         """Sign and broadcast (to=None deploys a contract); the tx hash, right after the node accepted it."""
@@ -134,6 +140,68 @@ class SettlerWallet:
                 self._fees = None
         raise ChainError(f"gave up after {_MAX_ATTEMPTS} nonce/fee conflicts", code="nonce_conflict")
 
+    async def send_for_receipt(
+        self,
+        to: str,
+        data: bytes,
+        *,
+        gas: int,
+        timeout: float,
+        on_signed: Callable[[SignedTx], Awaitable[None]] | None = None,
+    ) -> tuple[str, dict[str, Any]]:
+        """Broadcast and wait for the receipt: one `eth_sendRawTransactionSync` where the node has it (no
+        polling), else send + poll. Same error contract as `send_prepared`; ReceiptTimeout (an
+        OutcomeUnknown) when no receipt came in time."""
+        if self._sync_receipts is not False:
+            try:
+                return await self._send_sync(to, data, gas, on_signed)
+            except _SyncUnsupported:
+                self._sync_receipts = False
+        tx_hash = await self.send_prepared(to, data, gas=gas, on_signed=on_signed)
+        try:
+            return tx_hash, await self._rpc.wait_for_receipt(tx_hash, timeout=timeout)
+        except ReceiptTimeout:
+            await self._forget_if_dropped(tx_hash)
+            raise
+
+    async def _send_sync(
+        self, to: str, data: bytes, gas: int, on_signed: Callable[[SignedTx], Awaitable[None]] | None
+    ) -> tuple[str, dict[str, Any]]:
+        for _ in range(_MAX_ATTEMPTS):
+            signed = await self._sign_next(to, data, gas, 0)
+            if on_signed is not None:
+                try:
+                    await on_signed(signed)
+                except BaseException:
+                    await self._release(signed.nonce)
+                    raise
+            try:
+                receipt = await self._rpc.send_raw_transaction_sync(signed.raw)
+            except RpcUnavailable as exc:
+                if not exc.request_sent:
+                    await self._release(signed.nonce)
+                    raise
+                await self._forget_nonces()
+                raise ReceiptTimeout(f"no answer for {signed.tx_hash}: {exc.detail}", tx_hash=signed.tx_hash) from exc
+            except RpcError as exc:
+                if exc.rpc_code == -32601 or "not supported" in exc.rpc_message.lower():
+                    await self._release(signed.nonce)
+                    raise _SyncUnsupported from exc
+                kind = _classify(exc.rpc_message)
+                if kind is _Rejection.NONCE:
+                    await self.resync()
+                    continue
+                if kind is _Rejection.KNOWN or "timeout" in exc.rpc_message.lower():
+                    raise ReceiptTimeout(f"{signed.tx_hash}: {exc.rpc_message}", tx_hash=signed.tx_hash) from exc
+                await self._release(signed.nonce)
+                if kind is _Rejection.OTHER:
+                    raise
+                self._fees = None
+                continue
+            self._sync_receipts = True
+            return signed.tx_hash, receipt
+        raise ChainError(f"gave up after {_MAX_ATTEMPTS} nonce/fee conflicts", code="nonce_conflict")
+
     async def send_and_wait(
         self, to: str | None, data: bytes, *, timeout: float, gas: int | None = None, value: int = 0
     ) -> dict[str, Any]:
@@ -161,27 +229,16 @@ class SettlerWallet:
     async def _sign_next(self, to: str | None, data: bytes, gas: int, value: int) -> SignedTx:
         fees = await self._current_fees()
         chain_id = await self._rpc.chain_id()
+        target = bytes.fromhex(to.removeprefix("0x")) if to is not None else b""
         async with self._lock:
             if self._next_nonce is None:
                 self._next_nonce = await self._rpc.get_transaction_count(self.address, "pending")
             nonce = self._next_nonce
-            tx = self._transaction(chain_id, nonce, to, data, gas, value, fees)
-            signed = self._account.sign_transaction(tx)
+            tx = UnsignedTx(chain_id, nonce, gas, target, value, data, max_fee=fees.max_fee, tip=fees.tip,
+                            gas_price=fees.gas_price)
+            raw, tx_hash = self._signer.sign(tx)
             self._next_nonce = nonce + 1
-        return SignedTx(nonce=nonce, raw=bytes(signed.raw_transaction), tx_hash="0x" + signed.hash.hex())
-
-    @staticmethod
-    def _transaction(
-        chain_id: int, nonce: int, to: str | None, data: bytes, gas: int, value: int, fees: _Fees
-    ) -> dict[str, Any]:
-        tx: dict[str, Any] = {"chainId": chain_id, "nonce": nonce, "gas": gas, "value": value, "data": data}
-        if to is not None:
-            tx["to"] = to_checksum_address(to)
-        if fees.max_fee is not None:
-            tx.update(type=2, maxFeePerGas=fees.max_fee, maxPriorityFeePerGas=fees.tip)
-        else:
-            tx["gasPrice"] = fees.gas_price
-        return tx
+        return SignedTx(nonce=nonce, raw=raw, tx_hash=tx_hash)
 
     async def _release(self, nonce: int) -> None:
         """A signed transaction was refused: hand its nonce out again, or resync if later ones exist."""

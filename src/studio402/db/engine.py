@@ -29,7 +29,7 @@ async def open_database(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
         # One connection: SQLite has one writer anyway, and a single connection never hits
         # SQLITE_BUSY upgrading a read transaction. Transactions are kept short (never span RPC calls).
-        engine = create_async_engine(url, poolclass=AsyncAdaptedQueuePool, pool_size=1, max_overflow=0,
+        engine = create_async_engine(url, poolclass=AsyncAdaptedQueuePool, pool_size=4, max_overflow=0,
                                      pool_timeout=60)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     else:

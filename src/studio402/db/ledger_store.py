@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import and_, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -85,6 +85,22 @@ def job_row(job: NewJob, *, held: bool, payment_id: str, now: float) -> dict[str
     }
 
 
+# Hot-path statements are built once with bind parameters: SQLAlchemy then reuses their compiled form
+# instead of building and caching a new statement on every paid request.
+_p = payments.c
+_BY_KEY = select(payments).where(_p.network == bindparam("n"), _p.payer == bindparam("p"), _p.nonce == bindparam("k"))
+_BY_ID = select(payments).where(_p.id == bindparam("pid"))
+_INSERT_PAYMENT = insert(payments)
+_INSERT_JOB = insert(jobs)
+_TO_SETTLING = (update(payments).where(_p.id == bindparam("pid"), _p.state == PaymentState.RESERVED.value)
+                .values(state=PaymentState.SETTLING.value, tx_hash=bindparam("tx"), raw_tx=bindparam("raw"),
+                        job_id=bindparam("job"), updated_at=bindparam("now")))
+_TO_SETTLED = (update(payments).where(_p.id == bindparam("pid"), _p.state == PaymentState.SETTLING.value)
+               .values(state=PaymentState.SETTLED.value, tx_hash=bindparam("tx"), updated_at=bindparam("now")))
+_RELEASE_JOB = (update(jobs).where(jobs.c.payment_id == bindparam("pid"))
+                .values(held=False, updated_at=bindparam("now")))
+
+
 class SqlLedgerStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -94,12 +110,16 @@ class SqlLedgerStore:
             row = (await conn.execute(select(payments).where(*where))).first()
         return _record(row) if row is not None else None
 
+    async def _row(self, statement: Any, params: dict[str, Any]) -> PaymentRecord | None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(statement, params)).first()
+        return _record(row) if row is not None else None
+
     async def get(self, key: PaymentKey) -> PaymentRecord | None:
-        c = payments.c
-        return await self._one(c.network == key.network, c.payer == key.payer, c.nonce == key.nonce)
+        return await self._row(_BY_KEY, {"n": key.network, "p": key.payer, "k": key.nonce})
 
     async def get_by_id(self, payment_id: str) -> PaymentRecord | None:
-        return await self._one(payments.c.id == payment_id)
+        return await self._row(_BY_ID, {"pid": payment_id})
 
     async def get_by_client_id(self, payer: str, client_id: str) -> PaymentRecord | None:
         return await self._one(payments.c.payer == payer, payments.c.client_id == client_id)
@@ -107,7 +127,7 @@ class SqlLedgerStore:
     async def reserve(self, record: PaymentRecord) -> bool:
         try:
             async with self._engine.begin() as conn:
-                await conn.execute(insert(payments).values(_row(record)))
+                await conn.execute(_INSERT_PAYMENT, _row(record))
         except IntegrityError:
             return False
         return True
@@ -128,11 +148,11 @@ class SqlLedgerStore:
     async def begin_settlement(self, payment_id: str, tx_hash: str | None, raw_tx: str | None, job: NewJob,
                                now: float) -> None:
         async with self._engine.begin() as conn:
-            moved = await self._move(conn, payment_id, PaymentState.RESERVED, state=PaymentState.SETTLING.value,
-                                     tx_hash=tx_hash, raw_tx=raw_tx, job_id=job.id, updated_at=now)
-            if not moved:
+            moved = await conn.execute(_TO_SETTLING, {"pid": payment_id, "tx": tx_hash, "raw": raw_tx,
+                                                      "job": job.id, "now": now})
+            if not moved.rowcount:
                 raise AssertionError(f"payment {payment_id} is not reserved")
-            await conn.execute(insert(jobs).values(job_row(job, held=True, payment_id=payment_id, now=now)))
+            await conn.execute(_INSERT_JOB, job_row(job, held=True, payment_id=payment_id, now=now))
 
     async def replace_settlement_tx(self, payment_id: str, tx_hash: str, raw_tx: str, now: float) -> None:
         async with self._engine.begin() as conn:
@@ -140,14 +160,13 @@ class SqlLedgerStore:
 
     async def finish_settlement(self, payment_id: str, tx_hash: str | None, now: float) -> None:
         async with self._engine.begin() as conn:
-            values: dict[str, Any] = {"state": PaymentState.SETTLED.value, "updated_at": now}
-            if tx_hash is not None:
-                values["tx_hash"] = tx_hash
-            if not await self._move(conn, payment_id, PaymentState.SETTLING, **values):
+            if tx_hash is None:
+                current = (await conn.execute(_BY_ID, {"pid": payment_id})).first()
+                tx_hash = current.tx_hash if current is not None else None
+            settled = await conn.execute(_TO_SETTLED, {"pid": payment_id, "tx": tx_hash, "now": now})
+            if not settled.rowcount:
                 return  # already settled by a concurrent reconciler: nothing to do
-            await conn.execute(
-                update(jobs).where(jobs.c.payment_id == payment_id).values(held=False, updated_at=now)
-            )
+            await conn.execute(_RELEASE_JOB, {"pid": payment_id, "now": now})
 
     async def fail(self, payment_id: str, reason: str, now: float, *, keep_job: bool = False) -> None:
         async with self._engine.begin() as conn:
@@ -165,6 +184,12 @@ class SqlLedgerStore:
                     updated_at=now, finished_at=now))
             else:
                 await conn.execute(delete(jobs).where(held))
+
+    async def release_client_id(self, payment_id: str) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(update(payments).where(payments.c.id == payment_id,
+                                                      payments.c.state == PaymentState.FAILED.value)
+                               .values(client_id=None))
 
     async def stale_reserved(self, older_than: float) -> list[PaymentRecord]:
         async with self._engine.connect() as conn:

@@ -58,12 +58,16 @@ class WorkerPool:
         self.wake()
 
     async def stop(self) -> None:
+        """Stop claiming, interrupt running jobs (their leases are released for the next start)."""
         self._stopping = True
-        for task in self._loops:
+        self._wake.set()
+        for task in list(self._running.values()):
             task.cancel()
-        for task in self._loops:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._loops:
+            _, late = await asyncio.wait(self._loops, timeout=10)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*self._loops, return_exceptions=True)
         self._loops.clear()
         await self._release_leases()
 
@@ -76,8 +80,10 @@ class WorkerPool:
                                .values(lease_expires=0.0))
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             job = await self._claim()
+            if self._stopping:
+                return  # a job claimed just now keeps its lease until stop() releases it
             if job is None:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
@@ -89,7 +95,7 @@ class WorkerPool:
                 await task
             except asyncio.CancelledError:
                 if self._stopping:
-                    raise
+                    return  # the lease is released by stop()
                 await self._runner.cancelled(job.id)  # its owner canceled it
             except Exception:
                 log.exception("job %s crashed its worker; its lease will expire and it will run again", job.id)

@@ -131,7 +131,16 @@ class PaymentEngine:
         client_id = _client_id(payload)
         ledger = self._need_ledger()
         key = PaymentKey.of(requirement.network, payment.payer, payment.nonce)
-        while True:
+        for _ in range(5):
+            # Claim the payment first (one INSERT on the common path); a taken key or client id means a
+            # replay or a concurrent duplicate, answered from the existing record.
+            record = self._new_record(key, payment, request, micros, client_id)
+            if await ledger.reserve(record):
+                reason = await method.settlement.simulate(payment)
+                if reason is not None:
+                    await self._fail(record.id, reason)
+                    raise self.rejected(reason, f"the payment would fail on chain: {reason}", resource, micros)
+                return await self._shielded(self._settle(record, payment, method, request, resource))
             existing = await ledger.get(key)
             if existing is None and client_id is not None:
                 existing = await ledger.get_by_client_id(payment.payer, client_id)
@@ -139,14 +148,7 @@ class PaymentEngine:
                 paid = await self._existing(existing, key, request, micros, resource, method, payment)
                 if paid is not None:
                     return paid
-                continue
-            reason = await method.settlement.simulate(payment)
-            if reason is not None:
-                raise self.rejected(reason, f"the payment would fail on chain: {reason}", resource, micros)
-            record = self._new_record(key, payment, request, micros, client_id)
-            if await ledger.reserve(record):
-                return await self._shielded(self._settle(record, payment, method, request, resource))
-            # Another request reserved this payment first: loop and answer like it.
+        raise ConflictError("this payment is contended; retry shortly", code="payment_in_progress")
 
     async def _existing(
         self,
@@ -164,7 +166,9 @@ class PaymentEngine:
         record = await self._wait_for_outcome(record)
         if record.state is PaymentState.FAILED:
             if record.key != key:
-                return None  # a failed earlier attempt under the same client id: this is a new payment
+                # A failed earlier attempt under the same client id: this new authorization may take the id.
+                await self._need_ledger().release_client_id(record.id)
+                return None
             if not await self._need_ledger().reopen(record.id, self._clock()):
                 return None
             reason = await method.settlement.simulate(payment)

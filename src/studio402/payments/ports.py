@@ -41,6 +41,10 @@ class LedgerStore(Protocol):
         given out) marked failed with code payment_failed."""
         ...
 
+    async def release_client_id(self, payment_id: str) -> None:
+        """Let a FAILED payment give its client id (payment-identifier) to a new authorization."""
+        ...
+
     async def stale_reserved(self, older_than: float) -> list[PaymentRecord]:
         """RESERVED payments not touched since `older_than` (their request died before broadcasting)."""
         ...

@@ -1,0 +1,161 @@
+"""Paid requests per second: studio402 vs the official x402 SDK's FastAPI middleware + in-process facilitator,
+both settling on the same anvil in one run (challenge -> verify -> settle -> job row).
+
+    .venv/bin/python bench/paid_request.py [--requests 200] [--concurrency 1,16,64]
+
+Payment headers are signed before the clock starts (client signing is not server work); each server gets
+its own payers. Every answer must be a 200 with a distinct job, and every payment one on-chain transfer."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from studio402.chain.devnet import Devnet  # noqa: E402
+from tests.devnet_fixture import Payer, authorize, new_payer  # noqa: E402
+
+BODY = {"prompt": "bench"}
+PATH = "/api/generate/grok/generate"  # flat $0.07
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def wait_up(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient() as http:
+        while time.monotonic() < deadline:
+            try:
+                await http.post(url + PATH, json=BODY)
+                return
+            except httpx.TransportError:
+                await asyncio.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up")
+
+
+async def headers_for(devnet: Devnet, base: str, payers: list[Payer], n: int) -> list[str]:
+    async with httpx.AsyncClient() as http:
+        response = await http.post(base + PATH, json=BODY)
+    accepted = json.loads(base64.b64decode(response.headers["PAYMENT-REQUIRED"]))["accepts"][0]
+    out = []
+    for i in range(n):
+        auth, signature = authorize(devnet, payers[i % len(payers)], int(accepted["amount"]))
+        payload = {"x402Version": 2, "accepted": accepted,
+                   "payload": {"authorization": auth.to_json(), "signature": "0x" + signature.hex()}}
+        out.append(base64.b64encode(json.dumps(payload).encode()).decode())
+    return out
+
+
+async def fire(base: str, headers: list[str], concurrency: int) -> tuple[float, set[str]]:
+    """Send every payment with `concurrency` requests in flight (aiohttp: a light client leaves the two
+    cores to the servers and anvil)."""
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for h in headers:
+        queue.put_nowait(h)
+    jobs: set[str] = set()
+    body = json.dumps(BODY)
+
+    async def worker(http: aiohttp.ClientSession) -> None:
+        while not queue.empty():
+            header = queue.get_nowait()
+            async with http.post(base + PATH, data=body, headers={"PAYMENT-SIGNATURE": header,
+                                                                 "content-type": "application/json"}) as r:
+                text = await r.text()
+            if r.status != 200:
+                raise RuntimeError(f"{base}: {r.status} {text[:300]}")
+            jobs.add(json.loads(text)["jobId"])
+
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as http:
+        start = time.perf_counter()
+        await asyncio.gather(*(worker(http) for _ in range(concurrency)))
+        elapsed = time.perf_counter() - start
+    return elapsed, jobs
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc), to report server CPU per paid request."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def spawn(args: list[str]) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}:{ROOT}"}
+    return subprocess.Popen([sys.executable, *args], env=env, cwd=ROOT)
+
+
+async def main(requests: int, levels: list[int]) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="bench-paid-"))
+    # No state checkpoints on the bench chain: durability is not what is measured, and dumping a growing
+    # state pauses anvil for both servers alike, which only adds noise.
+    devnet = Devnet(tmp / "chain", checkpoint_interval=3600)
+    info = await devnet.start()
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        ref_port, our_port = free_port(), free_port()
+        procs.append(spawn(["bench/_reference_server.py", "--rpc", info.rpc_url, "--token", info.token,
+                            "--pay-to", info.pay_to, "--settler-key", info.minter_key, "--network", info.network,
+                            "--name", info.token_name, "--db", str(tmp / "ref.db"), "--amount", "70000",
+                            "--port", str(ref_port)]))
+        network = {"network": info.network, "asset": info.token, "asset_name": info.token_name,
+                   "pay_to": info.pay_to, "rpc_url": info.rpc_url, "settler_key": info.settler_key}
+        procs.append(spawn(["bench/_studio_server.py", "--network-json", json.dumps(network),
+                            "--data-dir", str(tmp / "studio"), "--port", str(our_port)]))
+        servers = {"x402 SDK middleware (reference)": f"http://127.0.0.1:{ref_port}",
+                   "studio402": f"http://127.0.0.1:{our_port}"}
+        for base in servers.values():
+            await wait_up(base)
+        pids = dict(zip(servers, (procs[0].pid, procs[1].pid), strict=True))
+        anvil_pid = int(json.loads((tmp / "chain" / "devnet" / "anvil.pid").read_text())["pid"])
+        rows = []
+        for concurrency in levels:
+            row: dict[str, Any] = {"concurrency": concurrency}
+            for label, base in servers.items():
+                payers = [await new_payer(devnet, requests * 70_000) for _ in range(4)]
+                headers = await headers_for(devnet, base, payers, requests)
+                pid = pids[label]
+                cpu0, chain0 = cpu_seconds(pid), cpu_seconds(anvil_pid)
+                elapsed, jobs = await fire(base, headers, concurrency)
+                cpu = (cpu_seconds(pid) - cpu0) / requests * 1000
+                chain_cpu = (cpu_seconds(anvil_pid) - chain0) / requests * 1000
+                assert len(jobs) == requests, f"{label}: {len(jobs)} distinct jobs for {requests} payments"
+                row[label] = requests / elapsed
+                print(f"  {label}: {requests / elapsed:.1f} req/s, server CPU {cpu:.1f} ms/request, "
+                      f"anvil CPU {chain_cpu:.1f} ms/request", flush=True)
+            rows.append(row)
+            ratio = row["studio402"] / row["x402 SDK middleware (reference)"]
+            print(f"concurrency {concurrency:>3}: reference {row['x402 SDK middleware (reference)']:7.1f} req/s"
+                  f" | studio402 {row['studio402']:7.1f} req/s | ratio {ratio:5.1f}x", flush=True)
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(10)
+        await devnet.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--concurrency", default="1,16,64")
+    cli = parser.parse_args()
+    asyncio.run(main(cli.requests, [int(c) for c in cli.concurrency.split(",")]))

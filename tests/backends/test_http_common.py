@@ -1,0 +1,73 @@
+"""The HTTP plumbing shared by the upstream adapters: waits, status mapping, transport errors."""
+
+from __future__ import annotations
+
+import email.utils
+
+import httpx
+import pytest
+
+from studio402.backends.base import BackendFailure, FailureCode
+from studio402.backends.http_common import MAX_WAIT, retry_after, send, status_failure, upstream_model
+from tests.backends.flows import provider
+
+
+@pytest.mark.parametrize(("headers", "wait"), [
+    ({"retry-after-ms": "1500", "retry-after": "9"}, 1.5),
+    ({"retry-after": "7"}, 7.0),
+    ({"retry-after": "-3"}, 0.0),
+    ({"retry-after": "1e9"}, MAX_WAIT),
+    ({"retry-after": "inf"}, None),
+    ({"retry-after": "soon"}, None),
+    ({}, None),
+])
+def test_retry_after(headers: dict[str, str], wait: float | None) -> None:
+    assert retry_after(httpx.Headers(headers)) == wait
+
+
+def test_retry_after_as_an_http_date() -> None:
+    date = email.utils.formatdate(1_000_030, usegmt=True)
+    assert retry_after(httpx.Headers({"retry-after": date}), now=1_000_000) == 30.0
+
+
+@pytest.mark.parametrize(("status", "code", "retryable"), [
+    (400, FailureCode.INVALID_REQUEST, False), (401, FailureCode.AUTH, False),
+    (402, FailureCode.UNAVAILABLE, False), (404, FailureCode.NOT_FOUND, False),
+    (408, FailureCode.TIMEOUT, True), (422, FailureCode.INVALID_REQUEST, False),
+    (429, FailureCode.RATE_LIMITED, True), (500, FailureCode.UPSTREAM_ERROR, True),
+    (503, FailureCode.UPSTREAM_ERROR, True), (302, FailureCode.UPSTREAM_ERROR, False),
+])
+def test_status_failure(status: int, code: FailureCode, retryable: bool) -> None:
+    resp = httpx.Response(status, json={"error": {"message": "nope"}}, headers={"retry-after": "2"})
+    failure = status_failure(resp, accepted=False)
+    assert (failure.failure, failure.retryable, failure.retry_after) == (code, retryable, 2.0)
+    assert "nope" in failure.detail
+
+
+def _failing(exc: Exception) -> httpx.AsyncClient:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise exc
+    return httpx.AsyncClient(transport=httpx.MockTransport(handler), base_url="http://upstream.test")
+
+
+@pytest.mark.parametrize(("exc", "creates", "accepted", "retryable"), [
+    (httpx.ConnectError("refused"), True, False, True),  # never sent: safe to send again
+    (httpx.ReadTimeout("slow"), False, False, True),  # a poll: ask again
+    (httpx.ReadTimeout("slow"), True, True, False),  # a create's answer was lost: maybe billed, never again
+    (httpx.RemoteProtocolError("dropped"), True, True, False),
+])
+async def test_transport_errors(exc: Exception, creates: bool, accepted: bool, retryable: bool) -> None:
+    client = _failing(exc)
+    with pytest.raises(BackendFailure) as info:
+        await send(client, "POST", "jobs", creates=creates)
+    await client.aclose()
+    assert (info.value.accepted, info.value.retryable) == (accepted, retryable)
+
+
+def test_upstream_model_prefers_the_operator_mapping() -> None:
+    settings = provider("x", "http://127.0.0.1:9", "k", models={"m/edit": "edit-model", "n": "n-model"})
+    defaults = {"m": "default-m", "n": "default-n"}
+    assert upstream_model(settings, "m/edit", defaults) == "edit-model"
+    assert upstream_model(settings, "m/generate", defaults) == "default-m"
+    assert upstream_model(settings, "n/generate", defaults) == "n-model"
+    assert upstream_model(settings, "o/generate", defaults) is None
