@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import uvicorn
+from fastapi.responses import JSONResponse
 from PIL import Image
 
 from studio402.api.app import create_app
@@ -52,10 +53,19 @@ if __name__ == "__main__":
     parser.add_argument("--network-json", required=True)
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=0)  # API-only by default, like the reference
     cli = parser.parse_args()
     settings = Settings(data_dir=Path(cli.data_dir)).with_overrides(**{
         "server.port": cli.port, "payments.networks": [json.loads(cli.network_json)], "payments.refund": "none",
-        "jobs.workers": 0})  # API-only, like the reference: generation would compete for the CPU
+        "jobs.workers": cli.workers})  # API-only, like the reference: generation would compete for the CPU
     backend = InstantBackend()
     services = Services(settings, registry=BackendRegistry({backend.name: backend}, default=[backend.name]))
-    uvicorn.run(create_app(services), host="127.0.0.1", port=cli.port, log_level="warning", lifespan="on")
+    app = create_app(services)
+
+    @app.get("/bench/job/{job_id}")
+    async def unauthenticated_poll(job_id: str, payer: str) -> JSONResponse:
+        """The job route minus SIGN-IN-WITH-X: isolates what authentication costs (bench only)."""
+        job = await services.jobs.get_for(payer, job_id)
+        return JSONResponse(services.job_view(job) if job else {}, headers={"Cache-Control": "no-store"})
+
+    uvicorn.run(app, host="127.0.0.1", port=cli.port, log_level="warning", lifespan="on")

@@ -15,7 +15,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
 from x402.extensions.payment_identifier import PAYMENT_IDENTIFIER, declare_payment_identifier_extension
 
 from studio402.auth.siwx import SIWX_EXTENSION_KEY, SiwxVerifier
@@ -30,7 +29,7 @@ from studio402.chain.rpc import AsyncRpc
 from studio402.chain.settlement import EvmSettler
 from studio402.chain.wallet import SettlerWallet
 from studio402.config import NetworkSettings, RefundMethod, Settings
-from studio402.db.engine import database_url, open_database
+from studio402.db.engine import Database, database_url, open_database
 from studio402.db.ledger_store import SqlLedgerStore
 from studio402.db.refund_store import SqlRefundStore
 from studio402.errors import ConfigError
@@ -90,7 +89,7 @@ class Services:
         self.siwx = SiwxVerifier(settings.public_url, supported_chain_ids=chain_ids)
         self.events = JobEvents()
         self.owner = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
-        self.db: AsyncEngine | None = None
+        self.db: Database | None = None
         self.devnet: Devnet | None = None
         self._closers: list[Callable[[], Awaitable[None]]] = []
         self._tasks: list[asyncio.Task[None]] = []

@@ -20,12 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert, update
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from studio402.backends.base import Backend, MediaInput
 from studio402.backends.registry import BackendRegistry
 from studio402.catalog import CATALOG
-from studio402.db.engine import open_database
+from studio402.db.engine import Database, open_database
 from studio402.db.ledger_store import job_row
 from studio402.db.schema import jobs
 from studio402.jobs.events import JobEvents
@@ -51,7 +50,7 @@ class StaticMedia:
 
 @dataclass
 class JobHarness:
-    engine: AsyncEngine
+    engine: Database
     store: SqlJobStore
     blobs: LocalBlobStore
     registry: BackendRegistry
@@ -62,7 +61,7 @@ class JobHarness:
     @classmethod
     async def open(cls, tmp: Path, backends: Mapping[str, Backend], *, chain: Sequence[str] | None = None,
                    config: RunnerConfig = FAST) -> JobHarness:
-        engine = await open_database(f"sqlite+aiosqlite:///{tmp / 'jobs.db'}")
+        engine = await open_database(f"sqlite:///{tmp / 'jobs.db'}")
         blobs = LocalBlobStore(tmp / "blobs", UrlSigner(b"k" * 32, "http://127.0.0.1:8402"))
         registry = BackendRegistry(backends, default=list(chain or backends))
         return cls(engine, SqlJobStore(engine), blobs, registry, JobEvents(), StaticMedia(), config)
@@ -76,8 +75,8 @@ class JobHarness:
         request = CATALOG.validate(route, dict(body))
         new = NewJob(new_id("job"), "0x" + "ab" * 20, route.model, route.operation, request.canonical_json,
                      request.fingerprint, 10_000, callback_url=request.canonical.get("callBackUrl"))
-        async with self.engine.begin() as conn:
-            await conn.execute(insert(jobs).values(job_row(new, held=False, payment_id=None, now=time.time())))
+        row = job_row(new, held=False, payment_id=None, now=time.time())
+        await self.engine.write(lambda conn: conn.execute(insert(jobs).values(row)))
         self.media.by_job[new.id] = list(inputs)
         job = await self.store.get(new.id)
         assert job is not None
@@ -89,8 +88,8 @@ class JobHarness:
 
     async def _claim(self, job_id: str, owner: str) -> Job:
         # Expire any lease first: each call plays a fresh worker after a restart.
-        async with self.engine.begin() as conn:
-            await conn.execute(update(jobs).where(jobs.c.id == job_id).values(lease_expires=0.0))
+        await self.engine.write(lambda conn: conn.execute(
+            update(jobs).where(jobs.c.id == job_id).values(lease_expires=0.0)))
         job = await self.store.claim(owner, self.config.lease_seconds, time.time())
         assert job is not None and job.id == job_id, "the job is not runnable"
         return job

@@ -72,8 +72,7 @@ async def test_signed_delivery_retried_until_accepted(tmp_path: Path, receiver: 
         assert await sender.deliver_due() == 1
         clock.now += backoff(attempt)
     assert await sender.deliver_due() == 0
-    async with harness.engine.connect() as conn:
-        [row] = list(await conn.execute(select(webhook_deliveries)))
+    [row] = await harness.engine.read(lambda conn: list(conn.execute(select(webhook_deliveries))))
     await harness.close()
     assert (row.state, row.attempts, row.last_status) == ("delivered", 3, 200)
     assert len(server.received) == 3
@@ -104,8 +103,8 @@ async def test_gives_up_after_twelve_attempts_and_on_permanent_errors(
     server.statuses = [410]
     await sender.enqueue(await ended_job(harness, f"https://hooks.test:{server.port}/b"))  # type: ignore[arg-type]
     await sender.deliver_due()
-    async with harness.engine.connect() as conn:
-        rows = {r.url.rsplit("/", 1)[1]: r for r in await conn.execute(select(webhook_deliveries))}
+    rows = await harness.engine.read(lambda conn: {
+        r.url.rsplit("/", 1)[1]: r for r in conn.execute(select(webhook_deliveries))})
     await harness.close()
     assert (rows["a"].state, rows["a"].attempts) == ("failed", MAX_ATTEMPTS)
     assert (rows["b"].state, rows["b"].attempts, rows["b"].last_status) == ("failed", 1, 410)
@@ -121,8 +120,7 @@ async def test_private_targets_are_refused_without_a_connection(tmp_path: Path) 
                    "https://169.254.169.254/latest", "https://10.0.0.1/hook"):
         await sender.enqueue(await ended_job(harness, target))  # type: ignore[arg-type]
     await sender.deliver_due()
-    async with harness.engine.connect() as conn:
-        rows = list(await conn.execute(select(webhook_deliveries)))
+    rows = await harness.engine.read(lambda conn: list(conn.execute(select(webhook_deliveries))))
     await harness.close()
     assert len(rows) == 4
     assert all(r.state == "failed" and r.last_error.startswith("address_not_allowed") for r in rows)

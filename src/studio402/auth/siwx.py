@@ -17,6 +17,7 @@ validity window, which only re-reads what its signer may read.
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -43,6 +44,7 @@ SIWX_HEADER = "SIGN-IN-WITH-X"
 DEFAULT_MAX_AGE_SECONDS = 300
 DEFAULT_CLOCK_SKEW_SECONDS = 60
 DEFAULT_STATEMENT = "Sign in to read your jobs"
+VERIFIED_CACHE_SIZE = 10_000
 MISSING_ERROR = "SIGN-IN-WITH-X header is required"
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -90,6 +92,7 @@ class SiwxVerifier:
         contract_checker: Eip1271Checker | None = None,
         clock_skew_seconds: float = DEFAULT_CLOCK_SKEW_SECONDS,
         statement: str | None = DEFAULT_STATEMENT,
+        cache_size: int = VERIFIED_CACHE_SIZE,
     ) -> None:
         if not supported_chain_ids:
             raise ConfigError("SIWX needs at least one supported chain id")
@@ -100,6 +103,10 @@ class SiwxVerifier:
         self._clock = clock
         self._checker = contract_checker
         self._statement = _check_statement(statement)
+        # Clients poll with the same header for its whole validity window: remember headers whose
+        # signature checked out (keyed by the exact header text), so repeated polls skip the crypto.
+        self._verified: OrderedDict[str, tuple[SiwxProof, str]] = OrderedDict()
+        self._cache_size = cache_size
 
     def url_for(self, path: str, query: str = "") -> str:
         """The public URL of a request: base URL + path + `?` + the raw query string (not re-encoded)."""
@@ -109,9 +116,18 @@ class SiwxVerifier:
         """The lowercase address that signed a valid proof for `request_url`, else AuthError(code)."""
         if not header_value:
             raise AuthError(MISSING_ERROR, code=SiwxCode.MISSING)
+        cached = self._verified.get(header_value)
+        if cached is not None:  # a header seen before: its signature holds; times and URL are checked again
+            self.check_claims(cached[0], request_url=request_url)
+            return cached[1]
         proof = parse_header(header_value)
         chain_id = self.check_claims(proof, request_url=request_url)
-        return await self._check_signature(proof, chain_id)
+        address = await self._check_signature(proof, chain_id)
+        if self._cache_size:
+            self._verified[header_value] = (proof, address)
+            if len(self._verified) > self._cache_size:
+                self._verified.popitem(last=False)
+        return address
 
     def check_claims(self, proof: SiwxProof, *, request_url: str) -> int:
         """Every check but the signature; returns the EIP-155 chain id of the proof."""

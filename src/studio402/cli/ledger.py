@@ -50,11 +50,11 @@ async def _chains(settings: Settings) -> AsyncIterator[tuple[dict[str, AuditChai
 
 
 async def run_audit(settings: Settings) -> AuditReport:
-    engine = await open_database(database_url(settings.database.url, settings.data_dir))
+    db = await open_database(database_url(settings.database.url, settings.data_dir))
     try:
-        payments, statuses, refunds = await audit_source.load(engine)
+        payments, statuses, refunds = await audit_source.load(db)
     finally:
-        await engine.dispose()
+        await db.dispose()
     async with _chains(settings) as (chains, wallets):
         return await audit(payments, statuses, refunds, chains, wallets)
 

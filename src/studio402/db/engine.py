@@ -1,39 +1,103 @@
-"""Opening the database: SQLite in the data dir by default (WAL, one connection), or any async URL."""
+"""Opening the database. Store operations are plain functions over a SQLAlchemy `Connection`, run by
+`Database.read` / `Database.write`:
+
+- SQLite (the embedded default): in the event loop's own thread on one connection. A SQLite statement
+  takes microseconds, so this is ~7x cheaper than the async driver's thread hop per statement (measured:
+  0.12 ms vs 0.87 ms for a read), and operations never interleave inside the process. WAL mode lets other
+  processes (the CLI's audit) read meanwhile.
+- PostgreSQL (scale-out): through the async engine (`run_sync`), so the event loop never blocks on I/O.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import Connection, Engine, Select, create_engine, event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import AsyncAdaptedQueuePool
+from sqlalchemy.pool import StaticPool
 
 from studio402.db.schema import metadata
 
+T = TypeVar("T")
+
 
 def database_url(url: str | None, data_dir: Path) -> str:
-    return url or f"sqlite+aiosqlite:///{(data_dir / 'studio402.db').resolve()}"
+    return url or f"sqlite:///{(data_dir / 'studio402.db').resolve()}"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes; WAL keeps it consistent
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA busy_timeout=5000")  # another process (the CLI) holding the write lock
     cursor.close()
 
 
-async def open_database(url: str) -> AsyncEngine:
-    """Create the engine and the tables (idempotent)."""
-    if url.startswith("sqlite"):
-        # One connection: SQLite has one writer anyway, and a single connection never hits
-        # SQLITE_BUSY upgrading a read transaction. Transactions are kept short (never span RPC calls).
-        engine = create_async_engine(url, poolclass=AsyncAdaptedQueuePool, pool_size=4, max_overflow=0,
-                                     pool_timeout=60)
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-    else:
-        engine = create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
-    return engine
+class Database:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._sync: Engine | None = None
+        self._async: AsyncEngine | None = None
+        self._compiled: dict[int, tuple[str, tuple[str, ...], Select[Any]]] = {}  # keeps the statement alive
+        if url.startswith("sqlite"):
+            sync_url = url.replace("sqlite+aiosqlite://", "sqlite://")
+            self._sync = create_engine(sync_url, poolclass=StaticPool,
+                                       connect_args={"check_same_thread": False})
+            event.listen(self._sync, "connect", _sqlite_pragmas)
+        else:
+            self._async = create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+    async def read(self, operation: Callable[[Connection], T]) -> T:
+        """Run `operation` outside a transaction (plain reads)."""
+        if self._sync is not None:
+            with self._sync.connect() as conn:
+                return operation(conn)
+        assert self._async is not None
+        async with self._async.connect() as conn:
+            return await conn.run_sync(operation)
+
+    async def fetch_one(self, statement: Select[Any], params: dict[str, Any]) -> dict[str, Any] | None:
+        """One row of a prebuilt SELECT as a dict. On SQLite the statement is compiled once and run on the
+        raw sqlite3 connection (~0.03 ms instead of ~0.2 ms): the job poll path calls this every time."""
+        if self._sync is None:
+            return await self.read(lambda conn: _row_dict(conn.execute(statement, params).first()))
+        compiled = self._compiled.get(id(statement))
+        if compiled is None:
+            sql = statement.compile(dialect=self._sync.dialect)
+            compiled = self._compiled[id(statement)] = (str(sql), tuple(sql.positiontup or ()), statement)
+        sql_text, order, _ = compiled
+        with self._sync.connect() as conn:
+            cursor = conn.connection.driver_connection.execute(sql_text, [params[k] for k in order])  # type: ignore[union-attr]
+            row = cursor.fetchone()
+            return dict(zip((d[0] for d in cursor.description), row, strict=True)) if row is not None else None
+
+    async def write(self, operation: Callable[[Connection], T]) -> T:
+        """Run `operation` in one transaction: committed if it returns, rolled back if it raises."""
+        if self._sync is not None:
+            with self._sync.begin() as conn:
+                return operation(conn)
+        assert self._async is not None
+        async with self._async.begin() as conn:
+            return await conn.run_sync(operation)
+
+    async def create_tables(self) -> None:
+        await self.write(lambda conn: metadata.create_all(conn))
+
+    async def dispose(self) -> None:
+        if self._sync is not None:
+            self._sync.dispose()
+        if self._async is not None:
+            await self._async.dispose()
+
+
+def _row_dict(row: Any) -> dict[str, Any] | None:
+    return dict(row._mapping) if row is not None else None
+
+
+async def open_database(url: str) -> Database:
+    """Connect and create the tables (idempotent)."""
+    db = Database(url)
+    await db.create_tables()
+    return db

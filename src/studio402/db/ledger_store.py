@@ -6,14 +6,15 @@ import time
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, insert, select, update
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from studio402.db.engine import Database
 from studio402.db.schema import credit_entries, credits, jobs, payments
 from studio402.payments.ledger import NewJob, PaymentKey, PaymentRecord, PaymentState
 
 
-def _record(row: Any) -> PaymentRecord:
+def payment_from_row(row: Any) -> PaymentRecord:
     m = row._mapping
     return PaymentRecord(
         id=m["id"],
@@ -62,7 +63,7 @@ def _row(record: PaymentRecord) -> dict[str, Any]:
     }
 
 
-def job_row(job: NewJob, *, held: bool, payment_id: str, now: float) -> dict[str, Any]:
+def job_row(job: NewJob, *, held: bool, payment_id: str | None, now: float) -> dict[str, Any]:
     return {
         "id": job.id,
         "payer": job.payer,
@@ -101,128 +102,127 @@ _RELEASE_JOB = (update(jobs).where(jobs.c.payment_id == bindparam("pid"))
                 .values(held=False, updated_at=bindparam("now")))
 
 
+_BY_CLIENT_ID = select(payments).where(_p.payer == bindparam("p"), _p.client_id == bindparam("cid"))
+
+
+def _first(conn: Connection, statement: Any, params: dict[str, Any]) -> PaymentRecord | None:
+    row = conn.execute(statement, params).first()
+    return payment_from_row(row) if row is not None else None
+
+
+def _move(conn: Connection, payment_id: str, old: PaymentState, **values: Any) -> bool:
+    result = conn.execute(update(payments).where(and_(_p.id == payment_id, _p.state == old.value)).values(**values))
+    return bool(result.rowcount)
+
+
 class SqlLedgerStore:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-
-    async def _one(self, *where: Any) -> PaymentRecord | None:
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(select(payments).where(*where))).first()
-        return _record(row) if row is not None else None
-
-    async def _row(self, statement: Any, params: dict[str, Any]) -> PaymentRecord | None:
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(statement, params)).first()
-        return _record(row) if row is not None else None
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     async def get(self, key: PaymentKey) -> PaymentRecord | None:
-        return await self._row(_BY_KEY, {"n": key.network, "p": key.payer, "k": key.nonce})
+        params = {"n": key.network, "p": key.payer, "k": key.nonce}
+        return await self._db.read(lambda conn: _first(conn, _BY_KEY, params))
 
     async def get_by_id(self, payment_id: str) -> PaymentRecord | None:
-        return await self._row(_BY_ID, {"pid": payment_id})
+        return await self._db.read(lambda conn: _first(conn, _BY_ID, {"pid": payment_id}))
 
     async def get_by_client_id(self, payer: str, client_id: str) -> PaymentRecord | None:
-        return await self._one(payments.c.payer == payer, payments.c.client_id == client_id)
+        return await self._db.read(lambda conn: _first(conn, _BY_CLIENT_ID, {"p": payer, "cid": client_id}))
 
     async def reserve(self, record: PaymentRecord) -> bool:
         try:
-            async with self._engine.begin() as conn:
-                await conn.execute(_INSERT_PAYMENT, _row(record))
+            await self._db.write(lambda conn: conn.execute(_INSERT_PAYMENT, _row(record)))
         except IntegrityError:
             return False
         return True
 
-    async def _move(self, conn: AsyncConnection, payment_id: str, old: PaymentState, **values: Any) -> bool:
-        result = await conn.execute(
-            update(payments)
-            .where(and_(payments.c.id == payment_id, payments.c.state == old.value))
-            .values(**values)
-        )
-        return bool(result.rowcount)
-
     async def reopen(self, payment_id: str, now: float) -> bool:
-        async with self._engine.begin() as conn:
-            return await self._move(conn, payment_id, PaymentState.FAILED, state=PaymentState.RESERVED.value,
-                                    reason=None, tx_hash=None, raw_tx=None, updated_at=now)
+        return await self._db.write(lambda conn: _move(
+            conn, payment_id, PaymentState.FAILED, state=PaymentState.RESERVED.value, reason=None, tx_hash=None,
+            raw_tx=None, updated_at=now))
 
     async def begin_settlement(self, payment_id: str, tx_hash: str | None, raw_tx: str | None, job: NewJob,
                                now: float) -> None:
-        async with self._engine.begin() as conn:
-            moved = await conn.execute(_TO_SETTLING, {"pid": payment_id, "tx": tx_hash, "raw": raw_tx,
-                                                      "job": job.id, "now": now})
+        def op(conn: Connection) -> None:
+            moved = conn.execute(_TO_SETTLING, {"pid": payment_id, "tx": tx_hash, "raw": raw_tx, "job": job.id,
+                                                "now": now})
             if not moved.rowcount:
                 raise AssertionError(f"payment {payment_id} is not reserved")
-            await conn.execute(_INSERT_JOB, job_row(job, held=True, payment_id=payment_id, now=now))
+            conn.execute(_INSERT_JOB, job_row(job, held=True, payment_id=payment_id, now=now))
+
+        await self._db.write(op)
 
     async def replace_settlement_tx(self, payment_id: str, tx_hash: str, raw_tx: str, now: float) -> None:
-        async with self._engine.begin() as conn:
-            await self._move(conn, payment_id, PaymentState.SETTLING, tx_hash=tx_hash, raw_tx=raw_tx, updated_at=now)
+        await self._db.write(lambda conn: _move(conn, payment_id, PaymentState.SETTLING, tx_hash=tx_hash,
+                                                raw_tx=raw_tx, updated_at=now))
 
     async def finish_settlement(self, payment_id: str, tx_hash: str | None, now: float) -> None:
-        async with self._engine.begin() as conn:
-            if tx_hash is None:
-                current = (await conn.execute(_BY_ID, {"pid": payment_id})).first()
-                tx_hash = current.tx_hash if current is not None else None
-            settled = await conn.execute(_TO_SETTLED, {"pid": payment_id, "tx": tx_hash, "now": now})
-            if not settled.rowcount:
+        def op(conn: Connection) -> None:
+            known = tx_hash
+            if known is None:
+                current = conn.execute(_BY_ID, {"pid": payment_id}).first()
+                known = current.tx_hash if current is not None else None
+            if not conn.execute(_TO_SETTLED, {"pid": payment_id, "tx": known, "now": now}).rowcount:
                 return  # already settled by a concurrent reconciler: nothing to do
-            await conn.execute(_RELEASE_JOB, {"pid": payment_id, "now": now})
+            conn.execute(_RELEASE_JOB, {"pid": payment_id, "now": now})
+
+        await self._db.write(op)
 
     async def fail(self, payment_id: str, reason: str, now: float, *, keep_job: bool = False) -> None:
-        async with self._engine.begin() as conn:
+        def op(conn: Connection) -> None:
             for old in (PaymentState.RESERVED, PaymentState.SETTLING):
                 values: dict[str, Any] = {"state": PaymentState.FAILED.value, "reason": reason, "updated_at": now}
                 if not keep_job:
                     values["job_id"] = None
-                if await self._move(conn, payment_id, old, **values):
+                if _move(conn, payment_id, old, **values):
                     break
             held = and_(jobs.c.payment_id == payment_id, jobs.c.held.is_(True))
             if keep_job:
-                await conn.execute(update(jobs).where(held).values(
+                conn.execute(update(jobs).where(held).values(
                     held=False, status="failed", error_code="payment_failed",
                     error_message=f"the payment did not settle ({reason}); nothing was charged",
                     updated_at=now, finished_at=now))
             else:
-                await conn.execute(delete(jobs).where(held))
+                conn.execute(delete(jobs).where(held))
+
+        await self._db.write(op)
 
     async def release_client_id(self, payment_id: str) -> None:
-        async with self._engine.begin() as conn:
-            await conn.execute(update(payments).where(payments.c.id == payment_id,
-                                                      payments.c.state == PaymentState.FAILED.value)
-                               .values(client_id=None))
+        await self._db.write(lambda conn: conn.execute(
+            update(payments).where(_p.id == payment_id, _p.state == PaymentState.FAILED.value).values(client_id=None)))
+
+    async def _records(self, *where: Any) -> list[PaymentRecord]:
+        return await self._db.read(lambda conn: [payment_from_row(r) for r in conn.execute(select(payments).where(*where))])
 
     async def stale_reserved(self, older_than: float) -> list[PaymentRecord]:
-        async with self._engine.connect() as conn:
-            rows = await conn.execute(select(payments).where(
-                payments.c.state == PaymentState.RESERVED.value, payments.c.updated_at < older_than))
-            return [_record(r) for r in rows]
+        return await self._records(_p.state == PaymentState.RESERVED.value, _p.updated_at < older_than)
 
     async def settling(self) -> list[PaymentRecord]:
-        async with self._engine.connect() as conn:
-            rows = await conn.execute(select(payments).where(payments.c.state == PaymentState.SETTLING.value))
-            return [_record(r) for r in rows]
+        return await self._records(_p.state == PaymentState.SETTLING.value)
 
     async def credit_balance(self, payer: str) -> int:
-        async with self._engine.connect() as conn:
-            value = await conn.scalar(select(credits.c.balance_micros).where(credits.c.payer == payer))
+        value = await self._db.read(lambda conn: conn.scalar(
+            select(credits.c.balance_micros).where(credits.c.payer == payer)))
         return int(value or 0)
 
     async def spend_credit(self, record: PaymentRecord, job: NewJob) -> bool:
         now = time.time()
+
+        def op(conn: Connection) -> bool:
+            debited = conn.execute(
+                update(credits)
+                .where(and_(credits.c.payer == record.key.payer, credits.c.balance_micros >= record.micros))
+                .values(balance_micros=credits.c.balance_micros - record.micros, updated_at=now))
+            if not debited.rowcount:
+                return False
+            conn.execute(_INSERT_PAYMENT, _row(record))
+            conn.execute(_INSERT_JOB, job_row(job, held=False, payment_id=record.id, now=now))
+            conn.execute(insert(credit_entries).values(
+                payer=record.key.payer, delta_micros=-record.micros, reason="spend", job_id=job.id,
+                payment_id=record.id, created_at=now))
+            return True
+
         try:
-            async with self._engine.begin() as conn:
-                debited = await conn.execute(
-                    update(credits)
-                    .where(and_(credits.c.payer == record.key.payer, credits.c.balance_micros >= record.micros))
-                    .values(balance_micros=credits.c.balance_micros - record.micros, updated_at=now)
-                )
-                if not debited.rowcount:
-                    return False
-                await conn.execute(insert(payments).values(_row(record)))
-                await conn.execute(insert(jobs).values(job_row(job, held=False, payment_id=record.id, now=now)))
-                await conn.execute(insert(credit_entries).values(
-                    payer=record.key.payer, delta_micros=-record.micros, reason="spend", job_id=job.id,
-                    payment_id=record.id, created_at=now))
+            return await self._db.write(op)
         except IntegrityError:
             return False  # the same sign-in nonce was already spent: the caller replays instead
-        return True

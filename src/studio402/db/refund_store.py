@@ -5,18 +5,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from studio402.config import RefundMethod
+from studio402.db.engine import Database
 from studio402.db.ledger_store import SqlLedgerStore
 from studio402.db.schema import credit_entries, credits, jobs, refunds
 from studio402.payments.ledger import PaymentRecord
 from studio402.payments.refunds import RefundRecord, RefundState
 
 
-def _record(row: Any) -> RefundRecord:
+def refund_from_row(row: Any) -> RefundRecord:
     m = row._mapping
     return RefundRecord(
         id=m["id"], job_id=m["job_id"], payment_id=m["payment_id"], payer=m["payer"],
@@ -36,58 +36,67 @@ def _row(r: RefundRecord) -> dict[str, Any]:
     }
 
 
+def _show_on_job(conn: Connection, record: RefundRecord) -> None:
+    conn.execute(update(jobs).where(jobs.c.id == record.job_id).values(
+        refund=json.dumps(record.public()), updated_at=record.updated_at))
+
+
 class SqlRefundStore:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-        self._ledger = SqlLedgerStore(engine)
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._ledger = SqlLedgerStore(db)
 
     async def payment(self, payment_id: str) -> PaymentRecord | None:
         return await self._ledger.get_by_id(payment_id)
 
     async def get_for_job(self, job_id: str) -> RefundRecord | None:
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(select(refunds).where(refunds.c.job_id == job_id))).first()
-        return _record(row) if row is not None else None
+        def op(conn: Connection) -> RefundRecord | None:
+            row = conn.execute(select(refunds).where(refunds.c.job_id == job_id)).first()
+            return refund_from_row(row) if row is not None else None
 
-    async def _show_on_job(self, conn: AsyncConnection, record: RefundRecord) -> None:
-        await conn.execute(update(jobs).where(jobs.c.id == record.job_id).values(
-            refund=json.dumps(record.public()), updated_at=record.updated_at))
+        return await self._db.read(op)
 
     async def create(self, record: RefundRecord) -> bool:
+        def op(conn: Connection) -> None:
+            conn.execute(insert(refunds).values(_row(record)))
+            _show_on_job(conn, record)
+
         try:
-            async with self._engine.begin() as conn:
-                await conn.execute(insert(refunds).values(_row(record)))
-                await self._show_on_job(conn, record)
+            await self._db.write(op)
         except IntegrityError:
             return False
         return True
 
     async def credit(self, record: RefundRecord) -> bool:
+        def op(conn: Connection) -> None:
+            conn.execute(insert(refunds).values(_row(record)))
+            added = conn.execute(update(credits).where(credits.c.payer == record.payer).values(
+                balance_micros=credits.c.balance_micros + record.micros, updated_at=record.updated_at))
+            if not added.rowcount:
+                conn.execute(insert(credits).values(payer=record.payer, balance_micros=record.micros,
+                                                    updated_at=record.updated_at))
+            conn.execute(insert(credit_entries).values(
+                payer=record.payer, delta_micros=record.micros, reason="refund", job_id=record.job_id,
+                payment_id=record.payment_id, created_at=record.updated_at))
+            _show_on_job(conn, record)
+
         try:
-            async with self._engine.begin() as conn:
-                await conn.execute(insert(refunds).values(_row(record)))
-                added = await conn.execute(update(credits).where(credits.c.payer == record.payer).values(
-                    balance_micros=credits.c.balance_micros + record.micros, updated_at=record.updated_at))
-                if not added.rowcount:
-                    await conn.execute(insert(credits).values(payer=record.payer, balance_micros=record.micros,
-                                                              updated_at=record.updated_at))
-                await conn.execute(insert(credit_entries).values(
-                    payer=record.payer, delta_micros=record.micros, reason="refund", job_id=record.job_id,
-                    payment_id=record.payment_id, created_at=record.updated_at))
-                await self._show_on_job(conn, record)
+            await self._db.write(op)
         except IntegrityError:
             return False
         return True
 
     async def update(self, record: RefundRecord) -> None:
-        async with self._engine.begin() as conn:
-            values = _row(record)
-            del values["id"], values["created_at"]
-            await conn.execute(update(refunds).where(refunds.c.id == record.id).values(**values))
-            await self._show_on_job(conn, record)
+        values = _row(record)
+        del values["id"], values["created_at"]
+
+        def op(conn: Connection) -> None:
+            conn.execute(update(refunds).where(refunds.c.id == record.id).values(**values))
+            _show_on_job(conn, record)
+
+        await self._db.write(op)
 
     async def unfinished(self) -> list[RefundRecord]:
         open_states = (RefundState.PENDING.value, RefundState.SENDING.value)
-        async with self._engine.connect() as conn:
-            rows = await conn.execute(select(refunds).where(refunds.c.state.in_(open_states)))
-            return [_record(r) for r in rows]
+        return await self._db.read(lambda conn: [
+            refund_from_row(r) for r in conn.execute(select(refunds).where(refunds.c.state.in_(open_states)))])

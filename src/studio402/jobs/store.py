@@ -7,35 +7,46 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import Connection, and_, bindparam, exists, func, or_, select, update
 
+from studio402.db.engine import Database
 from studio402.db.schema import jobs, payments, refunds
 from studio402.jobs.model import Job, JobStatus, allowed_sources, job_from_row
 from studio402.payments.ledger import PaymentState
 
 c = jobs.c
+# The poll path, built once (compiled once): a wallet's own, not deleted, job.
+_OWN_JOB = select(jobs).where(c.id == bindparam("id"), c.payer == bindparam("payer"), c.deleted.is_(False))
+
+
+_BY_ID = select(jobs).where(c.id == bindparam("id"))
+_RUNNABLE = and_(
+    c.status.in_((JobStatus.PENDING.value, JobStatus.LOADING.value)),
+    c.held.is_(False),
+    or_(c.lease_expires.is_(None), c.lease_expires < bindparam("now")),
+)
+_NEXT_RUNNABLE = select(c.id).where(_RUNNABLE).order_by(c.created_at).limit(1)
+_TAKE = (update(jobs).where(c.id == bindparam("jid"), _RUNNABLE).values(
+    status=JobStatus.LOADING.value, lease_owner=bindparam("owner"), lease_expires=bindparam("until"),
+    attempts=c.attempts + 1, started_at=func.coalesce(c.started_at, bindparam("now")), updated_at=bindparam("now")))
+
+
+def _job(conn: Connection, job_id: str) -> Job | None:
+    row = conn.execute(_BY_ID, {"id": job_id}).first()
+    return job_from_row(row._mapping) if row is not None else None
 
 
 class SqlJobStore:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     async def get(self, job_id: str) -> Job | None:
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(select(jobs).where(c.id == job_id))).first()
-        return job_from_row(row._mapping) if row is not None else None
+        return await self.db.read(lambda conn: _job(conn, job_id))
 
     async def get_for(self, payer: str, job_id: str) -> Job | None:
         """The job if `payer` paid for it (and has not deleted it); None otherwise, whichever the reason."""
-        job = await self.get(job_id)
-        if job is None or job.payer != payer.lower() or await self._deleted(job_id):
-            return None
-        return job
-
-    async def _deleted(self, job_id: str) -> bool:
-        async with self._engine.connect() as conn:
-            return bool(await conn.scalar(select(c.deleted).where(c.id == job_id)))
+        row = await self.db.fetch_one(_OWN_JOB, {"id": job_id, "payer": payer.lower()})
+        return job_from_row(row) if row is not None else None
 
     async def list_for(self, payer: str, *, status: JobStatus | None, limit: int, before: float | None) -> list[Job]:
         where = [c.payer == payer.lower(), c.deleted.is_(False)]
@@ -44,39 +55,30 @@ class SqlJobStore:
         if before is not None:
             where.append(c.created_at < before)
         query = select(jobs).where(*where).order_by(c.created_at.desc()).limit(limit)
-        async with self._engine.connect() as conn:
-            return [job_from_row(r._mapping) for r in await conn.execute(query)]
+        return await self.db.read(lambda conn: [job_from_row(r._mapping) for r in conn.execute(query)])
 
     async def claim(self, owner: str, lease_seconds: float, now: float) -> Job | None:
         """Take the oldest runnable job: paid (not held), not terminal, lease free or expired."""
-        runnable = and_(
-            c.status.in_((JobStatus.PENDING.value, JobStatus.LOADING.value)),
-            c.held.is_(False),
-            or_(c.lease_expires.is_(None), c.lease_expires < now),
-        )
-        async with self._engine.begin() as conn:
+        def op(conn: Connection) -> Job | None:
             for _ in range(5):
-                job_id = await conn.scalar(select(c.id).where(runnable).order_by(c.created_at).limit(1))
+                job_id = conn.scalar(_NEXT_RUNNABLE, {"now": now})
                 if job_id is None:
                     return None
-                taken = await conn.execute(update(jobs).where(and_(c.id == job_id, runnable)).values(
-                    status=JobStatus.LOADING.value, lease_owner=owner, lease_expires=now + lease_seconds,
-                    attempts=c.attempts + 1, started_at=func.coalesce(c.started_at, now), updated_at=now))
+                taken = conn.execute(_TAKE, {"jid": job_id, "now": now, "owner": owner, "until": now + lease_seconds})
                 if taken.rowcount:
-                    row = (await conn.execute(select(jobs).where(c.id == job_id))).first()
-                    assert row is not None
-                    return job_from_row(row._mapping)
-        return None
+                    return _job(conn, job_id)
+            return None
+
+        return await self.db.write(op)
 
     async def _set(self, job_id: str, where: Sequence[Any], **values: Any) -> Job | None:
         """Compare-and-set: apply `values` if the job still matches `where`; the updated job or None."""
-        async with self._engine.begin() as conn:
-            result = await conn.execute(update(jobs).where(c.id == job_id, *where).values(**values))
-            if not result.rowcount:
+        def op(conn: Connection) -> Job | None:
+            if not conn.execute(update(jobs).where(c.id == job_id, *where).values(**values)).rowcount:
                 return None
-            row = (await conn.execute(select(jobs).where(c.id == job_id))).first()
-        assert row is not None
-        return job_from_row(row._mapping)
+            return _job(conn, job_id)
+
+        return await self.db.write(op)
 
     def _owned(self, owner: str) -> list[Any]:
         return [c.lease_owner == owner, c.status == JobStatus.LOADING.value]
@@ -115,6 +117,11 @@ class SqlJobStore:
         return await self._set(job_id, [c.status == JobStatus.FAILED.value], deleted=True,
                                updated_at=now) is not None
 
+    async def release_leases(self, owner: str) -> None:
+        """A stopping worker hands its unfinished jobs back at once (no waiting for the leases to lapse)."""
+        await self.db.write(lambda conn: conn.execute(update(jobs).where(
+            c.lease_owner == owner, c.status == JobStatus.LOADING.value).values(lease_expires=0.0)))
+
     async def needing_refund(self) -> list[Job]:
         """Ended jobs that were charged and should be refunded but have no refund yet (crash recovery)."""
         refundable = or_(
@@ -123,10 +130,8 @@ class SqlJobStore:
         )
         settled = exists().where(payments.c.id == c.payment_id, payments.c.state == PaymentState.SETTLED.value)
         no_refund = ~exists().where(refunds.c.job_id == c.id)
-        async with self._engine.connect() as conn:
-            rows = await conn.execute(select(jobs).where(refundable, settled, no_refund))
-            return [job_from_row(r._mapping) for r in rows]
+        query = select(jobs).where(refundable, settled, no_refund)
+        return await self.db.read(lambda conn: [job_from_row(r._mapping) for r in conn.execute(query)])
 
     async def statuses(self) -> dict[str, str]:
-        async with self._engine.connect() as conn:
-            return {r.id: r.status for r in await conn.execute(select(c.id, c.status))}
+        return await self.db.read(lambda conn: {r.id: r.status for r in conn.execute(select(c.id, c.status))})

@@ -18,8 +18,8 @@ from typing import Any, Protocol
 
 from sqlalchemy import and_, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
+from studio402.db.engine import Database
 from studio402.db.schema import webhook_deliveries as wd
 from studio402.errors import MediaError
 from studio402.jobs.model import Job
@@ -47,14 +47,14 @@ class Poster(Protocol):
 class WebhookSender:
     def __init__(
         self,
-        engine: AsyncEngine,
+        db: Database,
         poster: Poster,
         secret: bytes,
         *,
         view: Callable[[Job], dict[str, Any]],
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._engine = engine
+        self._db = db
         self._poster = poster
         self._secret = secret
         self._view = view
@@ -68,11 +68,10 @@ class WebhookSender:
         now = self._clock()
         event = f"job.{job.status.value}"
         payload = json.dumps({"type": event, "timestamp": now, "data": self._view(job)}, separators=(",", ":"))
+        row = {"id": new_id("msg"), "job_id": job.id, "event": event, "url": job.callback_url, "payload": payload,
+               "state": "pending", "attempts": 0, "next_at": now, "created_at": now, "updated_at": now}
         with contextlib.suppress(IntegrityError):  # already recorded
-            async with self._engine.begin() as conn:
-                await conn.execute(insert(wd).values(
-                    id=new_id("msg"), job_id=job.id, event=event, url=job.callback_url, payload=payload,
-                    state="pending", attempts=0, next_at=now, created_at=now, updated_at=now))
+            await self._db.write(lambda conn: conn.execute(insert(wd).values(row)))
         self._wake.set()
 
     async def run_forever(self, idle: float = 1.0) -> None:
@@ -89,10 +88,9 @@ class WebhookSender:
 
     async def deliver_due(self) -> int:
         now = self._clock()
-        async with self._engine.connect() as conn:
-            rows = list(await conn.execute(select(wd).where(and_(wd.c.state == "pending", wd.c.next_at <= now))
-                                           .order_by(wd.c.next_at).limit(20)))
-        await asyncio.gather(*(self._attempt(r._mapping) for r in rows))
+        due = select(wd).where(and_(wd.c.state == "pending", wd.c.next_at <= now)).order_by(wd.c.next_at).limit(20)
+        rows = await self._db.read(lambda conn: [dict(r._mapping) for r in conn.execute(due)])
+        await asyncio.gather(*(self._attempt(r) for r in rows))
         return len(rows)
 
     async def _attempt(self, row: Mapping[str, Any]) -> None:
@@ -118,7 +116,6 @@ class WebhookSender:
             state = "failed"
         else:
             state = "pending"
-        async with self._engine.begin() as conn:
-            await conn.execute(update(wd).where(wd.c.id == row["id"]).values(
-                state=state, attempts=attempts, last_status=status, last_error=error,
-                next_at=self._clock() + backoff(attempts - 1), updated_at=self._clock()))
+        values = {"state": state, "attempts": attempts, "last_status": status, "last_error": error,
+                  "next_at": self._clock() + backoff(attempts - 1), "updated_at": self._clock()}
+        await self._db.write(lambda conn: conn.execute(update(wd).where(wd.c.id == row["id"]).values(**values)))

@@ -9,9 +9,6 @@ import logging
 import time
 from collections.abc import Callable
 
-from sqlalchemy import update
-
-from studio402.db.schema import jobs
 from studio402.jobs.model import Job, JobStatus
 from studio402.jobs.runner import JobRunner
 from studio402.jobs.store import SqlJobStore
@@ -69,15 +66,8 @@ class WorkerPool:
                 task.cancel()
             await asyncio.gather(*self._loops, return_exceptions=True)
         self._loops.clear()
-        await self._release_leases()
+        await self._store.release_leases(self._owner)
 
-    async def _release_leases(self) -> None:
-        """Let the next start take our unfinished jobs at once instead of waiting for the leases to lapse."""
-        engine = self._store._engine  # noqa: SLF001 - the pool and the store share the database
-        async with engine.begin() as conn:
-            await conn.execute(update(jobs).where(jobs.c.lease_owner == self._owner,
-                                                  jobs.c.status == JobStatus.LOADING.value)
-                               .values(lease_expires=0.0))
 
     async def _loop(self) -> None:
         while not self._stopping:

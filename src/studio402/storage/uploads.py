@@ -16,11 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from studio402.catalog.fields import MediaKind
+from studio402.db.engine import Database
 from studio402.db.schema import uploads
 from studio402.errors import AccessDenied, InputError, NotFound, TokenError
 from studio402.media.verify import MAX_BYTES, inspect_async, kind_of
@@ -54,9 +54,9 @@ def _b64(data: bytes) -> str:
 
 
 class UploadService:
-    def __init__(self, engine: AsyncEngine, blobs: BlobStore, secret: bytes, public_url: str, *,
+    def __init__(self, db: Database, blobs: BlobStore, secret: bytes, public_url: str, *,
                  clock: Callable[[], float] = time.time) -> None:
-        self._engine = engine
+        self._db = db
         self._blobs = blobs
         self._secret = hashlib.sha256(b"uploads\n" + secret).digest()
         self._public = public_url.rstrip("/")
@@ -83,8 +83,7 @@ class UploadService:
                "content_type": content_type, "max_bytes": MAX_BYTES[kind], "expires_at": now + UPLOAD_TTL_SECONDS,
                "state": "issued", "size": None, "created_at": now, "updated_at": now}
         try:
-            async with self._engine.begin() as conn:
-                await conn.execute(insert(uploads).values(row))
+            await self._db.write(lambda conn: conn.execute(insert(uploads).values(row)))
         except IntegrityError:  # a concurrent replay of the same payment created it
             pass
         created = await self._by("job_id", job_id)
@@ -92,9 +91,11 @@ class UploadService:
         return created
 
     async def _by(self, column: str, value: str) -> Upload | None:
-        async with self._engine.connect() as conn:
-            found = (await conn.execute(select(uploads).where(uploads.c[column] == value))).first()
-        return _upload(found) if found is not None else None
+        def op(conn: Connection) -> Upload | None:
+            found = conn.execute(select(uploads).where(uploads.c[column] == value)).first()
+            return _upload(found) if found is not None else None
+
+        return await self._db.read(op)
 
     def token(self, upload: Upload) -> str:
         claims = {"u": upload.id, "p": upload.pathname, "t": upload.content_type, "m": upload.max_bytes,
@@ -130,9 +131,9 @@ class UploadService:
         # The kind must match what was paid for; within a kind the real type wins (png named jpeg is fine).
         facts = await inspect_async(data, _kind(upload.content_type))
         await self._blobs.put(upload.pathname, data, facts.mime)
-        async with self._engine.begin() as conn:
-            await conn.execute(update(uploads).where(uploads.c.id == upload.id, uploads.c.state == "issued").values(
-                state="uploaded", size=len(data), updated_at=self._clock()))
+        await self._db.write(lambda conn: conn.execute(
+            update(uploads).where(uploads.c.id == upload.id, uploads.c.state == "issued")
+            .values(state="uploaded", size=len(data), updated_at=self._clock())))
         written = await self._by("id", upload_id)
         assert written is not None
         return written
@@ -145,9 +146,8 @@ class UploadService:
             raise InputError("blobUrl does not belong to this upload", code="upload_url_mismatch")
         if upload.state == "issued":
             raise InputError("nothing was uploaded yet", code="upload_missing")
-        async with self._engine.begin() as conn:
-            await conn.execute(update(uploads).where(uploads.c.id == upload.id).values(
-                state="confirmed", updated_at=self._clock()))
+        await self._db.write(lambda conn: conn.execute(
+            update(uploads).where(uploads.c.id == upload.id).values(state="confirmed", updated_at=self._clock())))
         confirmed = await self._by("id", upload_id)
         assert confirmed is not None
         return confirmed
