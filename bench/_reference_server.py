@@ -19,13 +19,23 @@ from x402.schemas import AssetAmount
 
 def build(args: argparse.Namespace) -> FastAPI:
     facilitator = x402Facilitator()
-    register_exact_evm_facilitator(facilitator, FacilitatorWeb3Signer(args.settler_key, args.rpc),
-                                   networks=args.network)
+    register_exact_evm_facilitator(
+        facilitator, FacilitatorWeb3Signer(args.settler_key, args.rpc), networks=args.network
+    )
     server = x402ResourceServer(facilitator)
     server.register(args.network, ExactEvmServerScheme())
     price = AssetAmount(amount=str(args.amount), asset=args.token, extra={"name": args.name, "version": "2"})
-    routes = {"POST /api/generate/*": {"accepts": {"scheme": "exact", "network": args.network, "payTo": args.pay_to,
-                                                   "price": price, "maxTimeoutSeconds": 300}}}
+    routes = {
+        "POST /api/generate/*": {
+            "accepts": {
+                "scheme": "exact",
+                "network": args.network,
+                "payTo": args.pay_to,
+                "price": price,
+                "maxTimeoutSeconds": 300,
+            }
+        }
+    }
     app = FastAPI()
     db: dict[str, aiosqlite.Connection] = {}
     middleware = payment_middleware(routes, server)

@@ -19,7 +19,6 @@ from studio402.config import Settings
 from studio402.services import Services
 
 
-
 def _png() -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (8, 8), (0, 0, 0)).save(buf, "PNG")
@@ -55,9 +54,14 @@ if __name__ == "__main__":
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=0)  # API-only by default, like the reference
     cli = parser.parse_args()
-    settings = Settings(data_dir=Path(cli.data_dir)).with_overrides(**{
-        "server.port": cli.port, "payments.networks": [json.loads(cli.network_json)], "payments.refund": "none",
-        "jobs.workers": cli.workers})  # API-only, like the reference: generation would compete for the CPU
+    settings = Settings(data_dir=Path(cli.data_dir)).with_overrides(
+        **{
+            "server.port": cli.port,
+            "payments.networks": [json.loads(cli.network_json)],
+            "payments.refund": "none",
+            "jobs.workers": cli.workers,
+        }
+    )  # API-only, like the reference: generation would compete for the CPU
     backend = InstantBackend()
     services = Services(settings, registry=BackendRegistry({backend.name: backend}, default=[backend.name]))
     app = create_app(services)

@@ -27,8 +27,9 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from studio402.chain.devnet import Devnet  # noqa: E402
 from tests.devnet_fixture import Payer, authorize, new_payer  # noqa: E402
+
+from studio402.chain.devnet import Devnet  # noqa: E402
 
 BODY = {"prompt": "bench"}
 PATH = "/api/generate/grok/generate"  # flat $0.07
@@ -59,8 +60,11 @@ async def headers_for(devnet: Devnet, base: str, payers: list[Payer], n: int) ->
     out = []
     for i in range(n):
         auth, signature = authorize(devnet, payers[i % len(payers)], int(accepted["amount"]))
-        payload = {"x402Version": 2, "accepted": accepted,
-                   "payload": {"authorization": auth.to_json(), "signature": "0x" + signature.hex()}}
+        payload = {
+            "x402Version": 2,
+            "accepted": accepted,
+            "payload": {"authorization": auth.to_json(), "signature": "0x" + signature.hex()},
+        }
         out.append(base64.b64encode(json.dumps(payload).encode()).decode())
     return out
 
@@ -77,8 +81,11 @@ async def fire(base: str, headers: list[str], concurrency: int) -> tuple[float, 
     async def worker(http: aiohttp.ClientSession) -> None:
         while not queue.empty():
             header = queue.get_nowait()
-            async with http.post(base + PATH, data=body, headers={"PAYMENT-SIGNATURE": header,
-                                                                 "content-type": "application/json"}) as r:
+            async with http.post(
+                base + PATH,
+                data=body,
+                headers={"PAYMENT-SIGNATURE": header, "content-type": "application/json"},
+            ) as r:
                 text = await r.text()
             if r.status != 200:
                 raise RuntimeError(f"{base}: {r.status} {text[:300]}")
@@ -112,16 +119,56 @@ async def main(requests: int, levels: list[int]) -> None:
     procs: list[subprocess.Popen[bytes]] = []
     try:
         ref_port, our_port = free_port(), free_port()
-        procs.append(spawn(["bench/_reference_server.py", "--rpc", info.rpc_url, "--token", info.token,
-                            "--pay-to", info.pay_to, "--settler-key", info.minter_key, "--network", info.network,
-                            "--name", info.token_name, "--db", str(tmp / "ref.db"), "--amount", "70000",
-                            "--port", str(ref_port)]))
-        network = {"network": info.network, "asset": info.token, "asset_name": info.token_name,
-                   "pay_to": info.pay_to, "rpc_url": info.rpc_url, "settler_key": info.settler_key}
-        procs.append(spawn(["bench/_studio_server.py", "--network-json", json.dumps(network),
-                            "--data-dir", str(tmp / "studio"), "--port", str(our_port)]))
-        servers = {"x402 SDK middleware (reference)": f"http://127.0.0.1:{ref_port}",
-                   "studio402": f"http://127.0.0.1:{our_port}"}
+        procs.append(
+            spawn(
+                [
+                    "bench/_reference_server.py",
+                    "--rpc",
+                    info.rpc_url,
+                    "--token",
+                    info.token,
+                    "--pay-to",
+                    info.pay_to,
+                    "--settler-key",
+                    info.minter_key,
+                    "--network",
+                    info.network,
+                    "--name",
+                    info.token_name,
+                    "--db",
+                    str(tmp / "ref.db"),
+                    "--amount",
+                    "70000",
+                    "--port",
+                    str(ref_port),
+                ]
+            )
+        )
+        network = {
+            "network": info.network,
+            "asset": info.token,
+            "asset_name": info.token_name,
+            "pay_to": info.pay_to,
+            "rpc_url": info.rpc_url,
+            "settler_key": info.settler_key,
+        }
+        procs.append(
+            spawn(
+                [
+                    "bench/_studio_server.py",
+                    "--network-json",
+                    json.dumps(network),
+                    "--data-dir",
+                    str(tmp / "studio"),
+                    "--port",
+                    str(our_port),
+                ]
+            )
+        )
+        servers = {
+            "x402 SDK middleware (reference)": f"http://127.0.0.1:{ref_port}",
+            "studio402": f"http://127.0.0.1:{our_port}",
+        }
         for base in servers.values():
             await wait_up(base)
         pids = dict(zip(servers, (procs[0].pid, procs[1].pid), strict=True))
@@ -139,12 +186,18 @@ async def main(requests: int, levels: list[int]) -> None:
                 chain_cpu = (cpu_seconds(anvil_pid) - chain0) / requests * 1000
                 assert len(jobs) == requests, f"{label}: {len(jobs)} distinct jobs for {requests} payments"
                 row[label] = requests / elapsed
-                print(f"  {label}: {requests / elapsed:.1f} req/s, server CPU {cpu:.1f} ms/request, "
-                      f"anvil CPU {chain_cpu:.1f} ms/request", flush=True)
+                print(
+                    f"  {label}: {requests / elapsed:.1f} req/s, server CPU {cpu:.1f} ms/request, "
+                    f"anvil CPU {chain_cpu:.1f} ms/request",
+                    flush=True,
+                )
             rows.append(row)
             ratio = row["studio402"] / row["x402 SDK middleware (reference)"]
-            print(f"concurrency {concurrency:>3}: reference {row['x402 SDK middleware (reference)']:7.1f} req/s"
-                  f" | studio402 {row['studio402']:7.1f} req/s | ratio {ratio:5.1f}x", flush=True)
+            print(
+                f"concurrency {concurrency:>3}: reference {row['x402 SDK middleware (reference)']:7.1f} req/s"
+                f" | studio402 {row['studio402']:7.1f} req/s | ratio {ratio:5.1f}x",
+                flush=True,
+            )
     finally:
         for p in procs:
             p.terminate()

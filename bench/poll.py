@@ -23,15 +23,15 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from eth_account import Account  # noqa: E402
+from tests.auth.conftest import answer_challenge  # noqa: E402
+from tests.devnet_fixture import new_payer  # noqa: E402
 from x402.extensions.sign_in_with_x import parse_siwx_header, validate_siwx_message, verify_siwx_signature  # noqa: E402
+from x402.http.clients import x402HttpxClient  # noqa: E402
 
 from paid_request import free_port, spawn, wait_up  # noqa: E402
 from studio402.auth.siwx import SiwxVerifier  # noqa: E402
 from studio402.chain.devnet import Devnet  # noqa: E402
 from studio402.sdk.client import x402_client  # noqa: E402
-from tests.auth.conftest import answer_challenge  # noqa: E402
-from tests.devnet_fixture import new_payer  # noqa: E402
-from x402.http.clients import x402HttpxClient  # noqa: E402
 
 
 async def hammer(url: str, headers: dict[str, str], seconds: float, concurrency: int) -> float:
@@ -53,8 +53,9 @@ async def hammer(url: str, headers: dict[str, str], seconds: float, concurrency:
         return done / (time.perf_counter() - start)
 
 
-async def verifier_cpu(header: str, url: str, base: str, chain_id: int, n: int = 300
-                       ) -> tuple[float, float, float]:
+async def verifier_cpu(
+    header: str, url: str, base: str, chain_id: int, n: int = 300
+) -> tuple[float, float, float]:
     """CPU per check: ours cold (no cache), ours on a header seen before, the SDK's."""
     cold_verifier = SiwxVerifier(base, supported_chain_ids=[chain_id], cache_size=0)
     warm_verifier = SiwxVerifier(base, supported_chain_ids=[chain_id])
@@ -78,16 +79,35 @@ async def main(seconds: float, concurrency: int) -> None:
     devnet = Devnet(tmp / "chain", checkpoint_interval=3600)
     info = await devnet.start()
     port = free_port()
-    network = {"network": info.network, "asset": info.token, "asset_name": info.token_name, "pay_to": info.pay_to,
-               "rpc_url": info.rpc_url, "settler_key": info.settler_key}
-    proc = spawn(["bench/_studio_server.py", "--network-json", json.dumps(network), "--data-dir",
-                  str(tmp / "studio"), "--port", str(port), "--workers", "1"])
+    network = {
+        "network": info.network,
+        "asset": info.token,
+        "asset_name": info.token_name,
+        "pay_to": info.pay_to,
+        "rpc_url": info.rpc_url,
+        "settler_key": info.settler_key,
+    }
+    proc = spawn(
+        [
+            "bench/_studio_server.py",
+            "--network-json",
+            json.dumps(network),
+            "--data-dir",
+            str(tmp / "studio"),
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ]
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         await wait_up(base)
         payer = await new_payer(devnet, 1_000_000)
         async with x402HttpxClient(x402_client(payer.key), base_url=base, timeout=60) as http:
-            job_id = (await http.post("/api/generate/grok/generate", json={"prompt": "poll me"})).json()["jobId"]
+            job_id = (await http.post("/api/generate/grok/generate", json={"prompt": "poll me"})).json()[
+                "jobId"
+            ]
         url = f"{base}/api/jobs/{job_id}"
         verifier = SiwxVerifier(base, supported_chain_ids=[info.chain_id])
         header = await answer_challenge(verifier, url, Account.from_key(payer.key))
@@ -103,10 +123,15 @@ async def main(seconds: float, concurrency: int) -> None:
         bare, unauth, siwx = rates.values()
         for label, rate in rates.items():
             print(f"{label:32s} {rate:8.0f} req/s")
-        print(f"SIWX poll / bare endpoint: {siwx / bare:.0%}   SIWX poll / same route without auth: {siwx / unauth:.0%}")
+        print(
+            f"SIWX poll / bare endpoint: {siwx / bare:.0%}   "
+            f"SIWX poll / same route without auth: {siwx / unauth:.0%}"
+        )
         cold, warm, sdk = await verifier_cpu(header, url, base, info.chain_id)
-        print(f"SIWX check CPU: ours {cold:.3f} ms (header seen before: {warm:.3f} ms), "
-              f"x402 SDK {sdk:.1f} ms ({sdk / cold:.0f}x)")
+        print(
+            f"SIWX check CPU: ours {cold:.3f} ms (header seen before: {warm:.3f} ms), "
+            f"x402 SDK {sdk:.1f} ms ({sdk / cold:.0f}x)"
+        )
     finally:
         proc.terminate()
         proc.wait(10)

@@ -55,11 +55,18 @@ def devnet_settings(devnet: Devnet, data_dir: Path, port: int, **overrides: Any)
 
 
 @contextlib.asynccontextmanager
-async def running_server(devnet: Devnet, data_dir: Path, *, registry: BackendRegistry | None = None,
-                         port: int | None = None, **overrides: Any) -> AsyncIterator[PaidServer]:
-    """studio402 on the session devnet, with its own data dir (start it twice on one dir = a restart)."""
+async def running_server(
+    devnet: Devnet,
+    data_dir: Path,
+    *,
+    registry: BackendRegistry | None = None,
+    port: int | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> AsyncIterator[PaidServer]:
+    """studio402 on the session devnet, with its own data dir (start it twice on one dir = a restart);
+    `overrides` are dotted settings keys."""
     port = port or free_port()
-    settings = devnet_settings(devnet, data_dir, port, **overrides)
+    settings = devnet_settings(devnet, data_dir, port, **(overrides or {}))
     services = Services(settings, registry=registry)
     async with serve(create_app(services), port) as base:
         yield PaidServer(base, services, settings, devnet)
@@ -82,11 +89,19 @@ async def challenge(client: httpx.AsyncClient, path: str = GENERATE, body: Any =
     return accepts[0]
 
 
-def payment_header(devnet: Devnet, payer: Payer, accepted: dict[str, Any], *, value: int | None = None,
-                   extensions: dict[str, Any] | None = None, **auth_overrides: Any) -> str:
+def payment_header(
+    devnet: Devnet,
+    payer: Payer,
+    accepted: dict[str, Any],
+    *,
+    value: int | None = None,
+    extensions: dict[str, Any] | None = None,
+    **auth_overrides: Any,
+) -> str:
     """A PAYMENT-SIGNATURE for `accepted`, signed by `payer` (value/to/times overridable to break it)."""
-    auth, signature = authorize(devnet, payer, int(accepted["amount"]) if value is None else value,
-                                **auth_overrides)
+    auth, signature = authorize(
+        devnet, payer, int(accepted["amount"]) if value is None else value, **auth_overrides
+    )
     payload: dict[str, Any] = {
         "x402Version": 2,
         "accepted": accepted,
@@ -99,9 +114,13 @@ def payment_header(devnet: Devnet, payer: Payer, accepted: dict[str, Any], *, va
 
 async def transfers_from(devnet: Devnet, address: str) -> list[tuple[str, int, str]]:
     """Every token Transfer sent by `address`: (receiver, value, tx hash)."""
-    logs = await devnet.rpc.get_logs({
-        "address": devnet.info.token, "fromBlock": "0x0", "toBlock": "latest",
-        "topics": [TRANSFER_TOPIC, "0x" + address.lower().removeprefix("0x").rjust(64, "0")],
-    })
+    logs = await devnet.rpc.get_logs(
+        {
+            "address": devnet.info.token,
+            "fromBlock": "0x0",
+            "toBlock": "latest",
+            "topics": [TRANSFER_TOPIC, "0x" + address.lower().removeprefix("0x").rjust(64, "0")],
+        }
+    )
     events = [decode_transfer_log(log) for log in logs]
     return [(e.receiver, e.value, e.tx_hash) for e in events if e is not None]

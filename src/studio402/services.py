@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from ipaddress import ip_network
 import logging
 import os
 import secrets
 import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
 
@@ -78,8 +78,14 @@ class Services:
     """Everything the routes call. `start()` opens the database, the blob store, the payment rails and the
     workers; with static `offers` (tests of the public surface) it only builds challenges."""
 
-    def __init__(self, settings: Settings, *, offers: Sequence[Offer] | None = None,
-                 catalog: Catalog = CATALOG, registry: BackendRegistry | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        offers: Sequence[Offer] | None = None,
+        catalog: Catalog = CATALOG,
+        registry: BackendRegistry | None = None,
+    ) -> None:
         self.settings = settings
         self._registry_override = registry
         self.catalog = catalog
@@ -125,28 +131,58 @@ class Services:
         methods, refunders = await self._payment_rails()
         offers = [m.offer for m in methods]
         self.siwx = SiwxVerifier(settings.public_url, supported_chain_ids=[o.chain_id for o in offers])
-        self.refunds = RefundService(settings.payments.refund, SqlRefundStore(self.db), refunders,
-                                     timeout=settings.payments.settle_timeout_seconds, on_change=self._republish)
+        self.refunds = RefundService(
+            settings.payments.refund,
+            SqlRefundStore(self.db),
+            refunders,
+            timeout=settings.payments.settle_timeout_seconds,
+            on_change=self._republish,
+        )
         self.registry = self._registry_override or build_registry(settings, self.catalog)
         self._closers.append(self.registry.aclose)
         media = settings.media
-        fetch_policy = FetchPolicy(allow_http=media.allow_http, total_timeout_s=media.fetch_timeout_seconds,
-                                   max_bytes=media.max_fetch_mb * 1024 * 1024,
-                                   extra_allowed_networks=tuple(ip_network(n) for n in media.allowed_networks))
+        fetch_policy = FetchPolicy(
+            allow_http=media.allow_http,
+            total_timeout_s=media.fetch_timeout_seconds,
+            max_bytes=media.max_fetch_mb * 1024 * 1024,
+            extra_allowed_networks=tuple(ip_network(n) for n in media.allowed_networks),
+        )
         self.media = MediaResolver(self.catalog, self.blobs, SafeFetcher(fetch_policy), settings.public_url)
         self.uploads = UploadService(self.db, self.blobs, secret, settings.public_url)
         loader = BlobMediaLoader(self.catalog, self.blobs, self.media, settings.storage.url_ttl_seconds)
-        runner = JobRunner(self.jobs, self.registry, self.blobs, self.events, self.catalog, owner=self.owner,
-                           on_terminal=self._on_terminal, media=loader,
-                           config=RunnerConfig(lease_seconds=settings.jobs.lease_seconds))
-        self.pool = WorkerPool(self.jobs, runner, workers=settings.jobs.workers, owner=self.owner,
-                               lease_seconds=settings.jobs.lease_seconds)
+        runner = JobRunner(
+            self.jobs,
+            self.registry,
+            self.blobs,
+            self.events,
+            self.catalog,
+            owner=self.owner,
+            on_terminal=self._on_terminal,
+            media=loader,
+            config=RunnerConfig(lease_seconds=settings.jobs.lease_seconds),
+        )
+        self.pool = WorkerPool(
+            self.jobs,
+            runner,
+            workers=settings.jobs.workers,
+            owner=self.owner,
+            lease_seconds=settings.jobs.lease_seconds,
+        )
         self.events.listen(self.pool.on_event)
-        self.engine = PaymentEngine(offers, methods, SqlLedgerStore(self.db),
-                                    settle_timeout=settings.payments.settle_timeout_seconds,
-                                    job_ready=self._job_ready, extensions_for=self._challenge_extensions)
-        self.webhooks = WebhookSender(self.db, SafeFetcher(FetchPolicy(total_timeout_s=15.0)),
-                                      hashlib.sha256(b"webhooks\n" + secret).digest(), view=self.job_view)
+        self.engine = PaymentEngine(
+            offers,
+            methods,
+            SqlLedgerStore(self.db),
+            settle_timeout=settings.payments.settle_timeout_seconds,
+            job_ready=self._job_ready,
+            extensions_for=self._challenge_extensions,
+        )
+        self.webhooks = WebhookSender(
+            self.db,
+            SafeFetcher(FetchPolicy(total_timeout_s=15.0)),
+            hashlib.sha256(b"webhooks\n" + secret).digest(),
+            view=self.job_view,
+        )
         await self.reconcile()
         await self.pool.start()
         self._tasks.append(asyncio.create_task(self.webhooks.run_forever(), name="webhooks"))
@@ -213,7 +249,9 @@ class Services:
             await self.webhooks.enqueue(await self.jobs.get(job.id) or job)
 
     def job_view(self, job: Job) -> dict[str, Any]:
-        return job_view(job, blobs=self.blobs, catalog=self.catalog, ttl=self.settings.storage.url_ttl_seconds)
+        return job_view(
+            job, blobs=self.blobs, catalog=self.catalog, ttl=self.settings.storage.url_ttl_seconds
+        )
 
     async def _refund(self, job: Job) -> None:
         if job.payment_id is None:
@@ -248,26 +286,38 @@ class Services:
         methods = [method for method, _ in rails]
         refunders = {(m.offer.network, m.offer.asset.address): r for m, r in rails if r is not None}
         if settings.payments.refund is RefundMethod.ONCHAIN and len(refunders) < len(methods):
-            raise ConfigError("refund = \"onchain\" needs a refund_key on every payment network")
+            raise ConfigError('refund = "onchain" needs a refund_key on every payment network')
         return methods, refunders
 
     async def _devnet_rail(self) -> tuple[EvmExactMethod, RefundSender | None]:
         settings, dev = self.settings, self.settings.devnet
-        self.devnet = Devnet(settings.data_dir, chain_id=dev.chain_id, token_name=dev.token_name,
-                             token_symbol=dev.token_symbol, token_version=dev.token_version,
-                             anvil_bin=dev.anvil_bin, demo_funds_micros=parse_usd(dev.demo_funds_usd))
+        self.devnet = Devnet(
+            settings.data_dir,
+            chain_id=dev.chain_id,
+            token_name=dev.token_name,
+            token_symbol=dev.token_symbol,
+            token_version=dev.token_version,
+            anvil_bin=dev.anvil_bin,
+            demo_funds_micros=parse_usd(dev.demo_funds_usd),
+        )
         info = await self.devnet.start()
         self._closers.append(self.devnet.stop)
-        offer = Offer(Asset(info.network, info.token, info.decimals, info.token_name, info.token_version),
-                      info.pay_to, settings.payments.max_timeout_seconds)
+        offer = Offer(
+            Asset(info.network, info.token, info.decimals, info.token_name, info.token_version),
+            info.pay_to,
+            settings.payments.max_timeout_seconds,
+        )
         rpc = self.devnet.rpc
         settler = EvmSettler(rpc, self._wallet(rpc, info.rpc_url, info.settler_key), token=info.token)
         refunder = EvmRefunder(rpc, self._wallet(rpc, info.rpc_url, info.refund_key), token=info.token)
         return EvmExactMethod(offer, settler), refunder
 
     async def _network_rail(self, net: NetworkSettings) -> tuple[EvmExactMethod, RefundSender | None]:
-        offer = Offer(Asset(net.network, net.asset, net.decimals, net.asset_name, net.asset_version), net.pay_to,
-                      self.settings.payments.max_timeout_seconds)
+        offer = Offer(
+            Asset(net.network, net.asset, net.decimals, net.asset_name, net.asset_version),
+            net.pay_to,
+            self.settings.payments.max_timeout_seconds,
+        )
         if net.rpc_url is None or net.settler_key is None:
             raise ConfigError(f"network {net.network}: settling needs rpc_url and settler_key")
         rpc = AsyncRpc(net.rpc_url)
@@ -275,8 +325,9 @@ class Services:
         chain_id = await rpc.chain_id()
         if chain_id != offer.chain_id:
             raise ConfigError(f"rpc_url of {net.network} serves chain {chain_id}")
-        settler = EvmSettler(rpc, self._wallet(rpc, net.rpc_url, net.settler_key.get_secret_value()),
-                             token=net.asset)
+        settler = EvmSettler(
+            rpc, self._wallet(rpc, net.rpc_url, net.settler_key.get_secret_value()), token=net.asset
+        )
         refunder = None
         if net.refund_key is not None:
             wallet = self._wallet(rpc, net.rpc_url, net.refund_key.get_secret_value())
@@ -284,9 +335,12 @@ class Services:
         return EvmExactMethod(offer, settler), refunder
 
     def _challenge_extensions(self, resource_url: str) -> Mapping[str, Any]:
-        extensions: dict[str, Any] = {PAYMENT_IDENTIFIER: declare_payment_identifier_extension(required=False)}
+        extensions: dict[str, Any] = {
+            PAYMENT_IDENTIFIER: declare_payment_identifier_extension(required=False)
+        }
         if self.credit_enabled:
             # Holders of refund credit sign in instead of paying (the official clients try this first).
             extensions[SIWX_EXTENSION_KEY] = self.siwx.challenge_extension(
-                resource_url, statement="Sign in to spend your studio402 credit")
+                resource_url, statement="Sign in to spend your studio402 credit"
+            )
         return extensions

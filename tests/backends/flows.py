@@ -27,10 +27,23 @@ from tests.backends.harness import FAST, JobHarness
 SHORT_DEADLINE = replace(FAST, deadline_seconds=0.3)
 
 
-def provider(kind: str, base_url: str, key: str, *, timeout: float = 5.0,
-             models: Mapping[str, str] | None = None, **options: Any) -> ProviderSettings:
-    return ProviderSettings(type=kind, api_key=SecretStr(key), base_url=base_url, timeout_seconds=timeout,
-                            models=dict(models or {}), options=options)
+def provider(
+    kind: str,
+    base_url: str,
+    key: str,
+    *,
+    timeout: float = 5.0,
+    models: Mapping[str, str] | None = None,
+    **options: Any,
+) -> ProviderSettings:
+    return ProviderSettings(
+        type=kind,
+        api_key=SecretStr(key),
+        base_url=base_url,
+        timeout_seconds=timeout,
+        models=dict(models or {}),
+        options=options,
+    )
 
 
 def png(width: int, height: int, color: tuple[int, int, int] = (200, 30, 30)) -> bytes:
@@ -39,15 +52,27 @@ def png(width: int, height: int, color: tuple[int, int, int] = (200, 30, 30)) ->
     return buf.getvalue()
 
 
-def image_input(field: str, index: int | None = None, size: tuple[int, int] = (96, 64),
-                color: tuple[int, int, int] = (200, 30, 30)) -> MediaInput:
+def image_input(
+    field: str,
+    index: int | None = None,
+    size: tuple[int, int] = (96, 64),
+    color: tuple[int, int, int] = (200, 30, 30),
+) -> MediaInput:
     loc: tuple[str | int, ...] = (field,) if index is None else (field, index)
-    return MediaInput(loc, MediaKind.IMAGE, "image/png", png(*size, color), f"http://127.0.0.1/blobs/{field}.png",
-                      size[0], size[1])
+    return MediaInput(
+        loc,
+        MediaKind.IMAGE,
+        "image/png",
+        png(*size, color),
+        f"http://127.0.0.1/blobs/{field}.png",
+        size[0],
+        size[1],
+    )
 
 
-def backend_job(route_key: str, body: Mapping[str, Any], inputs: tuple[MediaInput, ...] = (),
-                seed: int = 7) -> BackendJob:
+def backend_job(
+    route_key: str, body: Mapping[str, Any], inputs: tuple[MediaInput, ...] = (), seed: int = 7
+) -> BackendJob:
     """A BackendJob with the canonical params the catalog makes of `body` (for mapping unit tests)."""
     model, operation = route_key.split("/")
     request = CATALOG.validate(CATALOG.get(model, operation), dict(body))

@@ -59,8 +59,14 @@ class JobHarness:
     config: RunnerConfig
 
     @classmethod
-    async def open(cls, tmp: Path, backends: Mapping[str, Backend], *, chain: Sequence[str] | None = None,
-                   config: RunnerConfig = FAST) -> JobHarness:
+    async def open(
+        cls,
+        tmp: Path,
+        backends: Mapping[str, Backend],
+        *,
+        chain: Sequence[str] | None = None,
+        config: RunnerConfig = FAST,
+    ) -> JobHarness:
         engine = await open_database(f"sqlite:///{tmp / 'jobs.db'}")
         blobs = LocalBlobStore(tmp / "blobs", UrlSigner(b"k" * 32, "http://127.0.0.1:8402"))
         registry = BackendRegistry(backends, default=list(chain or backends))
@@ -69,12 +75,21 @@ class JobHarness:
     async def close(self) -> None:
         await self.engine.dispose()
 
-    async def submit(self, route_key: str, body: Mapping[str, Any], *,
-                     inputs: Sequence[MediaInput] = ()) -> Job:
+    async def submit(
+        self, route_key: str, body: Mapping[str, Any], *, inputs: Sequence[MediaInput] = ()
+    ) -> Job:
         route = CATALOG.get(*route_key.split("/"))
         request = CATALOG.validate(route, dict(body))
-        new = NewJob(new_id("job"), "0x" + "ab" * 20, route.model, route.operation, request.canonical_json,
-                     request.fingerprint, 10_000, callback_url=request.canonical.get("callBackUrl"))
+        new = NewJob(
+            new_id("job"),
+            "0x" + "ab" * 20,
+            route.model,
+            route.operation,
+            request.canonical_json,
+            request.fingerprint,
+            10_000,
+            callback_url=request.canonical.get("callBackUrl"),
+        )
         row = job_row(new, held=False, payment_id=None, now=time.time())
         await self.engine.write(lambda conn: conn.execute(insert(jobs).values(row)))
         self.media.by_job[new.id] = list(inputs)
@@ -83,13 +98,22 @@ class JobHarness:
         return job
 
     def runner(self, owner: str) -> JobRunner:
-        return JobRunner(self.store, self.registry, self.blobs, self.events, CATALOG, owner=owner,
-                         media=self.media, config=self.config)
+        return JobRunner(
+            self.store,
+            self.registry,
+            self.blobs,
+            self.events,
+            CATALOG,
+            owner=owner,
+            media=self.media,
+            config=self.config,
+        )
 
     async def _claim(self, job_id: str, owner: str) -> Job:
         # Expire any lease first: each call plays a fresh worker after a restart.
-        await self.engine.write(lambda conn: conn.execute(
-            update(jobs).where(jobs.c.id == job_id).values(lease_expires=0.0)))
+        await self.engine.write(
+            lambda conn: conn.execute(update(jobs).where(jobs.c.id == job_id).values(lease_expires=0.0))
+        )
         job = await self.store.claim(owner, self.config.lease_seconds, time.time())
         assert job is not None and job.id == job_id, "the job is not runnable"
         return job

@@ -58,8 +58,9 @@ async def harness(tmp_path: Path, fake: FakeBfl) -> AsyncIterator[JobHarness]:
     await backend.aclose()
 
 
-async def test_generate_polls_the_regional_host_and_downloads_without_the_key(harness: JobHarness,
-                                                                               fake: FakeBfl) -> None:
+async def test_generate_polls_the_regional_host_and_downloads_without_the_key(
+    harness: JobHarness, fake: FakeBfl
+) -> None:
     body = {"prompt": "a fox", "aspect_ratio": "16:9", "resolution": "2 MP", "output_format": "png"}
     ended = await harness.run((await harness.submit(ROUTE, body)).id)
     assert ended.status is JobStatus.COMPLETE, harness.dump(ended)
@@ -91,12 +92,14 @@ async def test_edit_sends_numbered_input_images(harness: JobHarness, fake: FakeB
     assert ended.status is JobStatus.COMPLETE, harness.dump(ended)
     sent = fake.accepted[-1]
     assert [base64.b64decode(sent[k]) for k in ("input_image", "input_image_2", "input_image_3")] == [
-        i.data for i in inputs]
+        i.data for i in inputs
+    ]
     assert "input_image_4" not in sent and next(iter(fake.tasks.values())).endpoint == "flux-2-max"
 
 
-async def test_more_images_than_bfl_takes_is_refused_before_submitting(harness: JobHarness,
-                                                                        fake: FakeBfl) -> None:
+async def test_more_images_than_bfl_takes_is_refused_before_submitting(
+    harness: JobHarness, fake: FakeBfl
+) -> None:
     inputs = [image_input("images", i, (16, 16)) for i in range(9)]
     body = {"prompt": "many", "images": [f"https://x/{i}.png" for i in range(9)]}
     ended = await harness.run((await harness.submit("flux-2-max/edit", body, inputs=inputs)).id)
@@ -104,12 +107,20 @@ async def test_more_images_than_bfl_takes_is_refused_before_submitting(harness: 
     assert fake.submissions == 0
 
 
-@pytest.mark.parametrize(("scenario", "code"), [
-    ("request_moderated", "moderated"), ("content_moderated", "moderated"), ("error", "upstream_error"),
-    ("task_not_found", "upstream_not_found"), ("no_media", "no_media"), ("expired", "expired"),
-])
-async def test_tasks_ending_without_an_image(harness: JobHarness, fake: FakeBfl, scenario: str,
-                                             code: str) -> None:
+@pytest.mark.parametrize(
+    ("scenario", "code"),
+    [
+        ("request_moderated", "moderated"),
+        ("content_moderated", "moderated"),
+        ("error", "upstream_error"),
+        ("task_not_found", "upstream_not_found"),
+        ("no_media", "no_media"),
+        ("expired", "expired"),
+    ],
+)
+async def test_tasks_ending_without_an_image(
+    harness: JobHarness, fake: FakeBfl, scenario: str, code: str
+) -> None:
     fake.scenario = scenario
     ended = await harness.run((await harness.submit(ROUTE, {"prompt": "x"})).id)
     assert (ended.status, ended.error_code) == (JobStatus.FAILED, code)
@@ -181,8 +192,9 @@ async def test_cancel_stops_polling(harness: JobHarness, fake: FakeBfl) -> None:
     assert len(fake.hits("/v1/get_result")) == polls  # BFL has no cancel: we just stop asking
 
 
-async def test_restart_resumes_polling_without_resubmitting(tmp_path: Path, harness: JobHarness,
-                                                            fake: FakeBfl) -> None:
+async def test_restart_resumes_polling_without_resubmitting(
+    tmp_path: Path, harness: JobHarness, fake: FakeBfl
+) -> None:
     fake.hold = True
     job = await harness.submit(ROUTE, {"prompt": "x"})
     crashed = await harness.run_until_upstream(job.id)
@@ -199,10 +211,25 @@ async def test_restart_resumes_polling_without_resubmitting(tmp_path: Path, harn
 
 
 def test_request_body_maps_the_canonical_body() -> None:
-    job = backend_job("flux-2-max/generate", {"prompt": "p", "aspectRatio": "4:5", "resolution": "4 MP",
-                                              "safety_tolerance": 5, "prompt_upsampling": True}, seed=9)
-    assert request_body(job) == {"prompt": "p", "width": 1792, "height": 2240, "seed": 9,
-                                 "safety_tolerance": 5, "output_format": "webp"}
+    job = backend_job(
+        "flux-2-max/generate",
+        {
+            "prompt": "p",
+            "aspectRatio": "4:5",
+            "resolution": "4 MP",
+            "safety_tolerance": 5,
+            "prompt_upsampling": True,
+        },
+        seed=9,
+    )
+    assert request_body(job) == {
+        "prompt": "p",
+        "width": 1792,
+        "height": 2240,
+        "seed": 9,
+        "safety_tolerance": 5,
+        "output_format": "webp",
+    }
 
 
 def test_trusted_polling_hosts() -> None:

@@ -33,14 +33,22 @@ def fake(server: FakeGemini) -> FakeGemini:
     return server
 
 
-def make_backend(fake: FakeGemini, *, key: str = API_KEY, timeout: float = 5.0,
-                 models: dict[str, str] | None = None, **options: Any) -> GeminiImageBackend:
-    return GeminiImageBackend.from_settings("gemini", provider("gemini", fake.url, key, timeout=timeout,
-                                                               models=models, **options))
+def make_backend(
+    fake: FakeGemini,
+    *,
+    key: str = API_KEY,
+    timeout: float = 5.0,
+    models: dict[str, str] | None = None,
+    **options: Any,
+) -> GeminiImageBackend:
+    return GeminiImageBackend.from_settings(
+        "gemini", provider("gemini", fake.url, key, timeout=timeout, models=models, **options)
+    )
 
 
-async def run_one(tmp_path: Path, backend: GeminiImageBackend, route: str, body: dict[str, Any],
-                  **kwargs: Any) -> tuple[JobHarness, Any]:
+async def run_one(
+    tmp_path: Path, backend: GeminiImageBackend, route: str, body: dict[str, Any], **kwargs: Any
+) -> tuple[JobHarness, Any]:
     h = await JobHarness.open(tmp_path, {"gemini": backend})
     ended = await h.run((await h.submit(route, body, **kwargs)).id)
     return h, ended
@@ -55,12 +63,20 @@ async def harness(tmp_path: Path, fake: FakeGemini) -> AsyncIterator[JobHarness]
     await backend.aclose()
 
 
-@pytest.mark.parametrize(("route", "body", "size"), [
-    ("nano-banana/generate", {"prompt": "a fox", "aspectRatio": "16:9"}, (1376, 768)),
-    ("nano-banana-pro/generate", {"prompt": "a fox", "aspect_ratio": "4:5", "imageSize": "2K"}, (1856, 2304)),
-])
-async def test_generate_stores_the_final_image(harness: JobHarness, fake: FakeGemini, route: str,
-                                               body: dict[str, str], size: tuple[int, int]) -> None:
+@pytest.mark.parametrize(
+    ("route", "body", "size"),
+    [
+        ("nano-banana/generate", {"prompt": "a fox", "aspectRatio": "16:9"}, (1376, 768)),
+        (
+            "nano-banana-pro/generate",
+            {"prompt": "a fox", "aspect_ratio": "4:5", "imageSize": "2K"},
+            (1856, 2304),
+        ),
+    ],
+)
+async def test_generate_stores_the_final_image(
+    harness: JobHarness, fake: FakeGemini, route: str, body: dict[str, str], size: tuple[int, int]
+) -> None:
     ended = await harness.run((await harness.submit(route, body)).id)
     assert ended.status is JobStatus.COMPLETE, harness.dump(ended)
     img = decoded_image(await harness.result_bytes(ended))
@@ -99,12 +115,19 @@ async def test_an_unknown_upstream_model_fails_not_found(tmp_path: Path, fake: F
     assert (ended.status, ended.error_code) == (JobStatus.FAILED, "upstream_not_found")
 
 
-@pytest.mark.parametrize(("scenario", "code"), [
-    ("moderated", "moderated"), ("prohibited", "moderated"), ("blocked", "moderated"),
-    ("no_media", "no_media"), ("image_other", "no_media"),
-])
-async def test_answers_without_an_image(harness: JobHarness, fake: FakeGemini, scenario: str,
-                                        code: str) -> None:
+@pytest.mark.parametrize(
+    ("scenario", "code"),
+    [
+        ("moderated", "moderated"),
+        ("prohibited", "moderated"),
+        ("blocked", "moderated"),
+        ("no_media", "no_media"),
+        ("image_other", "no_media"),
+    ],
+)
+async def test_answers_without_an_image(
+    harness: JobHarness, fake: FakeGemini, scenario: str, code: str
+) -> None:
     fake.scenario = scenario
     ended = await harness.run((await harness.submit("nano-banana/generate", {"prompt": "x"})).id)
     assert (ended.status, ended.error_code) == (JobStatus.FAILED, code)
@@ -174,18 +197,28 @@ def test_request_body_maps_the_canonical_body() -> None:
     job = backend_job("nano-banana/generate", {"prompt": "p", "aspectRatio": "21:9", "thinkingLevel": "high"})
     assert request_body(job) == {
         "contents": [{"role": "user", "parts": [{"text": "p"}]}],
-        "generationConfig": {"responseModalities": ["TEXT", "IMAGE"],
-                             "imageConfig": {"aspectRatio": "21:9", "imageSize": "1K"},
-                             "thinkingConfig": {"thinkingLevel": "HIGH"}}}
+        "generationConfig": {
+            "responseModalities": ["TEXT", "IMAGE"],
+            "imageConfig": {"aspectRatio": "21:9", "imageSize": "1K"},
+            "thinkingConfig": {"thinkingLevel": "HIGH"},
+        },
+    }
     pro = backend_job("nano-banana-pro/generate", {"prompt": "p"})
     assert "thinkingConfig" not in request_body(pro)["generationConfig"]
 
 
-@pytest.mark.parametrize(("reason", "code"), [
-    ("SAFETY", FailureCode.MODERATED), ("IMAGE_RECITATION", FailureCode.MODERATED),
-    ("SPII", FailureCode.MODERATED), ("NO_IMAGE", FailureCode.NO_MEDIA), ("STOP", FailureCode.NO_MEDIA),
-    ("MAX_TOKENS", FailureCode.NO_MEDIA), ("SOMETHING_NEW", FailureCode.NO_MEDIA),
-])
+@pytest.mark.parametrize(
+    ("reason", "code"),
+    [
+        ("SAFETY", FailureCode.MODERATED),
+        ("IMAGE_RECITATION", FailureCode.MODERATED),
+        ("SPII", FailureCode.MODERATED),
+        ("NO_IMAGE", FailureCode.NO_MEDIA),
+        ("STOP", FailureCode.NO_MEDIA),
+        ("MAX_TOKENS", FailureCode.NO_MEDIA),
+        ("SOMETHING_NEW", FailureCode.NO_MEDIA),
+    ],
+)
 def test_finish_reasons_without_image(reason: str, code: FailureCode) -> None:
     with pytest.raises(BackendFailure) as info:
         image_output({"candidates": [{"finishReason": reason, "content": {"parts": [{"text": "no"}]}}]})
@@ -193,8 +226,10 @@ def test_finish_reasons_without_image(reason: str, code: FailureCode) -> None:
 
 
 def test_thought_images_are_skipped() -> None:
-    thought = {"inlineData": {"mimeType": "image/png", "data": base64.b64encode(b"thought").decode()},
-               "thought": True}
+    thought = {
+        "inlineData": {"mimeType": "image/png", "data": base64.b64encode(b"thought").decode()},
+        "thought": True,
+    }
     with pytest.raises(BackendFailure) as info:
         image_output({"candidates": [{"finishReason": "STOP", "content": {"parts": [thought]}}]})
     assert info.value.failure is FailureCode.NO_MEDIA

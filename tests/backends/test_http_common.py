@@ -12,15 +12,18 @@ from studio402.backends.http_common import MAX_WAIT, retry_after, send, status_f
 from tests.backends.flows import provider
 
 
-@pytest.mark.parametrize(("headers", "wait"), [
-    ({"retry-after-ms": "1500", "retry-after": "9"}, 1.5),
-    ({"retry-after": "7"}, 7.0),
-    ({"retry-after": "-3"}, 0.0),
-    ({"retry-after": "1e9"}, MAX_WAIT),
-    ({"retry-after": "inf"}, None),
-    ({"retry-after": "soon"}, None),
-    ({}, None),
-])
+@pytest.mark.parametrize(
+    ("headers", "wait"),
+    [
+        ({"retry-after-ms": "1500", "retry-after": "9"}, 1.5),
+        ({"retry-after": "7"}, 7.0),
+        ({"retry-after": "-3"}, 0.0),
+        ({"retry-after": "1e9"}, MAX_WAIT),
+        ({"retry-after": "inf"}, None),
+        ({"retry-after": "soon"}, None),
+        ({}, None),
+    ],
+)
 def test_retry_after(headers: dict[str, str], wait: float | None) -> None:
     assert retry_after(httpx.Headers(headers)) == wait
 
@@ -30,13 +33,21 @@ def test_retry_after_as_an_http_date() -> None:
     assert retry_after(httpx.Headers({"retry-after": date}), now=1_000_000) == 30.0
 
 
-@pytest.mark.parametrize(("status", "code", "retryable"), [
-    (400, FailureCode.INVALID_REQUEST, False), (401, FailureCode.AUTH, False),
-    (402, FailureCode.UNAVAILABLE, False), (404, FailureCode.NOT_FOUND, False),
-    (408, FailureCode.TIMEOUT, True), (422, FailureCode.INVALID_REQUEST, False),
-    (429, FailureCode.RATE_LIMITED, True), (500, FailureCode.UPSTREAM_ERROR, True),
-    (503, FailureCode.UPSTREAM_ERROR, True), (302, FailureCode.UPSTREAM_ERROR, False),
-])
+@pytest.mark.parametrize(
+    ("status", "code", "retryable"),
+    [
+        (400, FailureCode.INVALID_REQUEST, False),
+        (401, FailureCode.AUTH, False),
+        (402, FailureCode.UNAVAILABLE, False),
+        (404, FailureCode.NOT_FOUND, False),
+        (408, FailureCode.TIMEOUT, True),
+        (422, FailureCode.INVALID_REQUEST, False),
+        (429, FailureCode.RATE_LIMITED, True),
+        (500, FailureCode.UPSTREAM_ERROR, True),
+        (503, FailureCode.UPSTREAM_ERROR, True),
+        (302, FailureCode.UPSTREAM_ERROR, False),
+    ],
+)
 def test_status_failure(status: int, code: FailureCode, retryable: bool) -> None:
     resp = httpx.Response(status, json={"error": {"message": "nope"}}, headers={"retry-after": "2"})
     failure = status_failure(resp, accepted=False)
@@ -47,15 +58,24 @@ def test_status_failure(status: int, code: FailureCode, retryable: bool) -> None
 def _failing(exc: Exception) -> httpx.AsyncClient:
     def handler(request: httpx.Request) -> httpx.Response:
         raise exc
+
     return httpx.AsyncClient(transport=httpx.MockTransport(handler), base_url="http://upstream.test")
 
 
-@pytest.mark.parametrize(("exc", "creates", "accepted", "retryable"), [
-    (httpx.ConnectError("refused"), True, False, True),  # never sent: safe to send again
-    (httpx.ReadTimeout("slow"), False, False, True),  # a poll: ask again
-    (httpx.ReadTimeout("slow"), True, True, False),  # a create's answer was lost: maybe billed, never again
-    (httpx.RemoteProtocolError("dropped"), True, True, False),
-])
+@pytest.mark.parametrize(
+    ("exc", "creates", "accepted", "retryable"),
+    [
+        (httpx.ConnectError("refused"), True, False, True),  # never sent: safe to send again
+        (httpx.ReadTimeout("slow"), False, False, True),  # a poll: ask again
+        (
+            httpx.ReadTimeout("slow"),
+            True,
+            True,
+            False,
+        ),  # a create's answer was lost: maybe billed, never again
+        (httpx.RemoteProtocolError("dropped"), True, True, False),
+    ],
+)
 async def test_transport_errors(exc: Exception, creates: bool, accepted: bool, retryable: bool) -> None:
     client = _failing(exc)
     with pytest.raises(BackendFailure) as info:

@@ -32,8 +32,9 @@ def fake(server: FakeOpenAI) -> FakeOpenAI:
 
 
 def make_backend(fake: FakeOpenAI, *, key: str = API_KEY, timeout: float = 5.0) -> OpenAIImagesBackend:
-    return OpenAIImagesBackend.from_settings("openai", provider("openai-images", f"{fake.url}/v1", key,
-                                                                timeout=timeout))
+    return OpenAIImagesBackend.from_settings(
+        "openai", provider("openai-images", f"{fake.url}/v1", key, timeout=timeout)
+    )
 
 
 @pytest.fixture
@@ -57,8 +58,13 @@ async def test_generate_stores_the_requested_size_and_format(harness: JobHarness
 
 async def test_edit_sends_every_image_as_a_multipart_part(harness: JobHarness, fake: FakeOpenAI) -> None:
     inputs = [image_input("images", 0, (96, 64)), image_input("images", 1, (50, 40), (0, 200, 0))]
-    body = {"prompt": "merge them", "images": ["https://x/a.png", "https://x/b.png"],
-            "input_fidelity": "high", "size": "1024x1536", "output_format": "jpeg"}
+    body = {
+        "prompt": "merge them",
+        "images": ["https://x/a.png", "https://x/b.png"],
+        "input_fidelity": "high",
+        "size": "1024x1536",
+        "output_format": "jpeg",
+    }
     ended = await harness.run((await harness.submit("gpt-image-1.5/edit", body, inputs=inputs)).id)
     assert ended.status is JobStatus.COMPLETE, harness.dump(ended)
     img = decoded_image(await harness.result_bytes(ended))
@@ -105,7 +111,11 @@ async def test_rate_limit_carries_retry_after_ms(fake: FakeOpenAI) -> None:
     await backend.aclose()
     failure = info.value
     assert (failure.failure, failure.retryable, failure.accepted, failure.retry_after) == (
-        FailureCode.RATE_LIMITED, True, False, 1.5)
+        FailureCode.RATE_LIMITED,
+        True,
+        False,
+        1.5,
+    )
 
 
 async def test_server_error_is_retried_then_succeeds(harness: JobHarness, fake: FakeOpenAI) -> None:
@@ -145,8 +155,15 @@ def test_request_fields_map_the_canonical_body() -> None:
     body = {"prompt": "p", "background": "transparent", "moderation": "low"}
     job = backend_job("gpt-image-1.5/generate", body)
     assert request_fields(job, "gpt-image-1.5") == {
-        "model": "gpt-image-1.5", "prompt": "p", "n": 1, "quality": "medium", "size": "auto",
-        "background": "transparent", "output_format": "png", "moderation": "low"}
+        "model": "gpt-image-1.5",
+        "prompt": "p",
+        "n": 1,
+        "quality": "medium",
+        "size": "auto",
+        "background": "transparent",
+        "output_format": "png",
+        "moderation": "low",
+    }
     edit = backend_job("gpt-image-1.5/edit", {"prompt": "p", "images": ["https://x/a.png"]})
     assert request_fields(edit, "snapshot-id")["input_fidelity"] == "low"
     assert request_fields(edit, "snapshot-id")["model"] == "snapshot-id"
@@ -157,8 +174,9 @@ def test_settings_gate_support() -> None:
     keyless = OpenAIImagesBackend("o", provider("openai-images", "http://127.0.0.1:9", ""))
     assert ready.supports("gpt-image-2/edit") and not ready.supports("sora-2/generate")
     assert keyless.missing_settings() == ["api_key"] and not keyless.supports("gpt-image-2/edit")
-    disabled = OpenAIImagesBackend("o", ProviderSettings(type="openai-images", api_key=SecretStr("k"),
-                                                         enabled=False))
+    disabled = OpenAIImagesBackend(
+        "o", ProviderSettings(type="openai-images", api_key=SecretStr("k"), enabled=False)
+    )
     assert not disabled.supports("gpt-image-2/edit")
 
 

@@ -47,8 +47,9 @@ def fake(server: FakeOpenAI) -> FakeOpenAI:
 
 def make_backend(fake: FakeOpenAI, **options: Any) -> OpenAIVideosBackend:
     opts: dict[str, Any] = {"allow_retired": True, **options}
-    return OpenAIVideosBackend.from_settings("openai-videos",
-                                             provider("openai-videos", f"{fake.url}/v1", API_KEY, **opts))
+    return OpenAIVideosBackend.from_settings(
+        "openai-videos", provider("openai-videos", f"{fake.url}/v1", API_KEY, **opts)
+    )
 
 
 @pytest.fixture
@@ -60,8 +61,9 @@ async def harness(tmp_path: Path, fake: FakeOpenAI) -> AsyncIterator[JobHarness]
     await backend.aclose()
 
 
-async def test_image_to_video_stores_the_video_and_the_upstream_thumbnail(harness: JobHarness,
-                                                                          fake: FakeOpenAI) -> None:
+async def test_image_to_video_stores_the_video_and_the_upstream_thumbnail(
+    harness: JobHarness, fake: FakeOpenAI
+) -> None:
     body = {"prompt": "waves", "size": "1280x720", "seconds": "4", "input_reference": "https://x/r.png"}
     job = await harness.submit(ROUTE, body, inputs=[image_input("input_reference", None, (96, 64))])
     ended = await harness.run(job.id)
@@ -90,8 +92,10 @@ async def test_sora_2_pro_takes_its_large_sizes(harness: JobHarness, fake: FakeO
     assert fake.accepted[-1]["model"] == "sora-2-pro"
 
 
-@pytest.mark.parametrize(("scenario", "code"), [("moderated", "moderated"), ("moderated_input", "moderated"),
-                                                 ("failed", "upstream_error")])
+@pytest.mark.parametrize(
+    ("scenario", "code"),
+    [("moderated", "moderated"), ("moderated_input", "moderated"), ("failed", "upstream_error")],
+)
 async def test_refusals_and_failures(harness: JobHarness, fake: FakeOpenAI, scenario: str, code: str) -> None:
     fake.scenario = scenario
     ended = await harness.run((await harness.submit(ROUTE, {"prompt": "x"})).id)
@@ -100,8 +104,9 @@ async def test_refusals_and_failures(harness: JobHarness, fake: FakeOpenAI, scen
 
 
 @pytest.mark.parametrize(("scenario", "code"), [("no_media", "no_media"), ("expired", "expired")])
-async def test_completed_without_media(harness: JobHarness, fake: FakeOpenAI, scenario: str,
-                                       code: str) -> None:
+async def test_completed_without_media(
+    harness: JobHarness, fake: FakeOpenAI, scenario: str, code: str
+) -> None:
     fake.scenario = scenario
     ended = await harness.run((await harness.submit(ROUTE, {"prompt": "x"})).id)
     assert (ended.status, ended.error_code) == (JobStatus.FAILED, code)
@@ -143,8 +148,9 @@ async def test_cancel_stops_polling(harness: JobHarness, fake: FakeOpenAI) -> No
     assert not fake.hits("/v1/videos/", "DELETE")  # OpenAI has no cancel; DELETE would only remove it
 
 
-async def test_restart_resumes_polling_without_resubmitting(tmp_path: Path, harness: JobHarness,
-                                                            fake: FakeOpenAI) -> None:
+async def test_restart_resumes_polling_without_resubmitting(
+    tmp_path: Path, harness: JobHarness, fake: FakeOpenAI
+) -> None:
     fake.hold = True
     job = await harness.submit(ROUTE, {"prompt": "x"})
     crashed = await harness.run_until_upstream(job.id)
@@ -192,16 +198,21 @@ def test_retired_unless_allowed() -> None:
     retired = OpenAIVideosBackend("v", provider("openai-videos", "http://127.0.0.1:9", "k"))
     assert not retired.supports(ROUTE)
     assert any("allow_retired" in m for m in retired.missing_settings())
-    allowed = OpenAIVideosBackend("v", provider("openai-videos", "http://127.0.0.1:9", "k",
-                                                allow_retired=True))
+    allowed = OpenAIVideosBackend(
+        "v", provider("openai-videos", "http://127.0.0.1:9", "k", allow_retired=True)
+    )
     assert allowed.supports(ROUTE) and allowed.supports("sora-2-pro/generate")
     assert allowed.missing_settings() == []
 
 
 def test_create_fields_and_reference_fitting() -> None:
     job = backend_job("sora-2-pro/generate", {"prompt": "p", "duration_seconds": 8, "size": "1792x1024"})
-    assert create_fields(job, "sora-2-pro") == {"model": "sora-2-pro", "prompt": "p", "seconds": "8",
-                                                "size": "1792x1024"}
+    assert create_fields(job, "sora-2-pro") == {
+        "model": "sora-2-pro",
+        "prompt": "p",
+        "seconds": "8",
+        "size": "1792x1024",
+    }
     source = png(96, 64)  # wide red source into a tall frame
     cropped = Image.open(io.BytesIO(fit_reference(source, "720x1280", crop=True))).convert("RGB")
     padded = Image.open(io.BytesIO(fit_reference(source, "720x1280", crop=False))).convert("RGB")

@@ -28,11 +28,24 @@ async def harness(tmp_path: Path) -> AsyncIterator[JobHarness]:
 @pytest.mark.parametrize(
     ("route", "body", "size", "fmt"),
     [
-        ("gpt-image-1.5/generate", {"prompt": "a fox", "size": "1536x1024", "output_format": "webp"},
-         (1536, 1024), "WEBP"),
-        ("nano-banana/generate", {"prompt": "a fox", "aspectRatio": "16:9", "imageSize": "512"}, (688, 384), "PNG"),
-        ("flux-2-pro/generate", {"prompt": "a fox", "aspect_ratio": "1:1", "resolution": "0.5 MP",
-                                 "output_format": "jpg"}, (704, 704), "JPEG"),
+        (
+            "gpt-image-1.5/generate",
+            {"prompt": "a fox", "size": "1536x1024", "output_format": "webp"},
+            (1536, 1024),
+            "WEBP",
+        ),
+        (
+            "nano-banana/generate",
+            {"prompt": "a fox", "aspectRatio": "16:9", "imageSize": "512"},
+            (688, 384),
+            "PNG",
+        ),
+        (
+            "flux-2-pro/generate",
+            {"prompt": "a fox", "aspect_ratio": "1:1", "resolution": "0.5 MP", "output_format": "jpg"},
+            (704, 704),
+            "JPEG",
+        ),
     ],
 )
 async def test_images_have_the_requested_size_and_format(
@@ -58,9 +71,14 @@ async def test_edit_transforms_the_given_image(harness: JobHarness) -> None:
     source = Image.new("RGB", (400, 300), (200, 30, 30))
     buf = io.BytesIO()
     source.save(buf, "PNG")
-    media = MediaInput(("images", 0), MediaKind.IMAGE, "image/png", buf.getvalue(), "http://x/blobs/a.png", 400, 300)
-    job = await harness.submit("nano-banana/edit", {"prompt": "make it blue", "imageSize": "512",
-                                                    "images": ["https://x/a.png"]}, inputs=[media])
+    media = MediaInput(
+        ("images", 0), MediaKind.IMAGE, "image/png", buf.getvalue(), "http://x/blobs/a.png", 400, 300
+    )
+    job = await harness.submit(
+        "nano-banana/edit",
+        {"prompt": "make it blue", "imageSize": "512", "images": ["https://x/a.png"]},
+        inputs=[media],
+    )
     ended = await harness.run(job.id)
     out = Image.open(io.BytesIO(await harness.result_bytes(ended))).convert("RGB")
     assert out.size == (512, 512)
@@ -68,12 +86,14 @@ async def test_edit_transforms_the_given_image(harness: JobHarness) -> None:
 
 
 async def test_video_has_the_requested_duration_size_and_codec(harness: JobHarness) -> None:
-    job = await harness.submit("veo-3.1-fast/generate", {"prompt": "waves", "durationSeconds": "4",
-                                                         "aspectRatio": "9:16"})
+    job = await harness.submit(
+        "veo-3.1-fast/generate", {"prompt": "waves", "durationSeconds": "4", "aspectRatio": "9:16"}
+    )
     ended = await harness.run(job.id, timeout=60)
     assert ended.status is JobStatus.COMPLETE, harness.dump(ended)
     assert ended.result is not None and ended.result["video"]["width"] == 720
     with av.open(io.BytesIO(await harness.result_bytes(ended))) as container:
+        assert isinstance(container, av.container.InputContainer)
         stream = container.streams.video[0]
         assert (stream.codec_context.width, stream.codec_context.height) == (720, 1280)
         assert stream.codec_context.name == "h264"

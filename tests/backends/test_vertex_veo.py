@@ -67,13 +67,19 @@ async def test_text_to_video_stores_the_inline_video(harness: JobHarness, fake: 
     assert sent["instances"] == [{"prompt": "waves"}]
     assert sent["parameters"]["negativePrompt"] == "people" and sent["parameters"]["durationSeconds"] == 4
     assert next(iter(fake.operations)).startswith(
-        f"projects/{PROJECT}/locations/{LOCATION}/publishers/google/models/veo-3.1-generate-001/operations/")
+        f"projects/{PROJECT}/locations/{LOCATION}/publishers/google/models/veo-3.1-generate-001/operations/"
+    )
 
 
 async def test_first_and_last_frames_go_inline(harness: JobHarness, fake: FakeVertex) -> None:
     first, last = image_input("image", None, (96, 64)), image_input("lastFrame", None, (96, 64), (0, 0, 200))
-    body = {"prompt": "morph", "durationSeconds": 4, "aspectRatio": "9:16", "image": "https://x/a.png",
-            "lastFrame": "https://x/b.png"}
+    body = {
+        "prompt": "morph",
+        "durationSeconds": 4,
+        "aspectRatio": "9:16",
+        "image": "https://x/a.png",
+        "lastFrame": "https://x/b.png",
+    }
     ended = await harness.run((await harness.submit(FAST_ROUTE, body, inputs=[first, last])).id)
     assert ended.status is JobStatus.COMPLETE, harness.dump(ended)
     assert video_facts(await harness.result_bytes(ended))[:2] == (720, 1280)
@@ -86,7 +92,11 @@ async def test_first_and_last_frames_go_inline(harness: JobHarness, fake: FakeVe
 
 async def test_reference_images_are_assets(harness: JobHarness, fake: FakeVertex) -> None:
     refs = [image_input("referenceImages", i, (64, 64), (i * 90, 10, 10)) for i in range(2)]
-    body = {"prompt": "a product", "durationSeconds": "8", "referenceImages": ["https://x/1.png", "https://x/2.png"]}
+    body = {
+        "prompt": "a product",
+        "durationSeconds": "8",
+        "referenceImages": ["https://x/1.png", "https://x/2.png"],
+    }
     ended = await harness.run((await harness.submit(ROUTE, body, inputs=refs)).id)
     assert ended.status is JobStatus.COMPLETE, harness.dump(ended)
     sent = fake.accepted[-1]["instances"][0]["referenceImages"]
@@ -94,12 +104,18 @@ async def test_reference_images_are_assets(harness: JobHarness, fake: FakeVertex
     assert [base64.b64decode(r["image"]["bytesBase64Encoded"]) for r in sent] == [r.data for r in refs]
 
 
-@pytest.mark.parametrize(("scenario", "code"), [
-    ("rai_filtered", "no_media"), ("moderated", "moderated"), ("failed", "upstream_error"),
-    ("gcs", "upstream_error"),
-])
-async def test_operations_ending_without_a_video(harness: JobHarness, fake: FakeVertex, scenario: str,
-                                                 code: str) -> None:
+@pytest.mark.parametrize(
+    ("scenario", "code"),
+    [
+        ("rai_filtered", "no_media"),
+        ("moderated", "moderated"),
+        ("failed", "upstream_error"),
+        ("gcs", "upstream_error"),
+    ],
+)
+async def test_operations_ending_without_a_video(
+    harness: JobHarness, fake: FakeVertex, scenario: str, code: str
+) -> None:
     fake.scenario = scenario
     ended = await harness.run((await harness.submit(ROUTE, {"prompt": "x", "durationSeconds": 4})).id)
     assert (ended.status, ended.error_code) == (JobStatus.FAILED, code)
@@ -142,8 +158,9 @@ async def test_cancel_cancels_the_operation(harness: JobHarness, fake: FakeVerte
     assert fake.operations[fake.cancels[0]].result == {"error": {"code": 1, "message": "CANCELLED"}}
 
 
-async def test_restart_resumes_the_operation_without_resubmitting(tmp_path: Path, harness: JobHarness,
-                                                                  fake: FakeVertex) -> None:
+async def test_restart_resumes_the_operation_without_resubmitting(
+    tmp_path: Path, harness: JobHarness, fake: FakeVertex
+) -> None:
     fake.hold = True
     job = await harness.submit(ROUTE, {"prompt": "x", "durationSeconds": 4})
     crashed = await harness.run_until_upstream(job.id)
@@ -180,19 +197,31 @@ async def test_a_refused_token_is_an_auth_failure(fake: FakeVertex) -> None:
 
 
 def test_parameters_map_the_canonical_body() -> None:
-    job = backend_job(ROUTE, {"prompt": "p", "seconds": 6, "aspect_ratio": "9:16", "resolution": "1080p"},
-                      seed=2**33 + 5)
+    job = backend_job(
+        ROUTE, {"prompt": "p", "seconds": 6, "aspect_ratio": "9:16", "resolution": "1080p"}, seed=2**33 + 5
+    )
     assert parameters(job, {"person_generation": "allow_adult"}) == {
-        "sampleCount": 1, "durationSeconds": 6, "aspectRatio": "9:16", "resolution": "1080p",
-        "generateAudio": True, "seed": 5, "personGeneration": "allow_adult"}
+        "sampleCount": 1,
+        "durationSeconds": 6,
+        "aspectRatio": "9:16",
+        "resolution": "1080p",
+        "generateAudio": True,
+        "seed": 5,
+        "personGeneration": "allow_adult",
+    }
     assert parameters(job, {"generate_audio": False})["generateAudio"] is False
 
 
 def test_operation_outcomes() -> None:
     assert operation_poll({"name": "n"}).status is UpstreamStatus.RUNNING
     with pytest.raises(BackendFailure) as info:
-        operation_poll({"name": "n", "done": True, "response": {"raiMediaFilteredCount": 1,
-                                                                 "raiMediaFilteredReasons": [RAI_REASON]}})
+        operation_poll(
+            {
+                "name": "n",
+                "done": True,
+                "response": {"raiMediaFilteredCount": 1, "raiMediaFilteredReasons": [RAI_REASON]},
+            }
+        )
     assert info.value.failure is FailureCode.NO_MEDIA and info.value.accepted and not info.value.retryable
     with pytest.raises(BackendFailure) as info:
         operation_poll({"name": "n", "done": True, "response": {}})

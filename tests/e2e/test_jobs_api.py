@@ -43,21 +43,29 @@ async def siwx(server: PaidServer, account: LocalAccount, path: str, **info: Any
     now = datetime.now(UTC)
     uri = server.base + path
     fields: dict[str, Any] = {
-        "domain": server.base.removeprefix("http://"), "uri": uri, "version": "1",
-        "nonce": "0123456789abcdef0123456789abcdef", "issuedAt": iso(now),
-        "expirationTime": iso(now + timedelta(minutes=5)), "resources": [uri],
+        "domain": server.base.removeprefix("http://"),
+        "uri": uri,
+        "version": "1",
+        "nonce": "0123456789abcdef0123456789abcdef",
+        "issuedAt": iso(now),
+        "expirationTime": iso(now + timedelta(minutes=5)),
+        "resources": [uri],
         "chainId": server.services.siwx.chain_ids and f"eip155:{server.services.siwx.chain_ids[0]}",
         "type": "eip191",
     }
     fields.update(info)
     fields = {k: v for k, v in fields.items() if v is not None}
     # Signed by hand: the official client refuses to sign a wrong domain or uri, which we must test.
-    unsigned = base64.b64encode(json.dumps({**fields, "address": account.address,
-                                            "signature": "0x" + "00" * 65}).encode()).decode()
+    unsigned = base64.b64encode(
+        json.dumps({**fields, "address": account.address, "signature": "0x" + "00" * 65}).encode()
+    ).decode()
     message = build_message(parse_header(unsigned))
     signature = account.sign_message(encode_defunct(text=message)).signature
-    return base64.b64encode(json.dumps({**fields, "address": account.address,
-                                        "signature": "0x" + bytes(signature).hex()}).encode()).decode()
+    return base64.b64encode(
+        json.dumps(
+            {**fields, "address": account.address, "signature": "0x" + bytes(signature).hex()}
+        ).encode()
+    ).decode()
 
 
 @pytest.fixture
@@ -73,13 +81,30 @@ async def test_siwx_rules_on_the_job_route(owned_job: tuple[PaidServer, LocalAcc
     cases: list[tuple[str, str, dict[str, Any], int, str | None]] = [
         ("own wallet", "owner", {}, 200, None),
         ("another wallet", "other", {}, 404, None),
-        ("expired", "owner", {"issuedAt": iso(now - timedelta(minutes=2)),
-                              "expirationTime": iso(now - timedelta(minutes=1))}, 402, "siwx_expired"),
-        ("issued in the future", "owner", {"issuedAt": iso(now + timedelta(minutes=10)),
-                                           "expirationTime": iso(now + timedelta(minutes=15))},
-         402, "siwx_issued_in_future"),
-        ("too old", "owner", {"issuedAt": iso(now - timedelta(minutes=10)),
-                              "expirationTime": iso(now + timedelta(minutes=5))}, 402, "siwx_too_old"),
+        (
+            "expired",
+            "owner",
+            {"issuedAt": iso(now - timedelta(minutes=2)), "expirationTime": iso(now - timedelta(minutes=1))},
+            402,
+            "siwx_expired",
+        ),
+        (
+            "issued in the future",
+            "owner",
+            {
+                "issuedAt": iso(now + timedelta(minutes=10)),
+                "expirationTime": iso(now + timedelta(minutes=15)),
+            },
+            402,
+            "siwx_issued_in_future",
+        ),
+        (
+            "too old",
+            "owner",
+            {"issuedAt": iso(now - timedelta(minutes=10)), "expirationTime": iso(now + timedelta(minutes=5))},
+            402,
+            "siwx_too_old",
+        ),
         ("wrong domain", "owner", {"domain": "evil.example"}, 402, "siwx_wrong_domain"),
         ("wrong uri", "owner", {"uri": server.base + "/api/jobs/job_other"}, 402, "siwx_wrong_uri"),
     ]
@@ -94,15 +119,20 @@ async def test_siwx_rules_on_the_job_route(owned_job: tuple[PaidServer, LocalAcc
                 challenge = json.loads(base64.b64decode(response.headers["PAYMENT-REQUIRED"]))
                 assert challenge["accepts"] == [] and "sign-in-with-x" in challenge["extensions"], label
         tampered = json.loads(base64.b64decode(await siwx(server, owner, path)))
-        tampered["signature"] = tampered["signature"][:-4] + ("00" if tampered["signature"][-4:-2] != "00" else "11") \
+        tampered["signature"] = (
+            tampered["signature"][:-4]
+            + ("00" if tampered["signature"][-4:-2] != "00" else "11")
             + tampered["signature"][-2:]
-        response = await http.get(path, headers={"SIGN-IN-WITH-X": base64.b64encode(
-            json.dumps(tampered).encode()).decode()})
+        )
+        response = await http.get(
+            path, headers={"SIGN-IN-WITH-X": base64.b64encode(json.dumps(tampered).encode()).decode()}
+        )
         assert response.status_code == 402 and response.json()["code"] == "siwx_bad_signature"
         missing = await http.get(path)
         assert missing.status_code == 402 and missing.json()["code"] == "siwx_missing"
-        unknown = await http.get("/api/jobs/job_nope", headers={
-            "SIGN-IN-WITH-X": await siwx(server, owner, "/api/jobs/job_nope")})
+        unknown = await http.get(
+            "/api/jobs/job_nope", headers={"SIGN-IN-WITH-X": await siwx(server, owner, "/api/jobs/job_nope")}
+        )
         assert unknown.status_code == 404
 
 
@@ -141,16 +171,25 @@ async def test_list_and_delete(devnet: Devnet, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("kind", ["synchronous", "asynchronous"])
-async def test_restart_while_loading_completes_the_job_once(devnet: Devnet, tmp_path: Path, kind: str) -> None:
+async def test_restart_while_loading_completes_the_job_once(
+    devnet: Devnet, tmp_path: Path, kind: str
+) -> None:
     payer = await new_payer(devnet, 1_000_000)
     data = tmp_path / "d"
-    first: Any = ScriptedBackend("upstream", gate=asyncio.Event()) if kind == "synchronous" \
+    first: Any = (
+        ScriptedBackend("upstream", gate=asyncio.Event())
+        if kind == "synchronous"
         else ScriptedAsyncBackend("upstream")
+    )
     async with running_server(devnet, data, registry=registry(first)) as server:
         job_id = await create_job(server, payer.key)
         for _ in range(200):
             job = await server.services.jobs.get(job_id)
-            if job is not None and job.status.value == "loading" and (kind == "synchronous" or job.upstream_id):
+            if (
+                job is not None
+                and job.status.value == "loading"
+                and (kind == "synchronous" or job.upstream_id)
+            ):
                 break
             await asyncio.sleep(0.02)
         assert job is not None and job.status.value == "loading"
@@ -179,15 +218,17 @@ async def test_events_stream_pending_loading_complete(devnet: Devnet, tmp_path: 
             self.gate = blocker if job.params["prompt"] == "blocker" else ours
             return await super().submit(job)
 
-    async with running_server(devnet, tmp_path / "d", registry=registry(TwoGates("upstream")),
-                              **{"jobs.workers": 1}) as server:
+    async with running_server(
+        devnet, tmp_path / "d", registry=registry(TwoGates("upstream")), overrides={"jobs.workers": 1}
+    ) as server:
         await create_job(server, payer.key, "blocker")
         job_id = await create_job(server, payer.key, "ours")
         path = f"/api/jobs/{job_id}/events"
         seen: list[str] = []
-        async with httpx.AsyncClient(base_url=server.base, timeout=30) as http, http.stream(
-            "GET", path, headers={"SIGN-IN-WITH-X": await siwx(server, account, path)}
-        ) as stream:
+        async with (
+            httpx.AsyncClient(base_url=server.base, timeout=30) as http,
+            http.stream("GET", path, headers={"SIGN-IN-WITH-X": await siwx(server, account, path)}) as stream,
+        ):
             assert stream.status_code == 200
             assert stream.headers["content-type"].startswith("text/event-stream")
             async for line in stream.aiter_lines():

@@ -42,12 +42,22 @@ async def buy_upload(server: PaidServer, key: str, filename: str, content_type: 
     return slot
 
 
-async def put(server: PaidServer, slot: dict[str, Any], data: bytes, content_type: str | None = None,
-              token: str | None = None) -> httpx.Response:
+async def put(
+    server: PaidServer,
+    slot: dict[str, Any],
+    data: bytes,
+    content_type: str | None = None,
+    token: str | None = None,
+) -> httpx.Response:
     async with httpx.AsyncClient(timeout=60) as http:
-        return await http.put(slot["uploadUrl"], content=data, headers={
-            "authorization": f"Bearer {token or slot['clientToken']}",
-            "x-content-type": content_type or slot["contentType"]})
+        return await http.put(
+            slot["uploadUrl"],
+            content=data,
+            headers={
+                "authorization": f"Bearer {token or slot['clientToken']}",
+                "x-content-type": content_type or slot["contentType"],
+            },
+        )
 
 
 async def upload(server: PaidServer, key: str, filename: str, content_type: str, data: bytes) -> str:
@@ -55,8 +65,9 @@ async def upload(server: PaidServer, key: str, filename: str, content_type: str,
     stored = await put(server, slot, data)
     assert stored.status_code == 200, stored.text
     async with x402HttpxClient(x402_client(key), base_url=server.base, timeout=60) as http:
-        confirmed = await http.post("/api/upload/confirm", json={"uploadId": slot["uploadId"],
-                                                                  "blobUrl": stored.json()["url"]})
+        confirmed = await http.post(
+            "/api/upload/confirm", json={"uploadId": slot["uploadId"], "blobUrl": stored.json()["url"]}
+        )
     assert confirmed.status_code == 200, confirmed.text
     assert confirmed.json()["success"] is True
     blob_url: str = confirmed.json()["upload"]["blobUrl"]
@@ -79,13 +90,26 @@ async def test_three_step_upload_then_edit_and_i2v(paid_server: PaidServer) -> N
     payer = await new_payer(paid_server.devnet, 5_000_000)
     image_url = await upload(paid_server, payer.key, "reference.png", "image/png", png())
     assert image_url.startswith(paid_server.base + "/blobs/uploads/")
-    edited = await generate(paid_server, payer.key, "/api/generate/nano-banana/edit",
-                            {"prompt": "make it cold", "imageSize": "512", "images": [image_url]})
+    edited = await generate(
+        paid_server,
+        payer.key,
+        "/api/generate/nano-banana/edit",
+        {"prompt": "make it cold", "imageSize": "512", "images": [image_url]},
+    )
     assert edited["status"] == "complete", edited
     video_url = await upload(paid_server, payer.key, "motion.mp4", "video/mp4", mp4())
-    clip = await generate(paid_server, payer.key, "/api/generate/seedance-fast/i2v",
-                          {"prompt": "@image1 moves like @video1", "mode": "reference", "duration": 4,
-                           "outputResolution": "480p", "urls": [image_url, video_url]})  # types read from content
+    clip = await generate(
+        paid_server,
+        payer.key,
+        "/api/generate/seedance-fast/i2v",
+        {
+            "prompt": "@image1 moves like @video1",
+            "mode": "reference",
+            "duration": 4,
+            "outputResolution": "480p",
+            "urls": [image_url, video_url],
+        },
+    )  # types read from content
     assert clip["status"] == "complete", clip
     assert clip["result"]["width"] == 854 and clip["result"]["height"] == 480
     spent = 2 * 10_000 + 45_000 + 4 * 80_000  # two $0.01 uploads, a 512 edit, 4 s of 480p Seedance Fast
@@ -93,7 +117,10 @@ async def test_three_step_upload_then_edit_and_i2v(paid_server: PaidServer) -> N
 
 
 async def test_upload_refusals(paid_server: PaidServer) -> None:
-    payer, other = await new_payer(paid_server.devnet, 1_000_000), await new_payer(paid_server.devnet, 1_000_000)
+    payer, other = (
+        await new_payer(paid_server.devnet, 1_000_000),
+        await new_payer(paid_server.devnet, 1_000_000),
+    )
     slot = await buy_upload(paid_server, payer.key, "a.png", "image/png")
     other_slot = await buy_upload(paid_server, payer.key, "b.png", "image/png")
     text = await put(paid_server, slot, b"just some text, not a picture at all")
@@ -116,9 +143,11 @@ async def test_upload_refusals(paid_server: PaidServer) -> None:
     again = await put(paid_server, slot, png())
     assert (again.status_code, again.json()["code"]) == (403, "upload_already_written")
     async with x402HttpxClient(x402_client(other.key), base_url=paid_server.base, timeout=60) as http:
-        stolen = await http.post("/api/upload/confirm", json={"uploadId": slot["uploadId"], "blobUrl": ok.json()["url"]})
+        stolen = await http.post(
+            "/api/upload/confirm", json={"uploadId": slot["uploadId"], "blobUrl": ok.json()["url"]}
+        )
     assert stolen.status_code == 404
-    paid_server.services.uploads._clock = lambda: 10**10  # type: ignore[method-assign]  # an hour later...
+    paid_server.services.uploads._clock = lambda: 10**10  # far past every token expiry
     expired = await put(paid_server, other_slot, png())
     assert (expired.status_code, expired.json()["code"]) == (401, "upload_token_expired")
 
@@ -126,16 +155,20 @@ async def test_upload_refusals(paid_server: PaidServer) -> None:
 @pytest.mark.parametrize(
     ("label", "body", "code"),
     [
-        ("text as an image", {"images": ["data:image/png;base64," + base64.b64encode(b"hello there").decode()]},
-         "media_unsupported"),
+        (
+            "text as an image",
+            {"images": ["data:image/png;base64," + base64.b64encode(b"hello there").decode()]},
+            "media_unsupported",
+        ),
         ("bad base64", {"images": ["data:image/png;base64,AAAA@@@@"]}, "media_invalid_base64"),
         ("unknown upload", {"images": ["http://127.0.0.1:8402/blobs/uploads/nope/a.png"]}, "unknown_blob"),
         ("loopback URL", {"images": ["https://127.1/a.png"]}, "address_not_allowed"),
         ("metadata URL", {"images": ["https://169.254.169.254/latest/meta-data"]}, "address_not_allowed"),
     ],
 )
-async def test_unusable_media_is_400_and_never_charged(paid_server: PaidServer, label: str, body: dict[str, Any],
-                                                      code: str) -> None:
+async def test_unusable_media_is_400_and_never_charged(
+    paid_server: PaidServer, label: str, body: dict[str, Any], code: str
+) -> None:
     devnet = paid_server.devnet
     payer = await new_payer(devnet, 1_000_000)
     full = {"prompt": "p", **body}
@@ -145,11 +178,16 @@ async def test_unusable_media_is_400_and_never_charged(paid_server: PaidServer, 
         unpaid = await http.post("/api/generate/nano-banana/edit", json=full)
         assert unpaid.status_code == 400, (label, unpaid.text)
         assert unpaid.json()["code"] == code and "PAYMENT-REQUIRED" not in unpaid.headers
-        accepted = await challenge(http, "/api/generate/nano-banana/edit",
-                                   {"prompt": "p", "images": ["data:image/png;base64," +
-                                                              base64.b64encode(png()).decode()]})
-        paid = await http.post("/api/generate/nano-banana/edit", json=full,
-                               headers={"PAYMENT-SIGNATURE": payment_header(devnet, payer, accepted)})
+        accepted = await challenge(
+            http,
+            "/api/generate/nano-banana/edit",
+            {"prompt": "p", "images": ["data:image/png;base64," + base64.b64encode(png()).decode()]},
+        )
+        paid = await http.post(
+            "/api/generate/nano-banana/edit",
+            json=full,
+            headers={"PAYMENT-SIGNATURE": payment_header(devnet, payer, accepted)},
+        )
     assert paid.status_code == 400 and paid.json()["code"] == code
     assert await transfers_from(devnet, payer.address) == []
 
@@ -163,15 +201,21 @@ async def test_inline_and_remote_media(devnet: Devnet, tmp_path: Path) -> None:
     media_server = await asyncio.start_server(lambda r, w: _serve_png(r, w, image), "127.0.0.2", 0)
     port = media_server.sockets[0].getsockname()[1]
     overrides = {"media.allow_http": True, "media.allowed_networks": ["127.0.0.2/32"]}
-    async with running_server(devnet, tmp_path / "d", **overrides) as server:
+    async with running_server(devnet, tmp_path / "d", overrides=overrides) as server:
         b64 = base64.b64encode(image).decode()
         for ref in (f"data:image/png;base64,{b64}", b64, f"http://127.0.0.2:{port}/img.png"):
-            job = await generate(server, payer.key, "/api/generate/flux-2-pro/edit",
-                                 {"prompt": "p", "resolution": "0.5 MP", "images": [ref]})
+            job = await generate(
+                server,
+                payer.key,
+                "/api/generate/flux-2-pro/edit",
+                {"prompt": "p", "resolution": "0.5 MP", "images": [ref]},
+            )
             assert job["status"] == "complete", (ref[:40], job)
         async with server.client() as http:
-            refused = await http.post("/api/generate/flux-2-pro/edit",
-                                      json={"prompt": "p", "images": [f"http://127.0.0.1:{recorder.port}/x.png"]})
+            refused = await http.post(
+                "/api/generate/flux-2-pro/edit",
+                json={"prompt": "p", "images": [f"http://127.0.0.1:{recorder.port}/x.png"]},
+            )
     media_server.close()
     assert refused.status_code == 400 and refused.json()["code"] == "address_not_allowed"
     assert await recorder.connections() == 0
@@ -181,7 +225,11 @@ async def test_inline_and_remote_media(devnet: Devnet, tmp_path: Path) -> None:
 
 async def _serve_png(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, body: bytes) -> None:
     await reader.readuntil(b"\r\n\r\n")
-    writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: image/png\r\ncontent-length: " + str(len(body)).encode()
-                 + b"\r\nconnection: close\r\n\r\n" + body)
+    writer.write(
+        b"HTTP/1.1 200 OK\r\ncontent-type: image/png\r\ncontent-length: "
+        + str(len(body)).encode()
+        + b"\r\nconnection: close\r\n\r\n"
+        + body
+    )
     await writer.drain()
     writer.close()

@@ -45,26 +45,36 @@ async def receiver(tmp_path: Path) -> AsyncIterator[tuple[WebhookReceiver, SafeF
     await receiver.start()
     client_ctx = ssl.create_default_context(cafile=str(cert))
     policy = FetchPolicy(extra_allowed_networks=(ipaddress.ip_network("127.0.0.2/32"),))
-    fetcher = SafeFetcher(policy, resolver=MapResolver({"hooks.test": [[ipaddress.ip_address("127.0.0.2")]]}),
-                          ssl_context=client_ctx)
+    fetcher = SafeFetcher(
+        policy,
+        resolver=MapResolver({"hooks.test": [[ipaddress.ip_address("127.0.0.2")]]}),
+        ssl_context=client_ctx,
+    )
     yield receiver, fetcher
     await receiver.stop()
 
 
 async def ended_job(harness: JobHarness, callback: str) -> object:
-    job = await harness.submit("nano-banana/generate", {"prompt": "kite", "imageSize": "512",
-                                                        "callBackUrl": callback})
+    job = await harness.submit(
+        "nano-banana/generate", {"prompt": "kite", "imageSize": "512", "callBackUrl": callback}
+    )
     return await harness.run(job.id)
 
 
-async def test_signed_delivery_retried_until_accepted(tmp_path: Path, receiver: tuple[WebhookReceiver, SafeFetcher]
-                                                      ) -> None:
+async def test_signed_delivery_retried_until_accepted(
+    tmp_path: Path, receiver: tuple[WebhookReceiver, SafeFetcher]
+) -> None:
     server, fetcher = receiver
     server.statuses = [503, 500, 200]
     harness = await JobHarness.open(tmp_path, {"preview": PreviewBackend(CATALOG)})
     clock = Clock()
-    sender = WebhookSender(harness.engine, fetcher, SECRET, clock=clock,
-                           view=lambda j: job_view(j, blobs=harness.blobs, catalog=CATALOG, ttl=60))
+    sender = WebhookSender(
+        harness.engine,
+        fetcher,
+        SECRET,
+        clock=clock,
+        view=lambda j: job_view(j, blobs=harness.blobs, catalog=CATALOG, ttl=60),
+    )
     job = await ended_job(harness, f"https://hooks.test:{server.port}/studio")
     await sender.enqueue(job)  # type: ignore[arg-type]
     await sender.enqueue(job)  # type: ignore[arg-type]  # recorded once
@@ -78,8 +88,9 @@ async def test_signed_delivery_retried_until_accepted(tmp_path: Path, receiver: 
     assert len(server.received) == 3
     last = server.received[-1]
     message_id, timestamp = last.headers["webhook-id"], last.headers["webhook-timestamp"]
-    expected = base64.b64encode(hmac.new(SECRET, f"{message_id}.{timestamp}.".encode() + last.body,
-                                         hashlib.sha256).digest()).decode()
+    expected = base64.b64encode(
+        hmac.new(SECRET, f"{message_id}.{timestamp}.".encode() + last.body, hashlib.sha256).digest()
+    ).decode()
     assert last.headers["webhook-signature"] == f"v1,{expected}"
     assert {r.headers["webhook-id"] for r in server.received} == {message_id}  # retries keep the id
     event = json.loads(last.body)
@@ -93,8 +104,13 @@ async def test_gives_up_after_twelve_attempts_and_on_permanent_errors(
     server, fetcher = receiver
     harness = await JobHarness.open(tmp_path, {"preview": PreviewBackend(CATALOG)})
     clock = Clock()
-    sender = WebhookSender(harness.engine, fetcher, SECRET, clock=clock,
-                           view=lambda j: job_view(j, blobs=harness.blobs, catalog=CATALOG, ttl=60))
+    sender = WebhookSender(
+        harness.engine,
+        fetcher,
+        SECRET,
+        clock=clock,
+        view=lambda j: job_view(j, blobs=harness.blobs, catalog=CATALOG, ttl=60),
+    )
     server.statuses = [503]
     await sender.enqueue(await ended_job(harness, f"https://hooks.test:{server.port}/a"))  # type: ignore[arg-type]
     for _ in range(MAX_ATTEMPTS + 2):
@@ -103,8 +119,9 @@ async def test_gives_up_after_twelve_attempts_and_on_permanent_errors(
     server.statuses = [410]
     await sender.enqueue(await ended_job(harness, f"https://hooks.test:{server.port}/b"))  # type: ignore[arg-type]
     await sender.deliver_due()
-    rows = await harness.engine.read(lambda conn: {
-        r.url.rsplit("/", 1)[1]: r for r in conn.execute(select(webhook_deliveries))})
+    rows = await harness.engine.read(
+        lambda conn: {r.url.rsplit("/", 1)[1]: r for r in conn.execute(select(webhook_deliveries))}
+    )
     await harness.close()
     assert (rows["a"].state, rows["a"].attempts) == ("failed", MAX_ATTEMPTS)
     assert (rows["b"].state, rows["b"].attempts, rows["b"].last_status) == ("failed", 1, 410)
@@ -114,10 +131,18 @@ async def test_private_targets_are_refused_without_a_connection(tmp_path: Path) 
     recorder = Recorder("127.0.0.1")
     await recorder.start(0)
     harness = await JobHarness.open(tmp_path, {"preview": PreviewBackend(CATALOG)})
-    sender = WebhookSender(harness.engine, SafeFetcher(FetchPolicy()), SECRET,
-                           view=lambda j: job_view(j, blobs=harness.blobs, catalog=CATALOG, ttl=60))
-    for target in (f"https://127.0.0.1:{recorder.port}/x", f"https://0x7f000001:{recorder.port}/x",
-                   "https://169.254.169.254/latest", "https://10.0.0.1/hook"):
+    sender = WebhookSender(
+        harness.engine,
+        SafeFetcher(FetchPolicy()),
+        SECRET,
+        view=lambda j: job_view(j, blobs=harness.blobs, catalog=CATALOG, ttl=60),
+    )
+    for target in (
+        f"https://127.0.0.1:{recorder.port}/x",
+        f"https://0x7f000001:{recorder.port}/x",
+        "https://169.254.169.254/latest",
+        "https://10.0.0.1/hook",
+    ):
         await sender.enqueue(await ended_job(harness, target))  # type: ignore[arg-type]
     await sender.deliver_due()
     rows = await harness.engine.read(lambda conn: list(conn.execute(select(webhook_deliveries))))

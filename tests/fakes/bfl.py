@@ -67,8 +67,11 @@ def validation_issues(body: Any) -> list[dict[str, Any]]:
         value = body.get(side)
         if value is not None and (not isinstance(value, int) or value < 64 or value % 16):
             issues.append(_issue(side, "must be an integer >= 64 and a multiple of 16"))
-    if isinstance(body.get("width"), int) and isinstance(body.get("height"), int) \
-            and body["width"] * body["height"] > MAX_PIXELS:
+    if (
+        isinstance(body.get("width"), int)
+        and isinstance(body.get("height"), int)
+        and body["width"] * body["height"] > MAX_PIXELS
+    ):
         issues.append(_issue("width", "width x height must be at most 4 megapixels"))
     tolerance = body.get("safety_tolerance", 2)
     if not isinstance(tolerance, int) or not 0 <= tolerance <= 5:
@@ -104,9 +107,15 @@ class FakeBfl(FakeUpstream):
         if self.scenario == "out_of_credits":
             return json_response(402, {"detail": "Insufficient credits. Please add credits to your account."})
         if self.once("rate_limited_once"):
-            return json_response(429, {"error": "rate_limit_exceeded", "message": "Too many active tasks",
-                                       "retry_after": float(self.retry_after)},
-                                 {"x-ratelimit-limit": "24", "x-ratelimit-remaining": "0"})
+            return json_response(
+                429,
+                {
+                    "error": "rate_limit_exceeded",
+                    "message": "Too many active tasks",
+                    "retry_after": float(self.retry_after),
+                },
+                {"x-ratelimit-limit": "24", "x-ratelimit-remaining": "0"},
+            )
         if self.once("server_error_once") or self.scenario == "server_error_always":
             return json_response(500, {"detail": "Internal Server Error"})
         return None
@@ -129,8 +138,9 @@ class FakeBfl(FakeUpstream):
         task = Task(str(uuid.uuid4()), endpoint, body)
         self.tasks[task.id] = task
         polling = f"http://{self.polling_host}:{self.port}/v1/get_result?id={task.id}"
-        return json_response(200, {"id": task.id, "polling_url": polling, "cost": 3.0, "input_mp": 0.0,
-                                   "output_mp": 1.0})
+        return json_response(
+            200, {"id": task.id, "polling_url": polling, "cost": 3.0, "input_mp": 0.0, "output_mp": 1.0}
+        )
 
     async def get_result(self, request: Request) -> Response:
         got = await self.record(request)
@@ -150,8 +160,11 @@ class FakeBfl(FakeUpstream):
 
     def _state(self, task: Task) -> dict[str, Any]:
         if self.scenario == "request_moderated":
-            return {"id": task.id, "status": "Request Moderated",
-                    "details": {"Moderation Reasons": ["Derivative Works Filter"]}}
+            return {
+                "id": task.id,
+                "status": "Request Moderated",
+                "details": {"Moderation Reasons": ["Derivative Works Filter"]},
+            }
         if task.polls < self.steps:
             return {"id": task.id, "status": "Pending", "progress": task.polls / self.steps}
         if self.scenario == "content_moderated":
@@ -161,18 +174,32 @@ class FakeBfl(FakeUpstream):
         if self.scenario == "no_media":
             return {"id": task.id, "status": "Ready", "result": {}}
         fmt = task.body.get("output_format", "jpeg")
-        sample = (f"http://{self.polling_host}:{self.port}/delivery/{task.id}.{fmt}"
-                  f"?se={int(time.time()) + 600}&sig=fake-signature")
-        return {"id": task.id, "status": "Ready", "progress": None,
-                "result": {"sample": sample, "prompt": task.body["prompt"], "seed": task.body.get("seed"),
-                           "start_time": time.time() - 2, "end_time": time.time(), "duration": 2.0}}
+        sample = (
+            f"http://{self.polling_host}:{self.port}/delivery/{task.id}.{fmt}"
+            f"?se={int(time.time()) + 600}&sig=fake-signature"
+        )
+        return {
+            "id": task.id,
+            "status": "Ready",
+            "progress": None,
+            "result": {
+                "sample": sample,
+                "prompt": task.body["prompt"],
+                "seed": task.body.get("seed"),
+                "start_time": time.time() - 2,
+                "end_time": time.time(),
+                "duration": 2.0,
+            },
+        }
 
     async def delivery(self, name: str, request: Request) -> Response:
         await self.record(request)
         task = self.tasks.get(name.rsplit(".", 1)[0])
         if task is None or self.scenario == "expired":
-            xml = ("<Error><Code>AuthenticationFailed</Code><Message>Signed expiry time has passed"
-                   "</Message></Error>")
+            xml = (
+                "<Error><Code>AuthenticationFailed</Code><Message>Signed expiry time has passed"
+                "</Message></Error>"
+            )
             return Response(xml, status_code=403, media_type="application/xml")
         fmt = str(task.body.get("output_format", "jpeg"))
         data = image_bytes(int(task.body.get("width") or 1024), int(task.body.get("height") or 768), fmt)

@@ -78,8 +78,13 @@ class FakeUpstream:
 
     async def record(self, request: Request) -> Received:
         body = await request.body()
-        got = Received(request.method, request.url.path, dict(request.query_params),
-                       {k.lower(): v for k, v in request.headers.items()}, body)
+        got = Received(
+            request.method,
+            request.url.path,
+            dict(request.query_params),
+            {k.lower(): v for k, v in request.headers.items()},
+            body,
+        )
         self.received.append(got)
         return got
 

@@ -25,8 +25,9 @@ from tests.fakes.common import FakeUpstream, image_bytes, image_size, json_respo
 
 API_KEY = "gemini-test-key"
 VERSIONS = frozenset({"v1", "v1beta"})
-FLASH_ASPECTS = frozenset({"1:1", "1:4", "1:8", "2:3", "3:2", "3:4", "4:1", "4:3", "4:5", "5:4", "8:1",
-                           "9:16", "16:9", "21:9"})
+FLASH_ASPECTS = frozenset(
+    {"1:1", "1:4", "1:8", "2:3", "3:2", "3:4", "4:1", "4:3", "4:5", "5:4", "8:1", "9:16", "16:9", "21:9"}
+)
 PRO_ASPECTS = frozenset({"1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"})
 MODELS: Mapping[str, tuple[frozenset[str], frozenset[str]]] = {  # model -> (aspect ratios, image sizes)
     "gemini-3.1-flash-image": (FLASH_ASPECTS, frozenset({"512", "1K", "2K", "4K"})),
@@ -34,28 +35,61 @@ MODELS: Mapping[str, tuple[frozenset[str], frozenset[str]]] = {  # model -> (asp
 }
 # 1K canvases of the Gemini 3 image models (other tiers scale them).
 SIZES_1K: Mapping[str, tuple[int, int]] = {
-    "1:1": (1024, 1024), "2:3": (848, 1264), "3:2": (1264, 848), "3:4": (896, 1200), "4:3": (1200, 896),
-    "4:5": (928, 1152), "5:4": (1152, 928), "9:16": (768, 1376), "16:9": (1376, 768), "21:9": (1584, 672),
+    "1:1": (1024, 1024),
+    "2:3": (848, 1264),
+    "3:2": (1264, 848),
+    "3:4": (896, 1200),
+    "4:3": (1200, 896),
+    "4:5": (928, 1152),
+    "5:4": (1152, 928),
+    "9:16": (768, 1376),
+    "16:9": (1376, 768),
+    "21:9": (1584, 672),
 }
 TIER_SCALE: Mapping[str, float] = {"512": 0.5, "1K": 1, "2K": 2, "4K": 4}
 TOP_FIELDS = frozenset({"contents", "generationConfig", "safetySettings", "systemInstruction", "tools"})
-CONFIG_FIELDS = frozenset({"responseModalities", "imageConfig", "thinkingConfig", "temperature", "topP",
-                           "topK", "candidateCount", "maxOutputTokens", "seed"})
+CONFIG_FIELDS = frozenset(
+    {
+        "responseModalities",
+        "imageConfig",
+        "thinkingConfig",
+        "temperature",
+        "topP",
+        "topK",
+        "candidateCount",
+        "maxOutputTokens",
+        "seed",
+    }
+)
 IMAGE_CONFIG_FIELDS = frozenset({"aspectRatio", "imageSize"})
 THINKING_LEVELS = frozenset({"MINIMAL", "LOW", "MEDIUM", "HIGH"})
-FINISH = {"moderated": "IMAGE_SAFETY", "prohibited": "IMAGE_PROHIBITED_CONTENT", "no_media": "NO_IMAGE",
-          "image_other": "IMAGE_OTHER"}
+FINISH = {
+    "moderated": "IMAGE_SAFETY",
+    "prohibited": "IMAGE_PROHIBITED_CONTENT",
+    "no_media": "NO_IMAGE",
+    "image_other": "IMAGE_OTHER",
+}
 
 
 class GoogleError(Exception):
-    def __init__(self, status: int, code: str, message: str,
-                 details: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, details: list[dict[str, Any]] | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.details = status, code, details or []
 
     def response(self) -> Response:
-        return json_response(self.status, {"error": {"code": self.status, "message": str(self),
-                                                     "status": self.code, "details": self.details}})
+        return json_response(
+            self.status,
+            {
+                "error": {
+                    "code": self.status,
+                    "message": str(self),
+                    "status": self.code,
+                    "details": self.details,
+                }
+            },
+        )
 
 
 def retry_info(seconds: str) -> dict[str, str]:
@@ -93,8 +127,10 @@ def _check_parts(contents: Any) -> None:
             try:
                 image_size(base64.b64decode(inline["data"], validate=True))
             except (KeyError, binascii.Error, OSError, TypeError):
-                raise invalid("Unable to process input image. Please retry or report in "
-                              "https://developers.generativeai.google/guide/troubleshooting") from None
+                raise invalid(
+                    "Unable to process input image. Please retry or report in "
+                    "https://developers.generativeai.google/guide/troubleshooting"
+                ) from None
 
 
 def check_request(model: str, body: Any) -> tuple[str, str]:
@@ -106,12 +142,12 @@ def check_request(model: str, body: Any) -> tuple[str, str]:
     _check_parts(body.get("contents"))
     config = body.get("generationConfig") or {}
     for name in set(config) - CONFIG_FIELDS:
-        raise invalid(f'Invalid JSON payload received. Unknown name "{name}" at \'generation_config\'.')
+        raise invalid(f"Invalid JSON payload received. Unknown name \"{name}\" at 'generation_config'.")
     if "IMAGE" not in (config.get("responseModalities") or ["TEXT", "IMAGE"]):
         raise invalid("This model only supports response modalities that include IMAGE.")
     image_config = config.get("imageConfig") or {}
     for name in set(image_config) - IMAGE_CONFIG_FIELDS:
-        raise invalid(f'Invalid JSON payload received. Unknown name "{name}" at \'image_config\'.')
+        raise invalid(f"Invalid JSON payload received. Unknown name \"{name}\" at 'image_config'.")
     aspects, tiers = MODELS[model]
     aspect, tier = image_config.get("aspectRatio", "1:1"), image_config.get("imageSize", "1K")
     if aspect not in aspects or tier not in tiers:
@@ -136,26 +172,39 @@ class FakeGemini(FakeUpstream):
         if key == API_KEY:
             return None
         if key is None:
-            return GoogleError(403, "PERMISSION_DENIED", "Method doesn't allow unregistered callers (callers "
-                               "without established identity). Please use API Key or other form of API "
-                               "consumer identity to call this API.").response()
-        info = {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
-                "domain": "googleapis.com"}
-        return GoogleError(400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.",
-                           [info]).response()
+            return GoogleError(
+                403,
+                "PERMISSION_DENIED",
+                "Method doesn't allow unregistered callers (callers "
+                "without established identity). Please use API Key or other form of API "
+                "consumer identity to call this API.",
+            ).response()
+        info = {
+            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+            "reason": "API_KEY_INVALID",
+            "domain": "googleapis.com",
+        }
+        return GoogleError(
+            400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.", [info]
+        ).response()
 
     async def _scripted(self) -> Response | None:
         if self.once("rate_limited_once"):
-            return GoogleError(429, "RESOURCE_EXHAUSTED", "You exceeded your current quota, please check "
-                               "your plan and billing details.", [retry_info(self.retry_after)]).response()
+            return GoogleError(
+                429,
+                "RESOURCE_EXHAUSTED",
+                "You exceeded your current quota, please check your plan and billing details.",
+                [retry_info(self.retry_after)],
+            ).response()
         if self.once("server_error_once"):
             return GoogleError(500, "INTERNAL", "An internal error has occurred.").response()
         if self.scenario == "server_error_always":
             return GoogleError(503, "UNAVAILABLE", "The model is overloaded. Try again later.").response()
         if self.scenario == "hang":
             await self.hang()
-            return GoogleError(504, "DEADLINE_EXCEEDED", "Deadline expired before operation could complete.")\
-                .response()
+            return GoogleError(
+                504, "DEADLINE_EXCEEDED", "Deadline expired before operation could complete."
+            ).response()
         return None
 
     async def generate(self, version: str, target: str, request: Request) -> Response:
@@ -168,8 +217,12 @@ class FakeGemini(FakeUpstream):
         if early is not None:
             return early
         if model not in MODELS:
-            return GoogleError(404, "NOT_FOUND", f"models/{model} is not found for API version {version}, or "
-                               "is not supported for generateContent.").response()
+            return GoogleError(
+                404,
+                "NOT_FOUND",
+                f"models/{model} is not found for API version {version}, or "
+                "is not supported for generateContent.",
+            ).response()
         try:
             body = json.loads(got.body)
             aspect, tier = check_request(model, body)
@@ -192,9 +245,15 @@ class FakeGemini(FakeUpstream):
             return {"candidates": [candidate], **meta}
         thought = base64.b64encode(image_bytes(64, 64)).decode()
         final = base64.b64encode(image_bytes(*size)).decode()
-        parts: list[dict[str, Any]] = [{"text": "Sketching the layout.", "thought": True},
-                 {"inlineData": {"mimeType": "image/png", "data": thought}, "thought": True},
-                 {"text": "Here is your image."},
-                 {"inlineData": {"mimeType": "image/png", "data": final}, "thoughtSignature": "c2ln"}]
-        return {"candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP",
-                                "index": 0}], **meta}
+        parts: list[dict[str, Any]] = [
+            {"text": "Sketching the layout.", "thought": True},
+            {"inlineData": {"mimeType": "image/png", "data": thought}, "thought": True},
+            {"text": "Here is your image."},
+            {"inlineData": {"mimeType": "image/png", "data": final}, "thoughtSignature": "c2ln"},
+        ]
+        return {
+            "candidates": [
+                {"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}
+            ],
+            **meta,
+        }

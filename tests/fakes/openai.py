@@ -36,8 +36,9 @@ from tests.fakes.common import (
 
 API_KEY = "sk-test-openai"
 IMAGE_MODELS = frozenset({"gpt-image-1.5", "gpt-image-2", "gpt-image-2-2026-04-21"})
-VIDEO_MODELS = frozenset({"sora-2", "sora-2-pro", "sora-2-2025-10-06", "sora-2-pro-2025-10-06",
-                          "sora-2-2025-12-08"})
+VIDEO_MODELS = frozenset(
+    {"sora-2", "sora-2-pro", "sora-2-2025-10-06", "sora-2-pro-2025-10-06", "sora-2-2025-12-08"}
+)
 FIXED_SIZES = frozenset({"auto", "1024x1024", "1536x1024", "1024x1536"})
 CHOICES: Mapping[str, frozenset[str]] = {
     "quality": frozenset({"low", "medium", "high", "auto"}),
@@ -46,9 +47,24 @@ CHOICES: Mapping[str, frozenset[str]] = {
     "moderation": frozenset({"low", "auto"}),
     "input_fidelity": frozenset({"high", "low"}),
 }
-IMAGE_FIELDS = frozenset({"model", "prompt", "n", "size", "quality", "background", "output_format",
-                          "output_compression", "moderation", "user", "safety_identifier", "stream",
-                          "partial_images", "input_fidelity"})
+IMAGE_FIELDS = frozenset(
+    {
+        "model",
+        "prompt",
+        "n",
+        "size",
+        "quality",
+        "background",
+        "output_format",
+        "output_compression",
+        "moderation",
+        "user",
+        "safety_identifier",
+        "stream",
+        "partial_images",
+        "input_fidelity",
+    }
+)
 SORA_SIZES = frozenset({"720x1280", "1280x720"})
 PRO_SIZES = SORA_SIZES | {"1024x1792", "1792x1024"}
 VIDEO_SECONDS = frozenset({"4", "8", "12"})
@@ -56,8 +72,15 @@ IMAGE_MIMES = frozenset({"image/png", "image/jpeg", "image/webp"})
 
 
 class BadRequest(Exception):
-    def __init__(self, message: str, param: str | None = None, code: str | None = None, *,
-                 kind: str = "invalid_request_error", status: int = 400) -> None:
+    def __init__(
+        self,
+        message: str,
+        param: str | None = None,
+        code: str | None = None,
+        *,
+        kind: str = "invalid_request_error",
+        status: int = 400,
+    ) -> None:
         super().__init__(message)
         self.body = error_body(message, kind, param, code)
         self.status = status
@@ -72,8 +95,11 @@ def error_body(message: str, kind: str, param: str | None = None, code: str | No
 
 def _choice(fields: Mapping[str, Any], name: str) -> None:
     if name in fields and fields[name] not in CHOICES[name]:
-        raise BadRequest(f"Invalid value: '{fields[name]}'. Supported values are: "
-                         f"{', '.join(sorted(CHOICES[name]))}.", name, "invalid_value")
+        raise BadRequest(
+            f"Invalid value: '{fields[name]}'. Supported values are: {', '.join(sorted(CHOICES[name]))}.",
+            name,
+            "invalid_value",
+        )
 
 
 def _check_size(model: str, size: Any) -> None:
@@ -106,8 +132,9 @@ def check_image_fields(fields: Mapping[str, Any], *, edit: bool) -> None:
     if fields.get("background") == "transparent" and fields.get("output_format") == "jpeg":
         raise BadRequest("Transparent background requires output_format png or webp.", "background")
     if "input_fidelity" in fields and (not edit or model.startswith("gpt-image-2")):
-        raise BadRequest(f"input_fidelity is not supported for {model}.", "input_fidelity",
-                         "unsupported_parameter")
+        raise BadRequest(
+            f"input_fidelity is not supported for {model}.", "input_fidelity", "unsupported_parameter"
+        )
 
 
 @dataclass
@@ -125,12 +152,21 @@ class FakeVideo:
 
     def as_json(self) -> dict[str, Any]:
         done = self.status in ("completed", "failed")
-        return {"id": self.id, "object": "video", "model": self.model, "status": self.status,
-                "progress": self.progress, "created_at": self.created_at,
-                "completed_at": self.created_at + 60 if done else None,
-                "expires_at": self.created_at + 3600 if self.status == "completed" else None,
-                "prompt": self.prompt, "seconds": self.seconds, "size": self.size,
-                "remixed_from_video_id": None, "error": self.error}
+        return {
+            "id": self.id,
+            "object": "video",
+            "model": self.model,
+            "status": self.status,
+            "progress": self.progress,
+            "created_at": self.created_at,
+            "completed_at": self.created_at + 60 if done else None,
+            "expires_at": self.created_at + 3600 if self.status == "completed" else None,
+            "prompt": self.prompt,
+            "seconds": self.seconds,
+            "size": self.size,
+            "remixed_from_video_id": None,
+            "error": self.error,
+        }
 
 
 class FakeOpenAI(FakeUpstream):
@@ -159,19 +195,23 @@ class FakeOpenAI(FakeUpstream):
     def _denied(self, headers: Mapping[str, str]) -> Response | None:
         if headers.get("authorization") == f"Bearer {API_KEY}":
             return None
-        return json_response(401, error_body("Incorrect API key provided.", "invalid_request_error", None,
-                                             "invalid_api_key"))
+        return json_response(
+            401, error_body("Incorrect API key provided.", "invalid_request_error", None, "invalid_api_key")
+        )
 
     async def _scripted(self) -> Response | None:
         """Failures of a create request, before it is looked at."""
         if self.once("rate_limited_once"):
             ms = str(int(float(self.retry_after) * 1000))
-            return json_response(429, error_body("Rate limit reached for requests", "requests", None,
-                                                 "rate_limit_exceeded"),
-                                 {"retry-after": self.retry_after, "retry-after-ms": ms})
+            return json_response(
+                429,
+                error_body("Rate limit reached for requests", "requests", None, "rate_limit_exceeded"),
+                {"retry-after": self.retry_after, "retry-after-ms": ms},
+            )
         if self.once("server_error_once") or self.scenario == "server_error_always":
-            return json_response(500, error_body("The server had an error while processing your request.",
-                                                 "server_error"))
+            return json_response(
+                500, error_body("The server had an error while processing your request.", "server_error")
+            )
         if self.scenario == "hang":
             await self.hang()
             return json_response(504, error_body("gateway timeout", "server_error"))
@@ -217,8 +257,12 @@ class FakeOpenAI(FakeUpstream):
 
     def _image_answer(self, fields: dict[str, Any]) -> Response:
         if self.scenario == "moderated":
-            body = error_body("Your request was rejected by the safety system.",
-                              "image_generation_user_error", None, "moderation_blocked")
+            body = error_body(
+                "Your request was rejected by the safety system.",
+                "image_generation_user_error",
+                None,
+                "moderation_blocked",
+            )
             body["error"]["moderation_details"] = {"moderation_stage": "input"}
             return json_response(400, body)
         self.accepted.append(fields)
@@ -227,12 +271,24 @@ class FakeOpenAI(FakeUpstream):
         fmt = str(fields.get("output_format", "png"))
         data = image_bytes(w, h, fmt, transparent=fields.get("background") == "transparent")
         items = [] if self.scenario == "no_media" else [{"b64_json": base64.b64encode(data).decode()}]
-        usage = {"input_tokens": 50, "input_tokens_details": {"image_tokens": 0, "text_tokens": 50},
-                 "output_tokens": 1056, "total_tokens": 1106}
-        return json_response(200, {"created": int(time.time()), "data": items,
-                                   "background": fields.get("background", "opaque"), "output_format": fmt,
-                                   "quality": fields.get("quality", "medium"), "size": f"{w}x{h}",
-                                   "usage": usage})
+        usage = {
+            "input_tokens": 50,
+            "input_tokens_details": {"image_tokens": 0, "text_tokens": 50},
+            "output_tokens": 1056,
+            "total_tokens": 1106,
+        }
+        return json_response(
+            200,
+            {
+                "created": int(time.time()),
+                "data": items,
+                "background": fields.get("background", "opaque"),
+                "output_format": fmt,
+                "quality": fields.get("quality", "medium"),
+                "size": f"{w}x{h}",
+                "usage": usage,
+            },
+        )
 
     # --- videos -----------------------------------------------------------------------------------------
     async def create_video(self, request: Request) -> Response:
@@ -245,8 +301,15 @@ class FakeOpenAI(FakeUpstream):
         except BadRequest as exc:
             return exc.response()
         if self.scenario == "moderated_input":
-            return json_response(400, error_body("Your request was blocked by our moderation system.",
-                                                 "invalid_request_error", None, "moderation_blocked"))
+            return json_response(
+                400,
+                error_body(
+                    "Your request was blocked by our moderation system.",
+                    "invalid_request_error",
+                    None,
+                    "moderation_blocked",
+                ),
+            )
         self.videos[video.id] = video
         self.accepted.append(fields)
         return json_response(200, video.as_json())
@@ -338,8 +401,12 @@ class FakeOpenAI(FakeUpstream):
 
 
 def _not_found(video_id: str) -> Response:
-    return json_response(404, error_body(f"Video with id '{video_id}' not found.", "invalid_request_error",
-                                         None, "video_not_found"))
+    return json_response(
+        404,
+        error_body(
+            f"Video with id '{video_id}' not found.", "invalid_request_error", None, "video_not_found"
+        ),
+    )
 
 
 def _edit_images(parts: list[FormPart]) -> list[tuple[str, tuple[int, int]]]:
@@ -355,8 +422,9 @@ def _edit_images(parts: list[FormPart]) -> list[tuple[str, tuple[int, int]]]:
         except OSError:
             raise BadRequest("Invalid image file.", "image", "invalid_image_format") from None
         if part.content_type not in IMAGE_MIMES:
-            raise BadRequest(f"Unsupported mimetype ('{part.content_type}').", "image",
-                             "invalid_image_format")
+            raise BadRequest(
+                f"Unsupported mimetype ('{part.content_type}').", "image", "invalid_image_format"
+            )
         found.append((part.content_type, size))
     return found
 
@@ -370,8 +438,11 @@ def _video_fields(content_type: str, body: bytes) -> tuple[dict[str, Any], FormP
         if not isinstance(fields, dict):
             raise BadRequest("The body must be a JSON object.")
         if isinstance(fields.get("input_reference"), str):
-            raise BadRequest("Invalid type for 'input_reference': expected a file, but got a string instead.",
-                             "input_reference", "invalid_type")
+            raise BadRequest(
+                "Invalid type for 'input_reference': expected a file, but got a string instead.",
+                "input_reference",
+                "invalid_type",
+            )
         return fields, None
     try:
         parts = parse_multipart(content_type, body)
@@ -379,6 +450,9 @@ def _video_fields(content_type: str, body: bytes) -> tuple[dict[str, Any], FormP
         raise BadRequest("Invalid Content-Type header.") from None
     reference = next((p for p in parts if p.name == "input_reference"), None)
     if reference is not None and reference.filename is None:
-        raise BadRequest("Invalid type for 'input_reference': expected a file, but got a string instead.",
-                         "input_reference", "invalid_type")
+        raise BadRequest(
+            "Invalid type for 'input_reference': expected a file, but got a string instead.",
+            "input_reference",
+            "invalid_type",
+        )
     return {p.name: p.text for p in parts if p.filename is None}, reference

@@ -25,8 +25,9 @@ def tiny_png(size: tuple[int, int] = (64, 64)) -> bytes:
 
 
 class ScriptedBackend:
-    def __init__(self, name: str = "scripted", *, fail: FailureCode | None = None,
-                 gate: asyncio.Event | None = None) -> None:
+    def __init__(
+        self, name: str = "scripted", *, fail: FailureCode | None = None, gate: asyncio.Event | None = None
+    ) -> None:
         self.name = name
         self.fail = fail
         self.gate = gate

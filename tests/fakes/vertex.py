@@ -33,13 +33,31 @@ TOKEN = "ya29.test-access-token"
 API_KEY = "AQ.test-agent-platform-key"
 MODELS = frozenset({"veo-3.1-generate-001", "veo-3.1-fast-generate-001", "veo-3.1-lite-generate-001"})
 INSTANCE_FIELDS = frozenset({"prompt", "image", "lastFrame", "referenceImages", "video", "mask"})
-PARAMETER_FIELDS = frozenset({"sampleCount", "durationSeconds", "aspectRatio", "resolution", "negativePrompt",
-                              "personGeneration", "generateAudio", "seed", "storageUri", "enhancePrompt",
-                              "fps", "resizeMode", "compressionQuality", "labels", "pubsubTopic"})
+PARAMETER_FIELDS = frozenset(
+    {
+        "sampleCount",
+        "durationSeconds",
+        "aspectRatio",
+        "resolution",
+        "negativePrompt",
+        "personGeneration",
+        "generateAudio",
+        "seed",
+        "storageUri",
+        "enhancePrompt",
+        "fps",
+        "resizeMode",
+        "compressionQuality",
+        "labels",
+        "pubsubTopic",
+    }
+)
 SHORT_SIDE = {"720p": 720, "1080p": 1080}
 RESPONSE_TYPE = "type.googleapis.com/cloud.ai.large_models.vision.GenerateVideoResponse"
-RAI_REASON = ("Unable to generate videos because the prompt or image violates our policies. You will not be "
-              "charged for blocked videos. Support codes: 29310472")
+RAI_REASON = (
+    "Unable to generate videos because the prompt or image violates our policies. You will not be "
+    "charged for blocked videos. Support codes: 29310472"
+)
 
 
 @dataclass
@@ -72,7 +90,7 @@ def check_instance(inst: Any) -> None:
     if not isinstance(inst, dict) or not isinstance(inst.get("prompt"), str) or not inst["prompt"].strip():
         raise invalid("instances[0].prompt is required")
     for name in set(inst) - INSTANCE_FIELDS:
-        raise invalid(f'Invalid JSON payload received. Unknown name "{name}" at \'instances[0]\'.')
+        raise invalid(f"Invalid JSON payload received. Unknown name \"{name}\" at 'instances[0]'.")
     for name in ("image", "lastFrame"):
         if name in inst:
             _check_image(inst[name], f"instances[0].{name}")
@@ -91,13 +109,15 @@ def check_parameters(params: Any) -> None:
     if not isinstance(params, dict):
         raise invalid("parameters must be an object")
     for name in set(params) - PARAMETER_FIELDS:
-        raise invalid(f'Invalid JSON payload received. Unknown name "{name}" at \'parameters\'.')
-    checks = {"durationSeconds": params.get("durationSeconds", 8) in (4, 6, 8),
-              "aspectRatio": params.get("aspectRatio", "16:9") in ("16:9", "9:16"),
-              "resolution": params.get("resolution", "720p") in SHORT_SIDE,
-              "sampleCount": params.get("sampleCount", 1) in (1, 2, 3, 4),
-              "seed": 0 <= params.get("seed", 0) < 2**32,
-              "generateAudio": isinstance(params.get("generateAudio", True), bool)}
+        raise invalid(f"Invalid JSON payload received. Unknown name \"{name}\" at 'parameters'.")
+    checks = {
+        "durationSeconds": params.get("durationSeconds", 8) in (4, 6, 8),
+        "aspectRatio": params.get("aspectRatio", "16:9") in ("16:9", "9:16"),
+        "resolution": params.get("resolution", "720p") in SHORT_SIDE,
+        "sampleCount": params.get("sampleCount", 1) in (1, 2, 3, 4),
+        "seed": 0 <= params.get("seed", 0) < 2**32,
+        "generateAudio": isinstance(params.get("generateAudio", True), bool),
+    }
     for name, ok in checks.items():
         if not ok:
             raise invalid(f"Unsupported value for parameters.{name}: {params.get(name)!r}")
@@ -124,12 +144,17 @@ class FakeVertex(FakeUpstream):
     def _denied(self, headers: Mapping[str, str], project: str | None) -> Response | None:
         bearer = headers.get("authorization") == f"Bearer {TOKEN}"
         if not bearer and headers.get("x-goog-api-key") != API_KEY:
-            return GoogleError(401, "UNAUTHENTICATED", "Request had invalid authentication credentials. "
-                               "Expected OAuth 2 access token, login cookie or other valid authentication "
-                               "credential.").response()
+            return GoogleError(
+                401,
+                "UNAUTHENTICATED",
+                "Request had invalid authentication credentials. "
+                "Expected OAuth 2 access token, login cookie or other valid authentication "
+                "credential.",
+            ).response()
         if project is not None and project != PROJECT:
-            return GoogleError(403, "PERMISSION_DENIED", f"Permission denied on resource project {project}.")\
-                .response()
+            return GoogleError(
+                403, "PERMISSION_DENIED", f"Permission denied on resource project {project}."
+            ).response()
         return None
 
     async def model_call(self, project: str, location: str, target: str, request: Request) -> Response:
@@ -161,9 +186,12 @@ class FakeVertex(FakeUpstream):
 
     async def _create(self, model_path: str, model: str, body: Any) -> Response:
         if self.once("rate_limited_once"):
-            return GoogleError(429, "RESOURCE_EXHAUSTED", "Quota exceeded for aiplatform.googleapis.com/"
-                               "online_prediction_requests_per_base_model.",
-                               [retry_info(self.retry_after)]).response()
+            return GoogleError(
+                429,
+                "RESOURCE_EXHAUSTED",
+                "Quota exceeded for aiplatform.googleapis.com/online_prediction_requests_per_base_model.",
+                [retry_info(self.retry_after)],
+            ).response()
         if self.once("server_error_once"):
             return GoogleError(500, "INTERNAL", "Internal error encountered.").response()
         if self.scenario == "server_error_always":
@@ -200,16 +228,30 @@ class FakeVertex(FakeUpstream):
 
     def _outcome(self, op: Operation) -> dict[str, Any]:
         if self.scenario == "moderated":
-            return {"error": {"code": 3, "message": "The prompt could not be submitted. This prompt contains "
-                              "sensitive words that violate Google's Responsible AI practices."}}
+            return {
+                "error": {
+                    "code": 3,
+                    "message": "The prompt could not be submitted. This prompt contains "
+                    "sensitive words that violate Google's Responsible AI practices.",
+                }
+            }
         if self.scenario == "failed":
             return {"error": {"code": 13, "message": "Internal error encountered."}}
         if self.scenario == "rai_filtered":
-            return {"response": {"@type": RESPONSE_TYPE, "raiMediaFilteredCount": 1,
-                                 "raiMediaFilteredReasons": [RAI_REASON]}}
+            return {
+                "response": {
+                    "@type": RESPONSE_TYPE,
+                    "raiMediaFilteredCount": 1,
+                    "raiMediaFilteredReasons": [RAI_REASON],
+                }
+            }
         if self.scenario == "gcs":
-            return {"response": {"@type": RESPONSE_TYPE, "videos": [{"gcsUri": "gs://bucket/sample_0.mp4",
-                                                                     "mimeType": "video/mp4"}]}}
+            return {
+                "response": {
+                    "@type": RESPONSE_TYPE,
+                    "videos": [{"gcsUri": "gs://bucket/sample_0.mp4", "mimeType": "video/mp4"}],
+                }
+            }
         short = SHORT_SIDE[op.parameters.get("resolution", "720p")]
         long = short * 16 // 9
         w, h = (long, short) if op.parameters.get("aspectRatio", "16:9") == "16:9" else (short, long)
@@ -217,8 +259,9 @@ class FakeVertex(FakeUpstream):
         video = {"bytesBase64Encoded": base64.b64encode(data).decode(), "mimeType": "video/mp4"}
         return {"response": {"@type": RESPONSE_TYPE, "raiMediaFilteredCount": 0, "videos": [video]}}
 
-    async def cancel(self, project: str, location: str, model: str, target: str,
-                     request: Request) -> Response:
+    async def cancel(
+        self, project: str, location: str, model: str, target: str, request: Request
+    ) -> Response:
         got = await self.record(request)
         op_id, _, method = target.partition(":")
         denied = self._denied(got.headers, project)
@@ -233,7 +276,8 @@ class FakeVertex(FakeUpstream):
             op.result = {"error": {"code": 1, "message": "CANCELLED"}}
         return json_response(200, {})
 
-    async def get_operation(self, project: str, location: str, model: str, target: str,
-                            request: Request) -> Response:
+    async def get_operation(
+        self, project: str, location: str, model: str, target: str, request: Request
+    ) -> Response:
         await self.record(request)
         return invalid("The Operation ID must be a Long, but was " + target).response()

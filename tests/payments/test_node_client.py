@@ -21,8 +21,15 @@ async def test_x402_fetch_pays_and_gets_a_job(paid_server: PaidServer) -> None:
     payer = await new_payer(devnet, 2_000_000)
     before = await devnet.balance_of(devnet.info.pay_to)
     proc = await asyncio.create_subprocess_exec(
-        node, "pay.mjs", paid_server.base + GENERATE, payer.key, json.dumps(BODY),
-        cwd=NODE_DIR, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        node,
+        "pay.mjs",
+        paid_server.base + GENERATE,
+        payer.key,
+        json.dumps(BODY),
+        cwd=NODE_DIR,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(proc.communicate(), 120)
     assert proc.returncode == 0, err.decode()
     result = json.loads(out.decode().strip().splitlines()[-1])

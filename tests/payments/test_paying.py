@@ -54,8 +54,9 @@ async def test_replayed_payment_returns_the_same_job_and_charges_once(paid_serve
         header = payment_header(devnet, payer, await challenge(http))
         first = await http.post(GENERATE, json=BODY, headers={"PAYMENT-SIGNATURE": header})
         second = await http.post(GENERATE, json=BODY, headers={"PAYMENT-SIGNATURE": header})
-        same_body_other_order = await http.post(GENERATE, json={**BODY, "imageSize": "1K"},
-                                                headers={"PAYMENT-SIGNATURE": header})
+        same_body_other_order = await http.post(
+            GENERATE, json={**BODY, "imageSize": "1K"}, headers={"PAYMENT-SIGNATURE": header}
+        )
     assert first.status_code == second.status_code == same_body_other_order.status_code == 200
     assert first.json()["jobId"] == second.json()["jobId"] == same_body_other_order.json()["jobId"]
     assert len(await transfers_from(devnet, payer.address)) == 1
@@ -68,7 +69,9 @@ async def test_same_payment_for_another_request_is_409(paid_server: PaidServer) 
     async with paid_server.client() as http:
         header = payment_header(devnet, payer, await challenge(http))
         first = await http.post(GENERATE, json=BODY, headers={"PAYMENT-SIGNATURE": header})
-        other = await http.post(GENERATE, json={"prompt": "something else"}, headers={"PAYMENT-SIGNATURE": header})
+        other = await http.post(
+            GENERATE, json={"prompt": "something else"}, headers={"PAYMENT-SIGNATURE": header}
+        )
     assert first.status_code == 200
     assert other.status_code == 409 and other.json()["code"] == "payment_reused"
     assert len(await transfers_from(devnet, payer.address)) == 1
@@ -79,8 +82,9 @@ async def test_twenty_concurrent_requests_with_one_signature_make_one_job(paid_s
     payer = await new_payer(devnet, 1_000_000)
     async with paid_server.client() as http:
         header = payment_header(devnet, payer, await challenge(http))
-        responses = await asyncio.gather(*(
-            http.post(GENERATE, json=BODY, headers={"PAYMENT-SIGNATURE": header}) for _ in range(20)))
+        responses = await asyncio.gather(
+            *(http.post(GENERATE, json=BODY, headers={"PAYMENT-SIGNATURE": header}) for _ in range(20))
+        )
     assert {r.status_code for r in responses} == {200}, [r.text for r in responses if r.status_code != 200]
     assert len({r.json()["jobId"] for r in responses}) == 1
     assert len(await transfers_from(devnet, payer.address)) == 1
@@ -92,23 +96,47 @@ def _tweak(accepted: dict[str, Any], **changes: Any) -> dict[str, Any]:
 
 
 REFUSALS: list[tuple[str, Any, str]] = [
-    ("wrong amount", lambda a: {"accepted": _tweak(a, amount="1"), "value": 1},
-     "invalid_exact_evm_payload_authorization_value_mismatch"),
-    ("value below the price", lambda a: {"value": int(a["amount"]) - 1},
-     "invalid_exact_evm_payload_authorization_value_mismatch"),
-    ("wrong payTo", lambda a: {"to": "0x000000000000000000000000000000000000dEaD"},
-     "invalid_exact_evm_payload_recipient_mismatch"),
-    ("wrong payTo in accepted", lambda a: {"accepted": _tweak(a, payTo="0x000000000000000000000000000000000000dEaD")},
-     "invalid_exact_evm_payload_recipient_mismatch"),
-    ("wrong asset", lambda a: {"accepted": _tweak(a, asset="0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913")},
-     "invalid_payment_requirements"),
+    (
+        "wrong amount",
+        lambda a: {"accepted": _tweak(a, amount="1"), "value": 1},
+        "invalid_exact_evm_payload_authorization_value_mismatch",
+    ),
+    (
+        "value below the price",
+        lambda a: {"value": int(a["amount"]) - 1},
+        "invalid_exact_evm_payload_authorization_value_mismatch",
+    ),
+    (
+        "wrong payTo",
+        lambda a: {"to": "0x000000000000000000000000000000000000dEaD"},
+        "invalid_exact_evm_payload_recipient_mismatch",
+    ),
+    (
+        "wrong payTo in accepted",
+        lambda a: {"accepted": _tweak(a, payTo="0x000000000000000000000000000000000000dEaD")},
+        "invalid_exact_evm_payload_recipient_mismatch",
+    ),
+    (
+        "wrong asset",
+        lambda a: {"accepted": _tweak(a, asset="0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913")},
+        "invalid_payment_requirements",
+    ),
     ("wrong network", lambda a: {"accepted": _tweak(a, network="eip155:8453")}, "invalid_network"),
-    ("expired", lambda a: {"valid_before": int(time.time()) - 10},
-     "invalid_exact_evm_payload_authorization_valid_before"),
-    ("not yet valid", lambda a: {"valid_after": int(time.time()) + 600},
-     "invalid_exact_evm_payload_authorization_valid_after"),
-    ("wrong EIP-712 domain", lambda a: {"accepted": _tweak(a, extra={"name": "USDC", "version": "2"})},
-     "invalid_payment_requirements"),
+    (
+        "expired",
+        lambda a: {"valid_before": int(time.time()) - 10},
+        "invalid_exact_evm_payload_authorization_valid_before",
+    ),
+    (
+        "not yet valid",
+        lambda a: {"valid_after": int(time.time()) + 600},
+        "invalid_exact_evm_payload_authorization_valid_after",
+    ),
+    (
+        "wrong EIP-712 domain",
+        lambda a: {"accepted": _tweak(a, extra={"name": "USDC", "version": "2"})},
+        "invalid_payment_requirements",
+    ),
 ]
 
 
@@ -142,8 +170,9 @@ async def test_bad_signature_and_insufficient_balance(paid_server: PaidServer) -
         data["payload"]["signature"] = "0x" + signature.hex()
         tampered = base64.b64encode(json.dumps(data).encode()).decode()
         bad_sig = await http.post(GENERATE, json=BODY, headers={"PAYMENT-SIGNATURE": tampered})
-        too_poor = await http.post(GENERATE, json=BODY,
-                                   headers={"PAYMENT-SIGNATURE": payment_header(devnet, poor, accepted)})
+        too_poor = await http.post(
+            GENERATE, json=BODY, headers={"PAYMENT-SIGNATURE": payment_header(devnet, poor, accepted)}
+        )
     assert bad_sig.status_code == 402 and bad_sig.json()["code"] == "invalid_exact_evm_payload_signature"
     assert too_poor.status_code == 402 and too_poor.json()["code"] == "insufficient_funds"
     assert await transfers_from(devnet, payer.address) == []

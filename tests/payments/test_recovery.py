@@ -13,7 +13,15 @@ from studio402.chain.devnet import Devnet
 from studio402.cli.ledger import run_audit
 from studio402.payments.ledger import PaymentState
 from tests.devnet_fixture import new_payer
-from tests.paid_support import BODY, GENERATE, PaidServer, challenge, payment_header, running_server, transfers_from
+from tests.paid_support import (
+    BODY,
+    GENERATE,
+    PaidServer,
+    challenge,
+    payment_header,
+    running_server,
+    transfers_from,
+)
 
 ROUTE = CATALOG.get("nano-banana", "generate")
 
@@ -97,8 +105,12 @@ async def test_crash_after_signing_before_broadcast(devnet: Devnet, tmp_path: Pa
 
 async def test_receipt_timeout_answers_202_and_the_reconciler_settles(devnet: Devnet, tmp_path: Path) -> None:
     payer = await new_payer(devnet, 1_000_000)
-    async with running_server(devnet, tmp_path / "data", **{"payments.settle_timeout_seconds": 0.5}) as server, \
-            server.client() as http:
+    async with (
+        running_server(
+            devnet, tmp_path / "data", overrides={"payments.settle_timeout_seconds": 0.5}
+        ) as server,
+        server.client() as http,
+    ):
         header = payment_header(devnet, payer, await challenge(http))
         await devnet.rpc.request("evm_setAutomine", [False])
         try:

@@ -16,7 +16,15 @@ from studio402.cli.ledger import run_audit
 from studio402.sdk.client import x402_client
 from tests.devnet_fixture import new_payer
 from tests.fakes.scripted import ScriptedBackend
-from tests.paid_support import BODY, GENERATE, PaidServer, challenge, payment_header, running_server, transfers_from
+from tests.paid_support import (
+    BODY,
+    GENERATE,
+    PaidServer,
+    challenge,
+    payment_header,
+    running_server,
+    transfers_from,
+)
 
 PRICE = 67_000  # nano-banana 1K
 
@@ -45,8 +53,9 @@ async def ended(server: PaidServer, job_id: str, *, refund: bool = True) -> Any:
 
 async def test_moderated_job_is_refunded_on_chain(devnet: Devnet, tmp_path: Path) -> None:
     payer = await new_payer(devnet, 1_000_000)
-    async with running_server(devnet, tmp_path / "d", registry=scripted(ScriptedBackend(fail=FailureCode.MODERATED))
-                              ) as server:
+    async with running_server(
+        devnet, tmp_path / "d", registry=scripted(ScriptedBackend(fail=FailureCode.MODERATED))
+    ) as server:
         job = await ended(server, await paid_job(server, payer.key))
         assert job.error_code == "moderated"
         assert job.refund["method"] == "onchain" and job.refund["amount"] == "0.067"
@@ -60,11 +69,14 @@ async def test_moderated_job_is_refunded_on_chain(devnet: Devnet, tmp_path: Path
     assert totals.settled == totals.refunded == PRICE
 
 
-async def test_credit_refund_pays_for_the_next_call_without_a_new_payment(devnet: Devnet, tmp_path: Path) -> None:
+async def test_credit_refund_pays_for_the_next_call_without_a_new_payment(
+    devnet: Devnet, tmp_path: Path
+) -> None:
     payer = await new_payer(devnet, 1_000_000)
     gate_backend = ScriptedBackend(fail=FailureCode.NO_MEDIA)
-    async with running_server(devnet, tmp_path / "d", registry=scripted(gate_backend),
-                              **{"payments.refund": "credit"}) as server:
+    async with running_server(
+        devnet, tmp_path / "d", registry=scripted(gate_backend), overrides={"payments.refund": "credit"}
+    ) as server:
         first = await ended(server, await paid_job(server, payer.key))
         assert first.refund["method"] == "credit"
         assert await server.services.engine._need_ledger().credit_balance(payer.address.lower()) == PRICE
@@ -84,10 +96,16 @@ async def test_credit_refund_pays_for_the_next_call_without_a_new_payment(devnet
     assert report.credit_refunded_micros == report.credit_spent_micros == PRICE
 
 
-async def test_policy_none_keeps_the_money_and_the_audit_says_retained(devnet: Devnet, tmp_path: Path) -> None:
+async def test_policy_none_keeps_the_money_and_the_audit_says_retained(
+    devnet: Devnet, tmp_path: Path
+) -> None:
     payer = await new_payer(devnet, 1_000_000)
-    async with running_server(devnet, tmp_path / "d", registry=scripted(ScriptedBackend(fail=FailureCode.MODERATED)),
-                              **{"payments.refund": "none"}) as server:
+    async with running_server(
+        devnet,
+        tmp_path / "d",
+        registry=scripted(ScriptedBackend(fail=FailureCode.MODERATED)),
+        overrides={"payments.refund": "none"},
+    ) as server:
         job = await ended(server, await paid_job(server, payer.key), refund=False)
         assert job.refund is None
         report = await run_audit(server.settings)
@@ -98,8 +116,9 @@ async def test_cancel_before_start_refunds_and_after_start_does_not(devnet: Devn
     payer = await new_payer(devnet, 5_000_000)
     gate = asyncio.Event()
     backend = ScriptedBackend(gate=gate)
-    async with running_server(devnet, tmp_path / "d", registry=scripted(backend),
-                              **{"jobs.workers": 1}) as server:
+    async with running_server(
+        devnet, tmp_path / "d", registry=scripted(backend), overrides={"jobs.workers": 1}
+    ) as server:
         running = await paid_job(server, payer.key, {"prompt": "first"})
         await asyncio.wait_for(backend.started.wait(), 10)  # the only worker is busy with it
         waiting = await paid_job(server, payer.key, {"prompt": "second"})
@@ -119,10 +138,16 @@ async def test_cancel_before_start_refunds_and_after_start_does_not(devnet: Devn
     assert report.ok, report.problems
 
 
-async def test_replayed_payment_after_refund_still_returns_the_same_job(devnet: Devnet, tmp_path: Path) -> None:
+async def test_replayed_payment_after_refund_still_returns_the_same_job(
+    devnet: Devnet, tmp_path: Path
+) -> None:
     payer = await new_payer(devnet, 1_000_000)
-    async with running_server(devnet, tmp_path / "d", registry=scripted(ScriptedBackend(fail=FailureCode.MODERATED))
-                              ) as server, server.client() as http:
+    async with (
+        running_server(
+            devnet, tmp_path / "d", registry=scripted(ScriptedBackend(fail=FailureCode.MODERATED))
+        ) as server,
+        server.client() as http,
+    ):
         header = payment_header(devnet, payer, await challenge(http))
         first = await http.post(GENERATE, json=BODY, headers={"PAYMENT-SIGNATURE": header})
         await ended(server, first.json()["jobId"])

@@ -1,4 +1,4 @@
-"""SIGN-IN-WITH-X on the edge: the wallet behind a request, or a 402 the official clients answer by themselves."""
+"""SIGN-IN-WITH-X at the edge: the wallet behind a request, or a 402 the official clients answer alone."""
 
 from __future__ import annotations
 

@@ -141,22 +141,34 @@ class BflBackend:
         endpoint = upstream_model(self._settings, job.route_key, DEFAULT_MODELS)
         if endpoint is None:
             raise BackendFailure(FailureCode.UNAVAILABLE, f"{self.name} has no model for {job.route_key}")
-        resp = await send(self._client, "POST", f"v1/{endpoint}", creates=True, json=request_body(job),
-                          headers=self._headers())
+        resp = await send(
+            self._client,
+            "POST",
+            f"v1/{endpoint}",
+            creates=True,
+            json=request_body(job),
+            headers=self._headers(),
+        )
         if resp.status_code != 200:
             raise bfl_failure(resp, accepted=False)
         task = json_object(resp, accepted=True, retryable=False)
-        url = task.get("polling_url") or (f"{self._client.base_url}v1/get_result?id={quote(str(task['id']))}"
-                                          if task.get("id") else None)
+        url = task.get("polling_url") or (
+            f"{self._client.base_url}v1/get_result?id={quote(str(task['id']))}" if task.get("id") else None
+        )
         if not isinstance(url, str) or not self.trusted(url):
-            raise BackendFailure(FailureCode.UPSTREAM_ERROR, f"unusable polling_url {url!r}", accepted=True,
-                                 retryable=False)
+            raise BackendFailure(
+                FailureCode.UPSTREAM_ERROR, f"unusable polling_url {url!r}", accepted=True, retryable=False
+            )
         return Submitted(url)
 
     async def poll(self, job: BackendJob, upstream_id: str) -> Poll:
         if not self.trusted(upstream_id):  # never send our key to a host we do not know
-            raise BackendFailure(FailureCode.UPSTREAM_ERROR, "the polling URL is on an untrusted host",
-                                 accepted=True, retryable=False)
+            raise BackendFailure(
+                FailureCode.UPSTREAM_ERROR,
+                "the polling URL is on an untrusted host",
+                accepted=True,
+                retryable=False,
+            )
         resp = await send(self._client, "GET", upstream_id, accepted=True, headers=self._headers())
         if resp.status_code != 200:
             raise bfl_failure(resp, accepted=True)
@@ -172,11 +184,16 @@ class BflBackend:
             detail = f"{status}{f': {details}' if details else ''}"[:DETAIL_LIMIT]
             raise BackendFailure(FailureCode.MODERATED, detail, accepted=True, retryable=False)
         if status == TaskStatus.ERROR:
-            raise BackendFailure(FailureCode.UPSTREAM_ERROR, f"the task failed: {task.get('details')}",
-                                 accepted=True, retryable=False)
+            raise BackendFailure(
+                FailureCode.UPSTREAM_ERROR,
+                f"the task failed: {task.get('details')}",
+                accepted=True,
+                retryable=False,
+            )
         if status == TaskStatus.NOT_FOUND:  # retryable: the runner asks a bounded number of times more
-            raise BackendFailure(FailureCode.NOT_FOUND, "the upstream does not know this task", accepted=True,
-                                 retryable=True)
+            raise BackendFailure(
+                FailureCode.NOT_FOUND, "the upstream does not know this task", accepted=True, retryable=True
+            )
         if status != TaskStatus.PENDING:
             log.warning("%s: unknown task status %r for %s; still waiting", self.name, status, upstream_id)
         return Poll(UpstreamStatus.RUNNING, _progress(task))
@@ -185,11 +202,13 @@ class BflBackend:
         result = task.get("result")
         sample = result.get("sample") if isinstance(result, dict) else None
         if not isinstance(sample, str) or not sample:
-            raise BackendFailure(FailureCode.NO_MEDIA, "Ready without a sample", accepted=True,
-                                 retryable=False)
+            raise BackendFailure(
+                FailureCode.NO_MEDIA, "Ready without a sample", accepted=True, retryable=False
+            )
         if urlsplit(sample).scheme not in ("https", self._client.base_url.scheme):
-            raise BackendFailure(FailureCode.UPSTREAM_ERROR, "the sample URL is not https", accepted=True,
-                                 retryable=False)
+            raise BackendFailure(
+                FailureCode.UPSTREAM_ERROR, "the sample URL is not https", accepted=True, retryable=False
+            )
         data, mime = await download(self._client, sample, what="the sample")  # signed URL: no key sent
         fmt = _FORMATS[str(job.params.get("output_format", "jpg"))]
         return Output(data, mime if mime and mime.startswith("image/") else f"image/{fmt}")

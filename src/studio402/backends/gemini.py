@@ -52,13 +52,23 @@ from studio402.errors import ConfigError
 DEFAULT_BASE = "https://generativelanguage.googleapis.com"
 API_VERSIONS = ("v1beta", "v1")
 HEADER_KEY = "x-goog-api-key"
-DEFAULT_MODELS: Mapping[str, str] = {"nano-banana": "gemini-3.1-flash-image",
-                                     "nano-banana-pro": "gemini-3-pro-image"}
+DEFAULT_MODELS: Mapping[str, str] = {
+    "nano-banana": "gemini-3.1-flash-image",
+    "nano-banana-pro": "gemini-3-pro-image",
+}
 ROUTES = frozenset(f"{m}/{op}" for m in DEFAULT_MODELS for op in ("generate", "edit"))
-MODERATED_REASONS = frozenset({
-    "SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT",
-    "RECITATION", "IMAGE_RECITATION",
-})
+MODERATED_REASONS = frozenset(
+    {
+        "SAFETY",
+        "PROHIBITED_CONTENT",
+        "BLOCKLIST",
+        "SPII",
+        "IMAGE_SAFETY",
+        "IMAGE_PROHIBITED_CONTENT",
+        "RECITATION",
+        "IMAGE_RECITATION",
+    }
+)
 _AUTH_STATUSES = frozenset({"UNAUTHENTICATED", "PERMISSION_DENIED"})
 _RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
 
@@ -94,8 +104,12 @@ def image_output(body: Mapping[str, Any]) -> Output:
     """The image of a 200 answer, or the failure its reason calls for (module docstring)."""
     feedback = body.get("promptFeedback")
     if isinstance(feedback, dict) and feedback.get("blockReason"):
-        raise BackendFailure(FailureCode.MODERATED, f"the prompt was blocked ({feedback['blockReason']})",
-                             accepted=True, retryable=False)
+        raise BackendFailure(
+            FailureCode.MODERATED,
+            f"the prompt was blocked ({feedback['blockReason']})",
+            accepted=True,
+            retryable=False,
+        )
     candidates = [c for c in body.get("candidates") or [] if isinstance(c, dict)]
     candidate = candidates[0] if candidates else {}
     image = _image(_parts(candidate))
@@ -124,8 +138,12 @@ def google_failure(resp: httpx.Response, *, accepted: bool) -> BackendFailure:
         return status_failure(resp, accepted=accepted, code=FailureCode.AUTH)
     if resp.status_code == 429 or status == "RESOURCE_EXHAUSTED":
         wait = retry_after(resp.headers)
-        return BackendFailure(FailureCode.RATE_LIMITED, error_text(resp), accepted=accepted,
-                              retry_after=wait if wait is not None else _retry_delay(error))
+        return BackendFailure(
+            FailureCode.RATE_LIMITED,
+            error_text(resp),
+            accepted=accepted,
+            retry_after=wait if wait is not None else _retry_delay(error),
+        )
     if status == "FAILED_PRECONDITION":  # e.g. billing or region not enabled: the operator's setup
         return status_failure(resp, accepted=accepted, code=FailureCode.UNAVAILABLE)
     return status_failure(resp, accepted=accepted)
@@ -158,16 +176,23 @@ class GeminiImageBackend:
         model = upstream_model(self._settings, job.route_key, DEFAULT_MODELS)
         if model is None:
             raise BackendFailure(FailureCode.UNAVAILABLE, f"{self.name} has no model for {job.route_key}")
-        resp = await send(self._client, "POST", self.url(model), creates=True, json=request_body(job),
-                          headers={HEADER_KEY: api_key(self._settings) or ""})
+        resp = await send(
+            self._client,
+            "POST",
+            self.url(model),
+            creates=True,
+            json=request_body(job),
+            headers={HEADER_KEY: api_key(self._settings) or ""},
+        )
         if resp.status_code != 200:
             raise google_failure(resp, accepted=False)
         body = json_object(resp, accepted=True, retryable=False)
         return Submitted(None, result=Poll(UpstreamStatus.SUCCEEDED, 100, (image_output(body),)))
 
     async def poll(self, job: BackendJob, upstream_id: str) -> Poll:
-        raise BackendFailure(FailureCode.UPSTREAM_ERROR, "generateContent has no jobs to poll", accepted=True,
-                             retryable=False)
+        raise BackendFailure(
+            FailureCode.UPSTREAM_ERROR, "generateContent has no jobs to poll", accepted=True, retryable=False
+        )
 
     async def cancel(self, job: BackendJob, upstream_id: str) -> None:
         return None  # synchronous: nothing runs upstream once we stopped waiting

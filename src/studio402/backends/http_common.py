@@ -41,8 +41,13 @@ _BY_STATUS: Mapping[int, FailureCode] = {
     429: FailureCode.RATE_LIMITED,
 }
 # Transport errors raised before the request was fully sent: the upstream cannot have created anything.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.WriteError,
-             httpx.WriteTimeout)
+_NOT_SENT = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.WriteError,
+    httpx.WriteTimeout,
+)
 # Signed result URLs answer these once expired (Azure SAS: 403, S3/GCS: 403/404).
 _EXPIRED_STATUSES = frozenset({403, 404, 410})
 
@@ -126,19 +131,29 @@ def error_text(resp: httpx.Response) -> str:
     return f"HTTP {resp.status_code}: {text}"[:DETAIL_LIMIT]
 
 
-def status_failure(resp: httpx.Response, *, accepted: bool,
-                   code: FailureCode | None = None) -> BackendFailure:
+def status_failure(
+    resp: httpx.Response, *, accepted: bool, code: FailureCode | None = None
+) -> BackendFailure:
     status = resp.status_code
     if code is None:
-        code = _BY_STATUS.get(status) or (FailureCode.UPSTREAM_ERROR if status >= 500 or status < 400
-                                           else FailureCode.INVALID_REQUEST)
+        code = _BY_STATUS.get(status) or (
+            FailureCode.UPSTREAM_ERROR if status >= 500 or status < 400 else FailureCode.INVALID_REQUEST
+        )
     retryable = None if status >= 400 else False  # 2xx/3xx in the wrong place: a bug, not weather
-    return BackendFailure(code, error_text(resp), accepted=accepted, retryable=retryable,
-                          retry_after=retry_after(resp.headers))
+    return BackendFailure(
+        code, error_text(resp), accepted=accepted, retryable=retryable, retry_after=retry_after(resp.headers)
+    )
 
 
-async def send(client: httpx.AsyncClient, method: str, url: str, *, creates: bool = False,
-               accepted: bool = False, **kwargs: Any) -> httpx.Response:
+async def send(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    creates: bool = False,
+    accepted: bool = False,
+    **kwargs: Any,
+) -> httpx.Response:
     """One request; transport errors become failures. `creates`: this request starts a paid job."""
     try:
         return await client.request(method, url, **kwargs)
@@ -149,8 +164,12 @@ async def send(client: httpx.AsyncClient, method: str, url: str, *, creates: boo
         code = FailureCode.TIMEOUT if isinstance(exc, httpx.TimeoutException) else FailureCode.UPSTREAM_ERROR
         what = type(exc).__name__
         if creates:
-            raise BackendFailure(code, f"no answer to the submission ({what}); it may have been accepted, so "
-                                       "it is not sent again", accepted=True, retryable=False) from exc
+            raise BackendFailure(
+                code,
+                f"no answer to the submission ({what}); it may have been accepted, so it is not sent again",
+                accepted=True,
+                retryable=False,
+            ) from exc
         raise BackendFailure(code, f"no answer from the upstream ({what})", accepted=accepted) from exc
 
 
@@ -162,8 +181,9 @@ def media_inputs(job: BackendJob, field: str) -> list[MediaInput]:
     """The loaded inputs of a media field, in request order; a field the request names must have them."""
     found = sorted(job.inputs_at(field), key=_index)
     if job.params.get(field) and not found:
-        raise BackendFailure(FailureCode.INVALID_REQUEST, f"the media of '{field}' was not loaded",
-                             retryable=False)
+        raise BackendFailure(
+            FailureCode.INVALID_REQUEST, f"the media of '{field}' was not loaded", retryable=False
+        )
     return found
 
 
@@ -173,8 +193,12 @@ def json_object(resp: httpx.Response, *, accepted: bool, retryable: bool = True)
     except ValueError:
         body = None
     if not isinstance(body, dict):
-        raise BackendFailure(FailureCode.UPSTREAM_ERROR, f"HTTP {resp.status_code}: the answer is not a JSON "
-                             "object", accepted=accepted, retryable=retryable)
+        raise BackendFailure(
+            FailureCode.UPSTREAM_ERROR,
+            f"HTTP {resp.status_code}: the answer is not a JSON object",
+            accepted=accepted,
+            retryable=retryable,
+        )
     return body
 
 
@@ -183,8 +207,9 @@ def decode_base64(text: Any, what: str) -> bytes:
     try:
         data = base64.b64decode(str(text), validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise BackendFailure(FailureCode.UPSTREAM_ERROR, f"{what} is not valid base64", accepted=True,
-                             retryable=False) from exc
+        raise BackendFailure(
+            FailureCode.UPSTREAM_ERROR, f"{what} is not valid base64", accepted=True, retryable=False
+        ) from exc
     if not data:
         raise BackendFailure(FailureCode.NO_MEDIA, f"{what} is empty", accepted=True, retryable=False)
     return data
@@ -199,13 +224,18 @@ def encode_base64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-async def download(client: httpx.AsyncClient, url: str, *, headers: Mapping[str, str] | None = None,
-                   what: str = "the result") -> tuple[bytes, str | None]:
+async def download(
+    client: httpx.AsyncClient, url: str, *, headers: Mapping[str, str] | None = None, what: str = "the result"
+) -> tuple[bytes, str | None]:
     """Fetch generated media (the job is accepted): expired links are final, 5xx and timeouts retryable."""
     resp = await send(client, "GET", url, accepted=True, headers=headers)
     if resp.status_code in _EXPIRED_STATUSES:
-        raise BackendFailure(FailureCode.EXPIRED, f"{what} is no longer available ({error_text(resp)})",
-                             accepted=True, retryable=False)
+        raise BackendFailure(
+            FailureCode.EXPIRED,
+            f"{what} is no longer available ({error_text(resp)})",
+            accepted=True,
+            retryable=False,
+        )
     if resp.status_code != 200:
         raise status_failure(resp, accepted=True)
     if not resp.content:

@@ -65,8 +65,9 @@ def first_image(body: Mapping[str, Any], params: Mapping[str, Any]) -> Output:
     data = body.get("data")
     item = data[0] if isinstance(data, list) and data and isinstance(data[0], dict) else None
     if item is None or not item.get("b64_json"):
-        raise BackendFailure(FailureCode.NO_MEDIA, "the upstream answered without an image", accepted=True,
-                             retryable=False)
+        raise BackendFailure(
+            FailureCode.NO_MEDIA, "the upstream answered without an image", accepted=True, retryable=False
+        )
     fmt = str(body.get("output_format") or params.get("output_format") or "png")
     return Output(decode_base64(item["b64_json"], "b64_json"), f"image/{fmt}")
 
@@ -97,19 +98,30 @@ class OpenAIImagesBackend:
         ensure_ready(self.name, self._settings, self.missing_settings())
         model, headers = self._model(job), auth_headers(self._settings)
         if job.operation == "edit":
-            resp = await send(self._client, "POST", EDITS, creates=True, headers=headers,
-                              files=edit_parts(job, model))
+            resp = await send(
+                self._client, "POST", EDITS, creates=True, headers=headers, files=edit_parts(job, model)
+            )
         else:
-            resp = await send(self._client, "POST", GENERATIONS, creates=True, headers=headers,
-                              json=request_fields(job, model))
+            resp = await send(
+                self._client,
+                "POST",
+                GENERATIONS,
+                creates=True,
+                headers=headers,
+                json=request_fields(job, model),
+            )
         if resp.status_code != 200:
             raise openai_failure(resp, accepted=False)
         body = json_object(resp, accepted=True, retryable=False)
         return Submitted(None, result=Poll(UpstreamStatus.SUCCEEDED, 100, (first_image(body, job.params),)))
 
     async def poll(self, job: BackendJob, upstream_id: str) -> Poll:
-        raise BackendFailure(FailureCode.UPSTREAM_ERROR, "the OpenAI Images API has no jobs to poll",
-                             accepted=True, retryable=False)
+        raise BackendFailure(
+            FailureCode.UPSTREAM_ERROR,
+            "the OpenAI Images API has no jobs to poll",
+            accepted=True,
+            retryable=False,
+        )
 
     async def cancel(self, job: BackendJob, upstream_id: str) -> None:
         return None  # synchronous: nothing runs upstream once we stopped waiting

@@ -77,8 +77,12 @@ def fit_reference(data: bytes, size: str, crop: bool) -> bytes:
 
 def create_fields(job: BackendJob, model: str) -> dict[str, str]:
     p = job.params
-    return {"model": model, "prompt": str(p["prompt"]), "seconds": str(p.get("seconds", "4")),
-            "size": str(p.get("size", "720x1280"))}
+    return {
+        "model": model,
+        "prompt": str(p["prompt"]),
+        "seconds": str(p.get("seconds", "4")),
+        "size": str(p.get("size", "720x1280")),
+    }
 
 
 async def create_parts(job: BackendJob, model: str) -> list[Part]:
@@ -131,21 +135,29 @@ class OpenAIVideosBackend:
         model = upstream_model(self._settings, job.route_key, DEFAULT_MODELS)
         if model is None:
             raise BackendFailure(FailureCode.UNAVAILABLE, f"{self.name} has no model for {job.route_key}")
-        resp = await send(self._client, "POST", "videos", creates=True, headers=auth_headers(self._settings),
-                          files=await create_parts(job, model))
+        resp = await send(
+            self._client,
+            "POST",
+            "videos",
+            creates=True,
+            headers=auth_headers(self._settings),
+            files=await create_parts(job, model),
+        )
         if resp.status_code != 200:
             raise openai_failure(resp, accepted=False)
         video_id = json_object(resp, accepted=True, retryable=False).get("id")
         if not isinstance(video_id, str) or not VIDEO_ID.fullmatch(video_id):
-            raise BackendFailure(FailureCode.UPSTREAM_ERROR, f"unusable video id {video_id!r}", accepted=True,
-                                 retryable=False)
+            raise BackendFailure(
+                FailureCode.UPSTREAM_ERROR, f"unusable video id {video_id!r}", accepted=True, retryable=False
+            )
         return Submitted(video_id)
 
     async def poll(self, job: BackendJob, upstream_id: str) -> Poll:
         if not VIDEO_ID.fullmatch(upstream_id):
             raise BackendFailure(FailureCode.NOT_FOUND, "not a video id", accepted=True, retryable=False)
-        resp = await send(self._client, "GET", f"videos/{upstream_id}", accepted=True,
-                          headers=auth_headers(self._settings))
+        resp = await send(
+            self._client, "GET", f"videos/{upstream_id}", accepted=True, headers=auth_headers(self._settings)
+        )
         if resp.status_code != 200:
             raise openai_failure(resp, accepted=True)
         video = json_object(resp, accepted=True)
@@ -163,12 +175,17 @@ class OpenAIVideosBackend:
 
     async def _outputs(self, upstream_id: str) -> tuple[Output, ...]:
         headers = {**auth_headers(self._settings), **ACCEPT_BINARY}
-        video, _ = await download(self._client, f"videos/{upstream_id}/content?variant=video",
-                                  headers=headers, what="the video")
+        video, _ = await download(
+            self._client, f"videos/{upstream_id}/content?variant=video", headers=headers, what="the video"
+        )
         outputs = [Output(video, "video/mp4")]
         try:  # best effort: without one, the runner makes a thumbnail from the video
-            thumb, _ = await download(self._client, f"videos/{upstream_id}/content?variant=thumbnail",
-                                      headers=headers, what="the thumbnail")
+            thumb, _ = await download(
+                self._client,
+                f"videos/{upstream_id}/content?variant=thumbnail",
+                headers=headers,
+                what="the thumbnail",
+            )
             info = await asyncio.to_thread(probe_image, thumb)
         except (BackendFailure, MediaError) as exc:
             log.info("%s: no usable thumbnail for %s (%s)", self.name, upstream_id, exc.detail)

@@ -52,20 +52,30 @@ from studio402.backends.http_common import (
 from studio402.config import ProviderSettings
 from studio402.errors import ConfigError
 
-DEFAULT_MODELS: Mapping[str, str] = {"veo-3.1": "veo-3.1-generate-001",
-                                     "veo-3.1-fast": "veo-3.1-fast-generate-001"}
+DEFAULT_MODELS: Mapping[str, str] = {
+    "veo-3.1": "veo-3.1-generate-001",
+    "veo-3.1-fast": "veo-3.1-fast-generate-001",
+}
 ROUTES = frozenset(f"{m}/generate" for m in DEFAULT_MODELS)
 DEFAULT_LOCATION = "us-central1"
 API_VERSION = "v1"
 HEADER_KEY = "x-goog-api-key"
 OPERATIONS = "/operations/"
 # An operation name is a path we append to our base URL: accept only its documented shape.
-OPERATION_NAME = re.compile(r"(projects/[\w.-]+/locations/[\w-]+/)?"
-                            r"publishers/google/models/[\w.-]+/operations/[\w-]+")
+OPERATION_NAME = re.compile(
+    r"(projects/[\w.-]+/locations/[\w-]+/)?"
+    r"publishers/google/models/[\w.-]+/operations/[\w-]+"
+)
 # google.rpc.Code of a failed operation -> ours (anything else: upstream_error).
 _RPC_CODES: Mapping[int, FailureCode] = {
-    1: FailureCode.CANCELED, 3: FailureCode.INVALID_REQUEST, 4: FailureCode.TIMEOUT, 5: FailureCode.NOT_FOUND,
-    7: FailureCode.AUTH, 8: FailureCode.RATE_LIMITED, 9: FailureCode.INVALID_REQUEST, 16: FailureCode.AUTH,
+    1: FailureCode.CANCELED,
+    3: FailureCode.INVALID_REQUEST,
+    4: FailureCode.TIMEOUT,
+    5: FailureCode.NOT_FOUND,
+    7: FailureCode.AUTH,
+    8: FailureCode.RATE_LIMITED,
+    9: FailureCode.INVALID_REQUEST,
+    16: FailureCode.AUTH,
 }
 # Veo refuses unsafe prompts with INVALID_ARGUMENT and a message like these (seen in client reports).
 _SAFETY_WORDS = ("usage guidelines", "responsible ai", "safety", "sensitive", "prohibited")
@@ -135,11 +145,18 @@ def operation_poll(op: Mapping[str, Any]) -> Poll:
             mime = str(video.get("mimeType") or "video/mp4")
             return Poll(UpstreamStatus.SUCCEEDED, 100, (Output(data, mime),))
     if any(v.get("gcsUri") for v in videos):
-        raise BackendFailure(FailureCode.UPSTREAM_ERROR, "the video went to Cloud Storage, which this "
-                             "adapter does not read", accepted=True, retryable=False)
+        raise BackendFailure(
+            FailureCode.UPSTREAM_ERROR,
+            "the video went to Cloud Storage, which this adapter does not read",
+            accepted=True,
+            retryable=False,
+        )
     filtered, reasons = response.get("raiMediaFilteredCount"), response.get("raiMediaFilteredReasons")
-    detail = (f"done without a video: {filtered} filtered by the RAI filter ({reasons})" if filtered
-              else "done without a video")
+    detail = (
+        f"done without a video: {filtered} filtered by the RAI filter ({reasons})"
+        if filtered
+        else "done without a video"
+    )
     raise BackendFailure(FailureCode.NO_MEDIA, detail[:DETAIL_LIMIT], accepted=True, retryable=False)
 
 
@@ -189,30 +206,52 @@ class VertexVeoBackend:
         if model is None:
             raise BackendFailure(FailureCode.UNAVAILABLE, f"{self.name} has no model for {job.route_key}")
         body = {"instances": [instance(job)], "parameters": parameters(job, self._settings.options)}
-        resp = await send(self._client, "POST", f"{API_VERSION}/{self.model_path(model)}:predictLongRunning",
-                          creates=True, json=body, headers=self._headers())
+        resp = await send(
+            self._client,
+            "POST",
+            f"{API_VERSION}/{self.model_path(model)}:predictLongRunning",
+            creates=True,
+            json=body,
+            headers=self._headers(),
+        )
         if resp.status_code != 200:
             raise google_failure(resp, accepted=False)
         name = json_object(resp, accepted=True, retryable=False).get("name")
         if not isinstance(name, str) or not OPERATION_NAME.fullmatch(name):
-            raise BackendFailure(FailureCode.UPSTREAM_ERROR, f"unusable operation name {name!r}",
-                                 accepted=True, retryable=False)
+            raise BackendFailure(
+                FailureCode.UPSTREAM_ERROR,
+                f"unusable operation name {name!r}",
+                accepted=True,
+                retryable=False,
+            )
         return Submitted(name)
 
     async def poll(self, job: BackendJob, upstream_id: str) -> Poll:
         if not OPERATION_NAME.fullmatch(upstream_id):
-            raise BackendFailure(FailureCode.NOT_FOUND, "not an operation name", accepted=True,
-                                 retryable=False)
+            raise BackendFailure(
+                FailureCode.NOT_FOUND, "not an operation name", accepted=True, retryable=False
+            )
         model_path = upstream_id.partition(OPERATIONS)[0]  # the operation name carries its model path
-        resp = await send(self._client, "POST", f"{API_VERSION}/{model_path}:fetchPredictOperation",
-                          accepted=True, json={"operationName": upstream_id}, headers=self._headers())
+        resp = await send(
+            self._client,
+            "POST",
+            f"{API_VERSION}/{model_path}:fetchPredictOperation",
+            accepted=True,
+            json={"operationName": upstream_id},
+            headers=self._headers(),
+        )
         if resp.status_code != 200:
             raise google_failure(resp, accepted=True)
         return operation_poll(json_object(resp, accepted=True))
 
     async def cancel(self, job: BackendJob, upstream_id: str) -> None:
-        resp = await send(self._client, "POST", f"{API_VERSION}/{upstream_id}:cancel", accepted=True,
-                          headers=self._headers())
+        resp = await send(
+            self._client,
+            "POST",
+            f"{API_VERSION}/{upstream_id}:cancel",
+            accepted=True,
+            headers=self._headers(),
+        )
         if resp.status_code != 200:
             raise google_failure(resp, accepted=True)
 

@@ -15,7 +15,10 @@ class RpcAuditChain:
         receipt = await self._rpc.get_transaction_receipt(tx_hash)
         if receipt is None or int(str(receipt.get("status", "0x0")), 16) != 1:
             return []
-        return [(e.sender.lower(), e.receiver.lower(), e.value) for e in transfers_in_receipt(receipt, self._token)]
+        return [
+            (e.sender.lower(), e.receiver.lower(), e.value)
+            for e in transfers_in_receipt(receipt, self._token)
+        ]
 
     async def authorization_used(self, payer: str, nonce: str) -> bool:
         data = encode_authorization_state(payer, bytes.fromhex(nonce.removeprefix("0x")))

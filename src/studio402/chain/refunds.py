@@ -23,17 +23,20 @@ class EvmRefunder:
             await on_signed(signed.tx_hash, signed.raw)
 
         try:
-            tx_hash, receipt = await self._wallet.send_for_receipt(self._token, encode_transfer(to, amount),
-                                                                   gas=TRANSFER_GAS, timeout=timeout,
-                                                                   on_signed=record)
+            tx_hash, receipt = await self._wallet.send_for_receipt(
+                self._token, encode_transfer(to, amount), gas=TRANSFER_GAS, timeout=timeout, on_signed=record
+            )
         except OutcomeUnknown as exc:
             return SettleOutcome(SettleStatus.UNKNOWN, exc.tx_hash)
         return self._judge(to, amount, tx_hash, receipt)
 
     def _judge(self, to: str, amount: int, tx_hash: str, receipt: dict[str, object]) -> SettleOutcome:
         sent = receipt_succeeded(receipt) and any(
-            e.sender.lower() == self._wallet.address.lower() and e.receiver.lower() == to.lower()
-            and e.value == amount for e in transfers_in_receipt(receipt, self._token))
+            e.sender.lower() == self._wallet.address.lower()
+            and e.receiver.lower() == to.lower()
+            and e.value == amount
+            for e in transfers_in_receipt(receipt, self._token)
+        )
         if sent:
             return SettleOutcome(SettleStatus.SETTLED, tx_hash)
         return SettleOutcome(SettleStatus.REVERTED, tx_hash, Reason.TRANSACTION_FAILED.value)

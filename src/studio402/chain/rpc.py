@@ -163,7 +163,9 @@ class AsyncRpc:
         try:
             return json.loads(text)
         except ValueError as exc:
-            raise RpcUnavailable(f"{self.url} answered HTTP {status} without JSON", request_sent=True) from exc
+            raise RpcUnavailable(
+                f"{self.url} answered HTTP {status} without JSON", request_sent=True
+            ) from exc
 
     def _message(self, method: str, params: Sequence[Any]) -> dict[str, Any]:
         return {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": list(params)}

@@ -19,7 +19,13 @@ from studio402.chain.token import (
 )
 from studio402.chain.wallet import SettlerWallet, SignedTx
 from studio402.errors import ChainError
-from studio402.payments.methods.evm_exact import OnSigned, Reason, SettleOutcome, SettleStatus, VerifiedPayment
+from studio402.payments.methods.evm_exact import (
+    OnSigned,
+    Reason,
+    SettleOutcome,
+    SettleStatus,
+    VerifiedPayment,
+)
 
 SETTLE_GAS = 150_000  # transferWithAuthorization costs ~90k on FiatToken and on our token
 
@@ -45,8 +51,9 @@ class EvmSettler:
             await on_signed(signed.tx_hash, signed.raw)
 
         try:
-            tx_hash, receipt = await self._wallet.send_for_receipt(self._token, data, gas=SETTLE_GAS,
-                                                                   timeout=timeout, on_signed=record)
+            tx_hash, receipt = await self._wallet.send_for_receipt(
+                self._token, data, gas=SETTLE_GAS, timeout=timeout, on_signed=record
+            )
         except OutcomeUnknown as exc:
             return SettleOutcome(SettleStatus.UNKNOWN, exc.tx_hash)
         return self._judge(payment, tx_hash, receipt)
@@ -90,11 +97,16 @@ class EvmSettler:
 
     async def _used_in(self, payment: VerifiedPayment) -> str | None:
         """The transaction that used this authorization (AuthorizationUsed(payer, nonce) log)."""
-        logs = await self._rpc.get_logs({
-            "address": self._token,
-            "fromBlock": "0x0",
-            "toBlock": "latest",
-            "topics": [AUTHORIZATION_USED_TOPIC, "0x" + payment.payer.removeprefix("0x").rjust(64, "0"),
-                       "0x" + payment.auth.nonce.hex()],
-        })
+        logs = await self._rpc.get_logs(
+            {
+                "address": self._token,
+                "fromBlock": "0x0",
+                "toBlock": "latest",
+                "topics": [
+                    AUTHORIZATION_USED_TOPIC,
+                    "0x" + payment.payer.removeprefix("0x").rjust(64, "0"),
+                    "0x" + payment.auth.nonce.hex(),
+                ],
+            }
+        )
         return str(logs[-1]["transactionHash"]) if logs else None

@@ -226,8 +226,20 @@ def _address_word(address: str) -> bytes:
 def _encode_with_authorization(selector: bytes, auth: TransferAuthorization, signature: bytes) -> bytes:
     """All nine arguments are static ABI types: each is one 32-byte word (faster than eth_abi)."""
     v, r, s = split_signature(signature)
-    return b"".join((selector, _address_word(auth.from_address), _address_word(auth.to), _word(auth.value),
-                     _word(auth.valid_after), _word(auth.valid_before), auth.nonce, _word(v), r, s))
+    return b"".join(
+        (
+            selector,
+            _address_word(auth.from_address),
+            _address_word(auth.to),
+            _word(auth.value),
+            _word(auth.valid_after),
+            _word(auth.valid_before),
+            auth.nonce,
+            _word(v),
+            r,
+            s,
+        )
+    )
 
 
 def encode_transfer_with_authorization(auth: TransferAuthorization, signature: bytes) -> bytes:

@@ -182,7 +182,9 @@ class SettlerWallet:
                     await self._release(signed.nonce)
                     raise
                 await self._forget_nonces()
-                raise ReceiptTimeout(f"no answer for {signed.tx_hash}: {exc.detail}", tx_hash=signed.tx_hash) from exc
+                raise ReceiptTimeout(
+                    f"no answer for {signed.tx_hash}: {exc.detail}", tx_hash=signed.tx_hash
+                ) from exc
             except RpcError as exc:
                 if exc.rpc_code == -32601 or "not supported" in exc.rpc_message.lower():
                     await self._release(signed.nonce)
@@ -192,7 +194,9 @@ class SettlerWallet:
                     await self.resync()
                     continue
                 if kind is _Rejection.KNOWN or "timeout" in exc.rpc_message.lower():
-                    raise ReceiptTimeout(f"{signed.tx_hash}: {exc.rpc_message}", tx_hash=signed.tx_hash) from exc
+                    raise ReceiptTimeout(
+                        f"{signed.tx_hash}: {exc.rpc_message}", tx_hash=signed.tx_hash
+                    ) from exc
                 await self._release(signed.nonce)
                 if kind is _Rejection.OTHER:
                     raise
@@ -234,8 +238,17 @@ class SettlerWallet:
             if self._next_nonce is None:
                 self._next_nonce = await self._rpc.get_transaction_count(self.address, "pending")
             nonce = self._next_nonce
-            tx = UnsignedTx(chain_id, nonce, gas, target, value, data, max_fee=fees.max_fee, tip=fees.tip,
-                            gas_price=fees.gas_price)
+            tx = UnsignedTx(
+                chain_id,
+                nonce,
+                gas,
+                target,
+                value,
+                data,
+                max_fee=fees.max_fee,
+                tip=fees.tip,
+                gas_price=fees.gas_price,
+            )
             raw, tx_hash = self._signer.sign(tx)
             self._next_nonce = nonce + 1
         return SignedTx(nonce=nonce, raw=raw, tx_hash=tx_hash)

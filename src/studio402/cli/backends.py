@@ -23,8 +23,14 @@ def check_routes(registry: Any) -> list[dict[str, Any]]:
             missing = backend.missing_settings() if hasattr(backend, "missing_settings") else []
             entries.append({"backend": name, "supports": backend.supports(route.key), "missing": missing})
         ready = [e["backend"] for e in entries if e["supports"] and not e["missing"]]
-        rows.append({"route": route.key, "chain": list(chain), "servedBy": ready[0] if ready else None,
-                     "backends": entries})
+        rows.append(
+            {
+                "route": route.key,
+                "chain": list(chain),
+                "servedBy": ready[0] if ready else None,
+                "backends": entries,
+            }
+        )
     return rows
 
 

@@ -12,8 +12,12 @@ import typer
 from studio402.config import Settings, load_settings
 from studio402.errors import Studio402Error
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML config file (see `studio402 init`).")]
-DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="All state lives here [default: ./.studio402].")]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", help="TOML config file (see `studio402 init`).")
+]
+DataDirOpt = Annotated[
+    Path | None, typer.Option("--data-dir", help="All state lives here [default: ./.studio402].")
+]
 
 
 def settings_from(config: Path | None, data_dir: Path | None, **overrides: Any) -> Settings:

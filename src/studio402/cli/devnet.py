@@ -19,9 +19,15 @@ app = typer.Typer(no_args_is_help=True, help="The local devnet of the data dir (
 
 def _devnet(settings: Settings) -> Devnet:
     dev = settings.devnet
-    return Devnet(settings.data_dir, chain_id=dev.chain_id, token_name=dev.token_name,
-                  token_symbol=dev.token_symbol, token_version=dev.token_version, anvil_bin=dev.anvil_bin,
-                  demo_funds_micros=parse_usd(dev.demo_funds_usd))
+    return Devnet(
+        settings.data_dir,
+        chain_id=dev.chain_id,
+        token_name=dev.token_name,
+        token_symbol=dev.token_symbol,
+        token_version=dev.token_version,
+        anvil_bin=dev.anvil_bin,
+        demo_funds_micros=parse_usd(dev.demo_funds_usd),
+    )
 
 
 @app.command()
@@ -63,8 +69,14 @@ def fund(
             await devnet.checkpoint()
         finally:
             await devnet.stop()
-        print_json({"address": address, "minted": format_usd(parse_usd(amount)), "balance": format_usd(balance),
-                    "tx": tx})
+        print_json(
+            {
+                "address": address,
+                "minted": format_usd(parse_usd(amount)),
+                "balance": format_usd(balance),
+                "tx": tx,
+            }
+        )
 
     try:
         asyncio.run(run())

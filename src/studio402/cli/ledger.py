@@ -30,8 +30,10 @@ async def _chains(settings: Settings) -> AsyncIterator[tuple[dict[str, AuditChai
         devnet: Devnet = _devnet(settings)
         info = await devnet.start()
         try:
-            yield ({info.network: RpcAuditChain(devnet.rpc, info.token)},
-                   {info.network: Account.from_key(info.refund_key).address})
+            yield (
+                {info.network: RpcAuditChain(devnet.rpc, info.token)},
+                {info.network: Account.from_key(info.refund_key).address},
+            )
         finally:
             await devnet.stop()
         return

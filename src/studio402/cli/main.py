@@ -17,11 +17,15 @@ from studio402.cli.common import ConfigOpt, DataDirOpt, fail, settings_from
 from studio402.config import example_config
 from studio402.errors import Studio402Error
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Sell AI image and video generation per "
-                  "call, paid with HTTP 402 micropayments.")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Sell AI image and video generation per call, paid with HTTP 402 micropayments.",
+)
 app.add_typer(devnet_cmd.app, name="devnet")
 app.add_typer(ledger_cmd.app, name="ledger")
 app.add_typer(backends_cmd.app, name="backends")
+
 
 @app.command()
 def serve(
@@ -29,8 +33,14 @@ def serve(
     data_dir: DataDirOpt = None,
     host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
-    demo: Annotated[bool, typer.Option("--demo", help="Once up, pay for a first image and video with the "
-                                       "devnet's demo wallet and save them to --out.")] = False,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo",
+            help="Once up, pay for a first image and video with the "
+            "devnet's demo wallet and save them to --out.",
+        ),
+    ] = False,
     out: Annotated[Path, typer.Option(help="Where --demo saves its files.")] = Path("out"),
 ) -> None:
     """Run the API (embedded default: devnet + SQLite + local blobs + preview backend)."""
@@ -43,8 +53,15 @@ def serve(
     for chatty in ("httpx", "httpcore", "x402"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
     services = Services(settings)
-    server = uvicorn.Server(uvicorn.Config(create_app(services), host=settings.server.host,
-                                           port=settings.server.port, log_level="info", lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(services),
+            host=settings.server.host,
+            port=settings.server.port,
+            log_level="info",
+            lifespan="on",
+        )
+    )
 
     async def main() -> None:
         serving = asyncio.create_task(server.serve())

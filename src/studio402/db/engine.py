@@ -43,8 +43,9 @@ class Database:
         self._compiled: dict[int, tuple[str, tuple[str, ...], Select[Any]]] = {}  # keeps the statement alive
         if url.startswith("sqlite"):
             sync_url = url.replace("sqlite+aiosqlite://", "sqlite://")
-            self._sync = create_engine(sync_url, poolclass=StaticPool,
-                                       connect_args={"check_same_thread": False})
+            self._sync = create_engine(
+                sync_url, poolclass=StaticPool, connect_args={"check_same_thread": False}
+            )
             event.listen(self._sync, "connect", _sqlite_pragmas)
         else:
             self._async = create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
@@ -71,7 +72,9 @@ class Database:
         with self._sync.connect() as conn:
             cursor = conn.connection.driver_connection.execute(sql_text, [params[k] for k in order])  # type: ignore[union-attr]
             row = cursor.fetchone()
-            return dict(zip((d[0] for d in cursor.description), row, strict=True)) if row is not None else None
+            return (
+                dict(zip((d[0] for d in cursor.description), row, strict=True)) if row is not None else None
+            )
 
     async def write(self, operation: Callable[[Connection], T]) -> T:
         """Run `operation` in one transaction: committed if it returns, rolled back if it raises."""

@@ -5,8 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, insert, select, update
-from sqlalchemy import Connection
+from sqlalchemy import Connection, and_, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from studio402.db.engine import Database
@@ -89,17 +88,31 @@ def job_row(job: NewJob, *, held: bool, payment_id: str | None, now: float) -> d
 # Hot-path statements are built once with bind parameters: SQLAlchemy then reuses their compiled form
 # instead of building and caching a new statement on every paid request.
 _p = payments.c
-_BY_KEY = select(payments).where(_p.network == bindparam("n"), _p.payer == bindparam("p"), _p.nonce == bindparam("k"))
+_BY_KEY = select(payments).where(
+    _p.network == bindparam("n"), _p.payer == bindparam("p"), _p.nonce == bindparam("k")
+)
 _BY_ID = select(payments).where(_p.id == bindparam("pid"))
 _INSERT_PAYMENT = insert(payments)
 _INSERT_JOB = insert(jobs)
-_TO_SETTLING = (update(payments).where(_p.id == bindparam("pid"), _p.state == PaymentState.RESERVED.value)
-                .values(state=PaymentState.SETTLING.value, tx_hash=bindparam("tx"), raw_tx=bindparam("raw"),
-                        job_id=bindparam("job"), updated_at=bindparam("now")))
-_TO_SETTLED = (update(payments).where(_p.id == bindparam("pid"), _p.state == PaymentState.SETTLING.value)
-               .values(state=PaymentState.SETTLED.value, tx_hash=bindparam("tx"), updated_at=bindparam("now")))
-_RELEASE_JOB = (update(jobs).where(jobs.c.payment_id == bindparam("pid"))
-                .values(held=False, updated_at=bindparam("now")))
+_TO_SETTLING = (
+    update(payments)
+    .where(_p.id == bindparam("pid"), _p.state == PaymentState.RESERVED.value)
+    .values(
+        state=PaymentState.SETTLING.value,
+        tx_hash=bindparam("tx"),
+        raw_tx=bindparam("raw"),
+        job_id=bindparam("job"),
+        updated_at=bindparam("now"),
+    )
+)
+_TO_SETTLED = (
+    update(payments)
+    .where(_p.id == bindparam("pid"), _p.state == PaymentState.SETTLING.value)
+    .values(state=PaymentState.SETTLED.value, tx_hash=bindparam("tx"), updated_at=bindparam("now"))
+)
+_RELEASE_JOB = (
+    update(jobs).where(jobs.c.payment_id == bindparam("pid")).values(held=False, updated_at=bindparam("now"))
+)
 
 
 _BY_CLIENT_ID = select(payments).where(_p.payer == bindparam("p"), _p.client_id == bindparam("cid"))
@@ -111,7 +124,9 @@ def _first(conn: Connection, statement: Any, params: dict[str, Any]) -> PaymentR
 
 
 def _move(conn: Connection, payment_id: str, old: PaymentState, **values: Any) -> bool:
-    result = conn.execute(update(payments).where(and_(_p.id == payment_id, _p.state == old.value)).values(**values))
+    result = conn.execute(
+        update(payments).where(and_(_p.id == payment_id, _p.state == old.value)).values(**values)
+    )
     return bool(result.rowcount)
 
 
@@ -137,15 +152,26 @@ class SqlLedgerStore:
         return True
 
     async def reopen(self, payment_id: str, now: float) -> bool:
-        return await self._db.write(lambda conn: _move(
-            conn, payment_id, PaymentState.FAILED, state=PaymentState.RESERVED.value, reason=None, tx_hash=None,
-            raw_tx=None, updated_at=now))
+        return await self._db.write(
+            lambda conn: _move(
+                conn,
+                payment_id,
+                PaymentState.FAILED,
+                state=PaymentState.RESERVED.value,
+                reason=None,
+                tx_hash=None,
+                raw_tx=None,
+                updated_at=now,
+            )
+        )
 
-    async def begin_settlement(self, payment_id: str, tx_hash: str | None, raw_tx: str | None, job: NewJob,
-                               now: float) -> None:
+    async def begin_settlement(
+        self, payment_id: str, tx_hash: str | None, raw_tx: str | None, job: NewJob, now: float
+    ) -> None:
         def op(conn: Connection) -> None:
-            moved = conn.execute(_TO_SETTLING, {"pid": payment_id, "tx": tx_hash, "raw": raw_tx, "job": job.id,
-                                                "now": now})
+            moved = conn.execute(
+                _TO_SETTLING, {"pid": payment_id, "tx": tx_hash, "raw": raw_tx, "job": job.id, "now": now}
+            )
             if not moved.rowcount:
                 raise AssertionError(f"payment {payment_id} is not reserved")
             conn.execute(_INSERT_JOB, job_row(job, held=True, payment_id=payment_id, now=now))
@@ -153,8 +179,11 @@ class SqlLedgerStore:
         await self._db.write(op)
 
     async def replace_settlement_tx(self, payment_id: str, tx_hash: str, raw_tx: str, now: float) -> None:
-        await self._db.write(lambda conn: _move(conn, payment_id, PaymentState.SETTLING, tx_hash=tx_hash,
-                                                raw_tx=raw_tx, updated_at=now))
+        await self._db.write(
+            lambda conn: _move(
+                conn, payment_id, PaymentState.SETTLING, tx_hash=tx_hash, raw_tx=raw_tx, updated_at=now
+            )
+        )
 
     async def finish_settlement(self, payment_id: str, tx_hash: str | None, now: float) -> None:
         def op(conn: Connection) -> None:
@@ -171,28 +200,47 @@ class SqlLedgerStore:
     async def fail(self, payment_id: str, reason: str, now: float, *, keep_job: bool = False) -> None:
         def op(conn: Connection) -> None:
             for old in (PaymentState.RESERVED, PaymentState.SETTLING):
-                values: dict[str, Any] = {"state": PaymentState.FAILED.value, "reason": reason, "updated_at": now}
+                values: dict[str, Any] = {
+                    "state": PaymentState.FAILED.value,
+                    "reason": reason,
+                    "updated_at": now,
+                }
                 if not keep_job:
                     values["job_id"] = None
                 if _move(conn, payment_id, old, **values):
                     break
             held = and_(jobs.c.payment_id == payment_id, jobs.c.held.is_(True))
             if keep_job:
-                conn.execute(update(jobs).where(held).values(
-                    held=False, status="failed", error_code="payment_failed",
-                    error_message=f"the payment did not settle ({reason}); nothing was charged",
-                    updated_at=now, finished_at=now))
+                conn.execute(
+                    update(jobs)
+                    .where(held)
+                    .values(
+                        held=False,
+                        status="failed",
+                        error_code="payment_failed",
+                        error_message=f"the payment did not settle ({reason}); nothing was charged",
+                        updated_at=now,
+                        finished_at=now,
+                    )
+                )
             else:
                 conn.execute(delete(jobs).where(held))
 
         await self._db.write(op)
 
     async def release_client_id(self, payment_id: str) -> None:
-        await self._db.write(lambda conn: conn.execute(
-            update(payments).where(_p.id == payment_id, _p.state == PaymentState.FAILED.value).values(client_id=None)))
+        await self._db.write(
+            lambda conn: conn.execute(
+                update(payments)
+                .where(_p.id == payment_id, _p.state == PaymentState.FAILED.value)
+                .values(client_id=None)
+            )
+        )
 
     async def _records(self, *where: Any) -> list[PaymentRecord]:
-        return await self._db.read(lambda conn: [payment_from_row(r) for r in conn.execute(select(payments).where(*where))])
+        return await self._db.read(
+            lambda conn: [payment_from_row(r) for r in conn.execute(select(payments).where(*where))]
+        )
 
     async def stale_reserved(self, older_than: float) -> list[PaymentRecord]:
         return await self._records(_p.state == PaymentState.RESERVED.value, _p.updated_at < older_than)
@@ -201,8 +249,9 @@ class SqlLedgerStore:
         return await self._records(_p.state == PaymentState.SETTLING.value)
 
     async def credit_balance(self, payer: str) -> int:
-        value = await self._db.read(lambda conn: conn.scalar(
-            select(credits.c.balance_micros).where(credits.c.payer == payer)))
+        value = await self._db.read(
+            lambda conn: conn.scalar(select(credits.c.balance_micros).where(credits.c.payer == payer))
+        )
         return int(value or 0)
 
     async def spend_credit(self, record: PaymentRecord, job: NewJob) -> bool:
@@ -212,14 +261,22 @@ class SqlLedgerStore:
             debited = conn.execute(
                 update(credits)
                 .where(and_(credits.c.payer == record.key.payer, credits.c.balance_micros >= record.micros))
-                .values(balance_micros=credits.c.balance_micros - record.micros, updated_at=now))
+                .values(balance_micros=credits.c.balance_micros - record.micros, updated_at=now)
+            )
             if not debited.rowcount:
                 return False
             conn.execute(_INSERT_PAYMENT, _row(record))
             conn.execute(_INSERT_JOB, job_row(job, held=False, payment_id=record.id, now=now))
-            conn.execute(insert(credit_entries).values(
-                payer=record.key.payer, delta_micros=-record.micros, reason="spend", job_id=job.id,
-                payment_id=record.id, created_at=now))
+            conn.execute(
+                insert(credit_entries).values(
+                    payer=record.key.payer,
+                    delta_micros=-record.micros,
+                    reason="spend",
+                    job_id=job.id,
+                    payment_id=record.id,
+                    created_at=now,
+                )
+            )
             return True
 
         try:

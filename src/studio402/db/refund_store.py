@@ -19,26 +19,50 @@ from studio402.payments.refunds import RefundRecord, RefundState
 def refund_from_row(row: Any) -> RefundRecord:
     m = row._mapping
     return RefundRecord(
-        id=m["id"], job_id=m["job_id"], payment_id=m["payment_id"], payer=m["payer"],
-        method=RefundMethod(m["method"]), micros=m["micros"], state=RefundState(m["state"]),
-        created_at=m["created_at"], updated_at=m["updated_at"], network=m["network"], asset=m["asset"],
-        amount=int(m["amount"]) if m["amount"] is not None else None, tx_hash=m["tx_hash"], raw_tx=m["raw_tx"],
+        id=m["id"],
+        job_id=m["job_id"],
+        payment_id=m["payment_id"],
+        payer=m["payer"],
+        method=RefundMethod(m["method"]),
+        micros=m["micros"],
+        state=RefundState(m["state"]),
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+        network=m["network"],
+        asset=m["asset"],
+        amount=int(m["amount"]) if m["amount"] is not None else None,
+        tx_hash=m["tx_hash"],
+        raw_tx=m["raw_tx"],
         reason=m["reason"],
     )
 
 
 def _row(r: RefundRecord) -> dict[str, Any]:
     return {
-        "id": r.id, "job_id": r.job_id, "payment_id": r.payment_id, "payer": r.payer, "method": r.method.value,
-        "micros": r.micros, "network": r.network, "asset": r.asset,
-        "amount": str(r.amount) if r.amount is not None else None, "state": r.state.value, "tx_hash": r.tx_hash,
-        "raw_tx": r.raw_tx, "reason": r.reason, "created_at": r.created_at, "updated_at": r.updated_at,
+        "id": r.id,
+        "job_id": r.job_id,
+        "payment_id": r.payment_id,
+        "payer": r.payer,
+        "method": r.method.value,
+        "micros": r.micros,
+        "network": r.network,
+        "asset": r.asset,
+        "amount": str(r.amount) if r.amount is not None else None,
+        "state": r.state.value,
+        "tx_hash": r.tx_hash,
+        "raw_tx": r.raw_tx,
+        "reason": r.reason,
+        "created_at": r.created_at,
+        "updated_at": r.updated_at,
     }
 
 
 def _show_on_job(conn: Connection, record: RefundRecord) -> None:
-    conn.execute(update(jobs).where(jobs.c.id == record.job_id).values(
-        refund=json.dumps(record.public()), updated_at=record.updated_at))
+    conn.execute(
+        update(jobs)
+        .where(jobs.c.id == record.job_id)
+        .values(refund=json.dumps(record.public()), updated_at=record.updated_at)
+    )
 
 
 class SqlRefundStore:
@@ -70,14 +94,27 @@ class SqlRefundStore:
     async def credit(self, record: RefundRecord) -> bool:
         def op(conn: Connection) -> None:
             conn.execute(insert(refunds).values(_row(record)))
-            added = conn.execute(update(credits).where(credits.c.payer == record.payer).values(
-                balance_micros=credits.c.balance_micros + record.micros, updated_at=record.updated_at))
+            added = conn.execute(
+                update(credits)
+                .where(credits.c.payer == record.payer)
+                .values(balance_micros=credits.c.balance_micros + record.micros, updated_at=record.updated_at)
+            )
             if not added.rowcount:
-                conn.execute(insert(credits).values(payer=record.payer, balance_micros=record.micros,
-                                                    updated_at=record.updated_at))
-            conn.execute(insert(credit_entries).values(
-                payer=record.payer, delta_micros=record.micros, reason="refund", job_id=record.job_id,
-                payment_id=record.payment_id, created_at=record.updated_at))
+                conn.execute(
+                    insert(credits).values(
+                        payer=record.payer, balance_micros=record.micros, updated_at=record.updated_at
+                    )
+                )
+            conn.execute(
+                insert(credit_entries).values(
+                    payer=record.payer,
+                    delta_micros=record.micros,
+                    reason="refund",
+                    job_id=record.job_id,
+                    payment_id=record.payment_id,
+                    created_at=record.updated_at,
+                )
+            )
             _show_on_job(conn, record)
 
         try:
@@ -98,5 +135,9 @@ class SqlRefundStore:
 
     async def unfinished(self) -> list[RefundRecord]:
         open_states = (RefundState.PENDING.value, RefundState.SENDING.value)
-        return await self._db.read(lambda conn: [
-            refund_from_row(r) for r in conn.execute(select(refunds).where(refunds.c.state.in_(open_states)))])
+        return await self._db.read(
+            lambda conn: [
+                refund_from_row(r)
+                for r in conn.execute(select(refunds).where(refunds.c.state.in_(open_states)))
+            ]
+        )

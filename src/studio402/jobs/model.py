@@ -22,7 +22,9 @@ class JobStatus(StrEnum):
 
 _ALLOWED: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.PENDING: frozenset({JobStatus.LOADING, JobStatus.FAILED, JobStatus.CANCELED}),
-    JobStatus.LOADING: frozenset({JobStatus.LOADING, JobStatus.COMPLETE, JobStatus.FAILED, JobStatus.CANCELED}),
+    JobStatus.LOADING: frozenset(
+        {JobStatus.LOADING, JobStatus.COMPLETE, JobStatus.FAILED, JobStatus.CANCELED}
+    ),
     JobStatus.COMPLETE: frozenset(),
     JobStatus.FAILED: frozenset(),
     JobStatus.CANCELED: frozenset(),
@@ -74,14 +76,31 @@ class Job:
 
 def job_from_row(m: Any) -> Job:
     return Job(
-        id=m["id"], payer=m["payer"], model=m["model"], operation=m["operation"],
-        request=json.loads(m["request"]), fingerprint=m["fingerprint"], status=JobStatus(m["status"]),
-        held=bool(m["held"]), payment_id=m["payment_id"], micros=m["micros"], created_at=m["created_at"],
-        updated_at=m["updated_at"], backend=m["backend"], upstream_id=m["upstream_id"], progress=m["progress"],
-        result=json.loads(m["result"]) if m["result"] else None, error_code=m["error_code"],
-        error_message=m["error_message"], refund=json.loads(m["refund"]) if m["refund"] else None,
-        callback_url=m["callback_url"], lease_owner=m["lease_owner"], lease_expires=m["lease_expires"],
-        attempts=m["attempts"], started_at=m["started_at"], finished_at=m["finished_at"],
+        id=m["id"],
+        payer=m["payer"],
+        model=m["model"],
+        operation=m["operation"],
+        request=json.loads(m["request"]),
+        fingerprint=m["fingerprint"],
+        status=JobStatus(m["status"]),
+        held=bool(m["held"]),
+        payment_id=m["payment_id"],
+        micros=m["micros"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+        backend=m["backend"],
+        upstream_id=m["upstream_id"],
+        progress=m["progress"],
+        result=json.loads(m["result"]) if m["result"] else None,
+        error_code=m["error_code"],
+        error_message=m["error_message"],
+        refund=json.loads(m["refund"]) if m["refund"] else None,
+        callback_url=m["callback_url"],
+        lease_owner=m["lease_owner"],
+        lease_expires=m["lease_expires"],
+        attempts=m["attempts"],
+        started_at=m["started_at"],
+        finished_at=m["finished_at"],
     )
 
 

@@ -1,5 +1,6 @@
-"""Generated files into our blob store, checked by content, in the requested format, with video thumbnails.
-A job is `complete` only after this succeeded: upstream URLs expire in minutes, ours are re-signed per poll."""
+"""Generated files into our blob store, checked by content, in the requested format, with video
+thumbnails. A job is `complete` only after this succeeded: upstream URLs expire in minutes, ours are
+re-signed per poll."""
 
 from __future__ import annotations
 
@@ -15,8 +16,15 @@ from studio402.media.image import encode_image, load_image, probe_image
 from studio402.media.video import thumbnail
 from studio402.storage.base import BlobStore
 
-_EXT = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif", "video/mp4": "mp4",
-        "video/webm": "webm", "video/quicktime": "mov"}
+_EXT = {
+    "image/png": "png",
+    "image/jpeg": "jpg",
+    "image/webp": "webp",
+    "image/gif": "gif",
+    "video/mp4": "mp4",
+    "video/webm": "webm",
+    "video/quicktime": "mov",
+}
 _REQUESTED = {"png": "image/png", "jpeg": "image/jpeg", "jpg": "image/jpeg", "webp": "image/webp"}
 
 
@@ -29,8 +37,9 @@ def _primary(outputs: Sequence[Output]) -> Output:
     for output in outputs:
         if output.role == "primary":
             return output
-    raise BackendFailure(FailureCode.NO_MEDIA, "the backend finished without any media", accepted=True,
-                         retryable=False)
+    raise BackendFailure(
+        FailureCode.NO_MEDIA, "the backend finished without any media", accepted=True, retryable=False
+    )
 
 
 def _image(data: bytes, want: str | None, metadata: Mapping[str, str]) -> tuple[bytes, Any]:
@@ -42,8 +51,14 @@ def _image(data: bytes, want: str | None, metadata: Mapping[str, str]) -> tuple[
     return data, info
 
 
-async def store_outputs(blobs: BlobStore, job_id: str, kind: Kind, params: Mapping[str, Any],
-                        outputs: Sequence[Output], metadata: Mapping[str, str]) -> dict[str, Any]:
+async def store_outputs(
+    blobs: BlobStore,
+    job_id: str,
+    kind: Kind,
+    params: Mapping[str, Any],
+    outputs: Sequence[Output],
+    metadata: Mapping[str, str],
+) -> dict[str, Any]:
     """Check, convert and store the outputs; the `result` of the job (blob keys and facts)."""
     primary = _primary(outputs)
     try:
@@ -51,16 +66,28 @@ async def store_outputs(blobs: BlobStore, job_id: str, kind: Kind, params: Mappi
             return await _store_video(blobs, job_id, primary, outputs, metadata)
         data, info = await asyncio.to_thread(_image, primary.data, requested_image_mime(params), metadata)
     except MediaError as exc:
-        raise BackendFailure(FailureCode.NO_MEDIA, f"the backend returned unusable media: {exc.detail}",
-                             accepted=True, retryable=False) from exc
+        raise BackendFailure(
+            FailureCode.NO_MEDIA,
+            f"the backend returned unusable media: {exc.detail}",
+            accepted=True,
+            retryable=False,
+        ) from exc
     key = f"results/{job_id}/image.{_EXT[info.mime]}"
     await blobs.put(key, data, info.mime)
-    return {"image": {"key": key, "mime": info.mime, "width": info.width, "height": info.height,
-                      "size": len(data)}}
+    return {
+        "image": {
+            "key": key,
+            "mime": info.mime,
+            "width": info.width,
+            "height": info.height,
+            "size": len(data),
+        }
+    }
 
 
-async def _store_video(blobs: BlobStore, job_id: str, primary: Output, outputs: Sequence[Output],
-                       metadata: Mapping[str, str]) -> dict[str, Any]:
+async def _store_video(
+    blobs: BlobStore, job_id: str, primary: Output, outputs: Sequence[Output], metadata: Mapping[str, str]
+) -> dict[str, Any]:
     info = await asyncio.to_thread(probe_video, primary.data)
     key = f"results/{job_id}/video.{_EXT.get(info.mime, 'mp4')}"
     await blobs.put(key, primary.data, info.mime)
@@ -73,8 +100,15 @@ async def _store_video(blobs: BlobStore, job_id: str, primary: Output, outputs: 
     thumb_key = f"results/{job_id}/thumbnail.{_EXT[thumb_mime]}"
     await blobs.put(thumb_key, thumb, thumb_mime)
     return {
-        "video": {"key": key, "mime": info.mime, "width": info.width, "height": info.height,
-                  "duration": round(info.duration_s, 3), "fps": round(info.fps, 3), "codec": info.codec,
-                  "size": len(primary.data)},
+        "video": {
+            "key": key,
+            "mime": info.mime,
+            "width": info.width,
+            "height": info.height,
+            "duration": round(info.duration_s, 3),
+            "fps": round(info.fps, 3),
+            "codec": info.codec,
+            "size": len(primary.data),
+        },
         "thumbnail": {"key": thumb_key, "mime": thumb_mime},
     }

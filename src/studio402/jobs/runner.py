@@ -37,8 +37,15 @@ from studio402.storage.base import BlobStore
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 # Failures before acceptance that another backend may cure (not moderation or a refused request).
-FALLBACK_ON = frozenset({FailureCode.RATE_LIMITED, FailureCode.UPSTREAM_ERROR, FailureCode.TIMEOUT,
-                         FailureCode.AUTH, FailureCode.UNAVAILABLE})
+FALLBACK_ON = frozenset(
+    {
+        FailureCode.RATE_LIMITED,
+        FailureCode.UPSTREAM_ERROR,
+        FailureCode.TIMEOUT,
+        FailureCode.AUTH,
+        FailureCode.UNAVAILABLE,
+    }
+)
 
 
 class MediaLoader(Protocol):
@@ -122,23 +129,37 @@ class JobRunner:
         every = self._config.lease_seconds / 3
         while True:
             await self._sleep(every)
-            if not await self._store.heartbeat(job.id, self._owner, self._config.lease_seconds, self._clock()):
+            if not await self._store.heartbeat(
+                job.id, self._owner, self._config.lease_seconds, self._clock()
+            ):
                 return
 
     async def _generate(self, job: Job) -> Job | None:
         route = self._catalog.get(job.model, job.operation)
         try:
             if job.attempts > self._config.max_attempts:
-                raise BackendFailure(FailureCode.UPSTREAM_ERROR, f"gave up after {job.attempts - 1} interrupted runs",
-                                     accepted=True, retryable=False)
-            backend_job = BackendJob(job.id, job.model, job.operation, job.request,
-                                     tuple(await self._media.load(job)), seed=job_seed(job))
+                raise BackendFailure(
+                    FailureCode.UPSTREAM_ERROR,
+                    f"gave up after {job.attempts - 1} interrupted runs",
+                    accepted=True,
+                    retryable=False,
+                )
+            backend_job = BackendJob(
+                job.id,
+                job.model,
+                job.operation,
+                job.request,
+                tuple(await self._media.load(job)),
+                seed=job_seed(job),
+            )
             backend, poll = await self._produce(job, backend_job)
             metadata = {"studio402:job": job.id, "studio402:backend": backend.name}
             result = await store_outputs(self._blobs, job.id, route.kind, job.request, poll.outputs, metadata)
         except Studio402Error as failure:  # backend failures, and inputs gone missing from the store
             log.info("job %s failed: %s (%s)", job.id, failure.code, failure.detail)
-            ended = await self._store.fail(job.id, failure.code, failure.detail, self._clock(), owner=self._owner)
+            ended = await self._store.fail(
+                job.id, failure.code, failure.detail, self._clock(), owner=self._owner
+            )
         else:
             ended = await self._store.complete(job.id, self._owner, result, self._clock())
         if ended is not None:
@@ -151,8 +172,9 @@ class JobRunner:
         if job.upstream_id and job.backend:
             backend = self._registry.get(job.backend)
             if backend is None:
-                raise BackendFailure(FailureCode.UNAVAILABLE, f"backend {job.backend} is no longer configured",
-                                     accepted=True)
+                raise BackendFailure(
+                    FailureCode.UNAVAILABLE, f"backend {job.backend} is no longer configured", accepted=True
+                )
             log.info("job %s resumes polling %s at %s", job.id, job.upstream_id, backend.name)
             return backend, await self._follow(job, backend, backend_job, job.upstream_id)
         chain = self._registry.chain(job.route_key)
@@ -165,8 +187,12 @@ class JobRunner:
             except BackendFailure as exc:
                 if exc.accepted or exc.failure not in FALLBACK_ON:
                     raise
-                log.warning("job %s: %s refused before accepting (%s); trying the next backend", job.id,
-                            backend.name, exc.code)
+                log.warning(
+                    "job %s: %s refused before accepting (%s); trying the next backend",
+                    job.id,
+                    backend.name,
+                    exc.code,
+                )
                 failure = exc
         assert failure is not None
         raise failure
@@ -176,12 +202,18 @@ class JobRunner:
         submitted = await self._retrying(lambda: backend.submit(backend_job))
         if submitted.upstream_id is not None:
             # Persisted before waiting: a restart polls this id instead of paying for a new submission.
-            await self._store.set_upstream(job.id, self._owner, backend.name, submitted.upstream_id, self._clock())
+            await self._store.set_upstream(
+                job.id, self._owner, backend.name, submitted.upstream_id, self._clock()
+            )
         if submitted.result is not None and submitted.result.status is UpstreamStatus.SUCCEEDED:
             return submitted.result
         if submitted.upstream_id is None:
-            raise BackendFailure(FailureCode.UPSTREAM_ERROR, f"{backend.name} returned neither a result nor an id",
-                                 accepted=True, retryable=False)
+            raise BackendFailure(
+                FailureCode.UPSTREAM_ERROR,
+                f"{backend.name} returned neither a result nor an id",
+                accepted=True,
+                retryable=False,
+            )
         return await self._follow(job, backend, backend_job, submitted.upstream_id)
 
     async def _retrying(self, call: Callable[[], Awaitable[_T]]) -> _T:
@@ -222,8 +254,9 @@ class JobRunner:
             if self._clock() > deadline:
                 with contextlib.suppress(Exception):
                     await backend.cancel(backend_job, upstream_id)
-                raise BackendFailure(FailureCode.TIMEOUT, "the upstream did not finish in time", accepted=True,
-                                     retryable=False)
+                raise BackendFailure(
+                    FailureCode.TIMEOUT, "the upstream did not finish in time", accepted=True, retryable=False
+                )
             delay = poll.poll_after if poll.poll_after is not None else min(delay * 1.5, cfg.max_poll)
 
     async def cancelled(self, job_id: str) -> None:
@@ -237,7 +270,8 @@ class JobRunner:
         backend = self._registry.get(job.backend)
         if backend is not None and job.status.value == "canceled":
             try:
-                await backend.cancel(BackendJob(job.id, job.model, job.operation, job.request), job.upstream_id)
+                await backend.cancel(
+                    BackendJob(job.id, job.model, job.operation, job.request), job.upstream_id
+                )
             except Exception:
                 log.warning("cancel of %s at %s failed", job.upstream_id, job.backend, exc_info=True)
-

@@ -26,9 +26,18 @@ _RUNNABLE = and_(
     or_(c.lease_expires.is_(None), c.lease_expires < bindparam("now")),
 )
 _NEXT_RUNNABLE = select(c.id).where(_RUNNABLE).order_by(c.created_at).limit(1)
-_TAKE = (update(jobs).where(c.id == bindparam("jid"), _RUNNABLE).values(
-    status=JobStatus.LOADING.value, lease_owner=bindparam("owner"), lease_expires=bindparam("until"),
-    attempts=c.attempts + 1, started_at=func.coalesce(c.started_at, bindparam("now")), updated_at=bindparam("now")))
+_TAKE = (
+    update(jobs)
+    .where(c.id == bindparam("jid"), _RUNNABLE)
+    .values(
+        status=JobStatus.LOADING.value,
+        lease_owner=bindparam("owner"),
+        lease_expires=bindparam("until"),
+        attempts=c.attempts + 1,
+        started_at=func.coalesce(c.started_at, bindparam("now")),
+        updated_at=bindparam("now"),
+    )
+)
 
 
 def _job(conn: Connection, job_id: str) -> Job | None:
@@ -48,7 +57,9 @@ class SqlJobStore:
         row = await self.db.fetch_one(_OWN_JOB, {"id": job_id, "payer": payer.lower()})
         return job_from_row(row) if row is not None else None
 
-    async def list_for(self, payer: str, *, status: JobStatus | None, limit: int, before: float | None) -> list[Job]:
+    async def list_for(
+        self, payer: str, *, status: JobStatus | None, limit: int, before: float | None
+    ) -> list[Job]:
         where = [c.payer == payer.lower(), c.deleted.is_(False)]
         if status is not None:
             where.append(c.status == status.value)
@@ -59,12 +70,15 @@ class SqlJobStore:
 
     async def claim(self, owner: str, lease_seconds: float, now: float) -> Job | None:
         """Take the oldest runnable job: paid (not held), not terminal, lease free or expired."""
+
         def op(conn: Connection) -> Job | None:
             for _ in range(5):
                 job_id = conn.scalar(_NEXT_RUNNABLE, {"now": now})
                 if job_id is None:
                     return None
-                taken = conn.execute(_TAKE, {"jid": job_id, "now": now, "owner": owner, "until": now + lease_seconds})
+                taken = conn.execute(
+                    _TAKE, {"jid": job_id, "now": now, "owner": owner, "until": now + lease_seconds}
+                )
                 if taken.rowcount:
                     return _job(conn, job_id)
             return None
@@ -73,6 +87,7 @@ class SqlJobStore:
 
     async def _set(self, job_id: str, where: Sequence[Any], **values: Any) -> Job | None:
         """Compare-and-set: apply `values` if the job still matches `where`; the updated job or None."""
+
         def op(conn: Connection) -> Job | None:
             if not conn.execute(update(jobs).where(c.id == job_id, *where).values(**values)).rowcount:
                 return None
@@ -86,41 +101,76 @@ class SqlJobStore:
     async def heartbeat(self, job_id: str, owner: str, lease_seconds: float, now: float) -> bool:
         return await self._set(job_id, self._owned(owner), lease_expires=now + lease_seconds) is not None
 
-    async def set_upstream(self, job_id: str, owner: str, backend: str, upstream_id: str | None,
-                           now: float) -> Job | None:
-        return await self._set(job_id, self._owned(owner), backend=backend, upstream_id=upstream_id,
-                               updated_at=now)
+    async def set_upstream(
+        self, job_id: str, owner: str, backend: str, upstream_id: str | None, now: float
+    ) -> Job | None:
+        return await self._set(
+            job_id, self._owned(owner), backend=backend, upstream_id=upstream_id, updated_at=now
+        )
 
     async def set_progress(self, job_id: str, owner: str, progress: int, now: float) -> Job | None:
-        return await self._set(job_id, self._owned(owner), progress=max(0, min(100, progress)), updated_at=now)
+        return await self._set(
+            job_id, self._owned(owner), progress=max(0, min(100, progress)), updated_at=now
+        )
 
     async def complete(self, job_id: str, owner: str, result: dict[str, Any], now: float) -> Job | None:
-        return await self._set(job_id, self._owned(owner), status=JobStatus.COMPLETE.value, progress=100,
-                               result=json.dumps(result), lease_owner=None, lease_expires=None, updated_at=now,
-                               finished_at=now)
+        return await self._set(
+            job_id,
+            self._owned(owner),
+            status=JobStatus.COMPLETE.value,
+            progress=100,
+            result=json.dumps(result),
+            lease_owner=None,
+            lease_expires=None,
+            updated_at=now,
+            finished_at=now,
+        )
 
-    async def fail(self, job_id: str, code: str, message: str, now: float, *, owner: str | None = None
-                   ) -> Job | None:
+    async def fail(
+        self, job_id: str, code: str, message: str, now: float, *, owner: str | None = None
+    ) -> Job | None:
         where = self._owned(owner) if owner else [c.status.in_(allowed_sources(JobStatus.FAILED))]
-        return await self._set(job_id, where, status=JobStatus.FAILED.value, error_code=code,
-                               error_message=message, lease_owner=None, lease_expires=None, updated_at=now,
-                               finished_at=now)
+        return await self._set(
+            job_id,
+            where,
+            status=JobStatus.FAILED.value,
+            error_code=code,
+            error_message=message,
+            lease_owner=None,
+            lease_expires=None,
+            updated_at=now,
+            finished_at=now,
+        )
 
     async def cancel(self, job_id: str, now: float) -> Job | None:
-        return await self._set(job_id, [c.status.in_(allowed_sources(JobStatus.CANCELED)), c.held.is_(False)],
-                               status=JobStatus.CANCELED.value, error_code="canceled",
-                               error_message="canceled by its owner", lease_owner=None, lease_expires=None,
-                               updated_at=now, finished_at=now)
+        return await self._set(
+            job_id,
+            [c.status.in_(allowed_sources(JobStatus.CANCELED)), c.held.is_(False)],
+            status=JobStatus.CANCELED.value,
+            error_code="canceled",
+            error_message="canceled by its owner",
+            lease_owner=None,
+            lease_expires=None,
+            updated_at=now,
+            finished_at=now,
+        )
 
     async def hide(self, job_id: str, now: float) -> bool:
         """Soft-delete a failed job (the row stays for the ledger audit)."""
-        return await self._set(job_id, [c.status == JobStatus.FAILED.value], deleted=True,
-                               updated_at=now) is not None
+        return (
+            await self._set(job_id, [c.status == JobStatus.FAILED.value], deleted=True, updated_at=now)
+            is not None
+        )
 
     async def release_leases(self, owner: str) -> None:
         """A stopping worker hands its unfinished jobs back at once (no waiting for the leases to lapse)."""
-        await self.db.write(lambda conn: conn.execute(update(jobs).where(
-            c.lease_owner == owner, c.status == JobStatus.LOADING.value).values(lease_expires=0.0)))
+        await self.db.write(
+            lambda conn: conn.execute(
+                update(jobs)
+                .where(c.lease_owner == owner, c.status == JobStatus.LOADING.value)
+                .values(lease_expires=0.0)
+            )
+        )
 
     async def needing_refund(self) -> list[Job]:
         """Ended jobs that were charged and should be refunded but have no refund yet (crash recovery)."""
@@ -128,7 +178,9 @@ class SqlJobStore:
             and_(c.status == JobStatus.FAILED.value, c.error_code != "payment_failed"),
             and_(c.status == JobStatus.CANCELED.value, c.started_at.is_(None)),
         )
-        settled = exists().where(payments.c.id == c.payment_id, payments.c.state == PaymentState.SETTLED.value)
+        settled = exists().where(
+            payments.c.id == c.payment_id, payments.c.state == PaymentState.SETTLED.value
+        )
         no_refund = ~exists().where(refunds.c.job_id == c.id)
         query = select(jobs).where(refundable, settled, no_refund)
         return await self.db.read(lambda conn: [job_from_row(r._mapping) for r in conn.execute(query)])

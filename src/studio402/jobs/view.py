@@ -17,12 +17,21 @@ def _result(job: Job, blobs: BlobStore, ttl: float) -> dict[str, Any] | None:
         return None  # a paid upload slot
     if "video" in job.result:
         video = job.result["video"]
-        return {"videoUrl": blobs.url(video["key"], ttl), "thumbnailUrl": blobs.url(job.result["thumbnail"]["key"], ttl),
-                "width": video["width"], "height": video["height"], "duration": video["duration"],
-                "contentType": video["mime"]}
+        return {
+            "videoUrl": blobs.url(video["key"], ttl),
+            "thumbnailUrl": blobs.url(job.result["thumbnail"]["key"], ttl),
+            "width": video["width"],
+            "height": video["height"],
+            "duration": video["duration"],
+            "contentType": video["mime"],
+        }
     image = job.result["image"]
-    return {"imageUrl": blobs.url(image["key"], ttl), "width": image["width"], "height": image["height"],
-            "contentType": image["mime"]}
+    return {
+        "imageUrl": blobs.url(image["key"], ttl),
+        "width": image["width"],
+        "height": image["height"],
+        "contentType": image["mime"],
+    }
 
 
 def job_view(job: Job, *, blobs: BlobStore, catalog: Catalog, ttl: float) -> dict[str, Any]:

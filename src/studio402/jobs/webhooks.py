@@ -67,9 +67,21 @@ class WebhookSender:
             return
         now = self._clock()
         event = f"job.{job.status.value}"
-        payload = json.dumps({"type": event, "timestamp": now, "data": self._view(job)}, separators=(",", ":"))
-        row = {"id": new_id("msg"), "job_id": job.id, "event": event, "url": job.callback_url, "payload": payload,
-               "state": "pending", "attempts": 0, "next_at": now, "created_at": now, "updated_at": now}
+        payload = json.dumps(
+            {"type": event, "timestamp": now, "data": self._view(job)}, separators=(",", ":")
+        )
+        row = {
+            "id": new_id("msg"),
+            "job_id": job.id,
+            "event": event,
+            "url": job.callback_url,
+            "payload": payload,
+            "state": "pending",
+            "attempts": 0,
+            "next_at": now,
+            "created_at": now,
+            "updated_at": now,
+        }
         with contextlib.suppress(IntegrityError):  # already recorded
             await self._db.write(lambda conn: conn.execute(insert(wd).values(row)))
         self._wake.set()
@@ -88,7 +100,12 @@ class WebhookSender:
 
     async def deliver_due(self) -> int:
         now = self._clock()
-        due = select(wd).where(and_(wd.c.state == "pending", wd.c.next_at <= now)).order_by(wd.c.next_at).limit(20)
+        due = (
+            select(wd)
+            .where(and_(wd.c.state == "pending", wd.c.next_at <= now))
+            .order_by(wd.c.next_at)
+            .limit(20)
+        )
         rows = await self._db.read(lambda conn: [dict(r._mapping) for r in conn.execute(due)])
         await asyncio.gather(*(self._attempt(r) for r in rows))
         return len(rows)
@@ -116,6 +133,14 @@ class WebhookSender:
             state = "failed"
         else:
             state = "pending"
-        values = {"state": state, "attempts": attempts, "last_status": status, "last_error": error,
-                  "next_at": self._clock() + backoff(attempts - 1), "updated_at": self._clock()}
-        await self._db.write(lambda conn: conn.execute(update(wd).where(wd.c.id == row["id"]).values(**values)))
+        values = {
+            "state": state,
+            "attempts": attempts,
+            "last_status": status,
+            "last_error": error,
+            "next_at": self._clock() + backoff(attempts - 1),
+            "updated_at": self._clock(),
+        }
+        await self._db.write(
+            lambda conn: conn.execute(update(wd).where(wd.c.id == row["id"]).values(**values))
+        )

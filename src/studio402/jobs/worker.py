@@ -68,7 +68,6 @@ class WorkerPool:
         self._loops.clear()
         await self._store.release_leases(self._owner)
 
-
     async def _loop(self) -> None:
         while not self._stopping:
             job = await self._claim()
@@ -88,7 +87,9 @@ class WorkerPool:
                     return  # the lease is released by stop()
                 await self._runner.cancelled(job.id)  # its owner canceled it
             except Exception:
-                log.exception("job %s crashed its worker; its lease will expire and it will run again", job.id)
+                log.exception(
+                    "job %s crashed its worker; its lease will expire and it will run again", job.id
+                )
             finally:
                 self._running.pop(job.id, None)
 

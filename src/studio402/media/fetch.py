@@ -144,12 +144,15 @@ class SafeFetcher:
                 addresses = await self._vet(target)
                 backend = _PinnedBackend(self._backend, target, addresses)
                 tls = (self._ssl_context or _default_ssl_context()) if target.scheme == "https" else None
-                pool = httpcore.AsyncConnectionPool(ssl_context=tls, max_connections=1, http1=True, http2=False,
-                                                    network_backend=backend)
+                pool = httpcore.AsyncConnectionPool(
+                    ssl_context=tls, max_connections=1, http1=True, http2=False, network_backend=backend
+                )
                 wire = [(k.encode(), v.encode()) for k, v in headers.items()]
                 wire.append((b"User-Agent", USER_AGENT.encode()))
                 async with pool:
-                    response = await pool.request("POST", url, headers=wire, content=body, extensions=self._ext())
+                    response = await pool.request(
+                        "POST", url, headers=wire, content=body, extensions=self._ext()
+                    )
                 return response.status
         except TimeoutError:
             raise MediaError(f"posting to {target.url} timed out", code="fetch_timeout") from None

@@ -41,7 +41,7 @@ class MediaResolver:
         """Our blob key behind one of our own URLs (query ignored), else None."""
         if not url.startswith(self._own_prefix):
             return None
-        return url[len(self._own_prefix):].split("?", 1)[0]
+        return url[len(self._own_prefix) :].split("?", 1)[0]
 
     def url_of(self, key: str) -> str:
         return self._own_prefix + key
@@ -81,8 +81,9 @@ class MediaResolver:
 
     async def _check_own(self, key: str, slot: MediaSlot) -> MediaFacts:
         if not key.startswith(("uploads/", "media/", "results/")) or await self._blobs.stat(key) is None:
-            raise MediaError("unknown upload or blob URL (upload and confirm the file first)",
-                             code="unknown_blob")
+            raise MediaError(
+                "unknown upload or blob URL (upload and confirm the file first)", code="unknown_blob"
+            )
         return await inspect_async(await self._blobs.get(key), _expected(slot))
 
     async def _bytes_of(self, ref: str) -> bytes:
@@ -140,8 +141,11 @@ def _persist_seedance_types(body: dict[str, Any], kinds: dict[tuple[str | int, .
     declared = body.get("urlMediaTypes")
     if declared is not None and list(declared) != actual:
         wrong = next(i for i, (d, a) in enumerate(zip(declared, actual, strict=True)) if d != a)
-        raise MediaError(f"urls[{wrong}] is a {actual[wrong]}, but urlMediaTypes says {declared[wrong]}",
-                         code="media_kind_mismatch", field=f"urlMediaTypes.{wrong}")
+        raise MediaError(
+            f"urls[{wrong}] is a {actual[wrong]}, but urlMediaTypes says {declared[wrong]}",
+            code="media_kind_mismatch",
+            field=f"urlMediaTypes.{wrong}",
+        )
     body["urlMediaTypes"] = actual
     if body.get("mode") == "reference":
         errors = check_references(body.get("prompt") or "", actual, len(body.get("audioUrls") or ()))
@@ -167,6 +171,16 @@ class BlobMediaLoader:
                 raise MediaError(f"{slot.ref} is not in our store", code="unknown_blob")
             data = await self._blobs.get(key)
             facts = await inspect_async(data)
-            inputs.append(MediaInput(slot.loc, facts.kind, facts.mime, data, self._blobs.url(key, self._ttl),
-                                     facts.width, facts.height, facts.duration_s))
+            inputs.append(
+                MediaInput(
+                    slot.loc,
+                    facts.kind,
+                    facts.mime,
+                    data,
+                    self._blobs.url(key, self._ttl),
+                    facts.width,
+                    facts.height,
+                    facts.duration_s,
+                )
+            )
         return inputs

@@ -13,14 +13,30 @@ from studio402.media.image import probe_image
 from studio402.media.sniff import sniff
 
 IMAGE_MIMES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"})
-MAX_BYTES = {MediaKind.IMAGE: 25 * 1024 * 1024, MediaKind.VIDEO: 200 * 1024 * 1024, MediaKind.AUDIO: 50 * 1024 * 1024}
+MAX_BYTES = {
+    MediaKind.IMAGE: 25 * 1024 * 1024,
+    MediaKind.VIDEO: 200 * 1024 * 1024,
+    MediaKind.AUDIO: 50 * 1024 * 1024,
+}
 MAX_IMAGE_PIXELS = 50_000_000
 MAX_VIDEO_SECONDS = 120.0
 MAX_AUDIO_SECONDS = 600.0
-EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif",
-              "video/mp4": "mp4", "video/quicktime": "mov", "video/webm": "webm", "video/x-matroska": "mkv",
-              "audio/mpeg": "mp3", "audio/wav": "wav", "audio/ogg": "ogg", "audio/flac": "flac",
-              "audio/mp4": "m4a", "audio/aac": "aac"}
+EXTENSIONS = {
+    "image/png": "png",
+    "image/jpeg": "jpg",
+    "image/webp": "webp",
+    "image/gif": "gif",
+    "video/mp4": "mp4",
+    "video/quicktime": "mov",
+    "video/webm": "webm",
+    "video/x-matroska": "mkv",
+    "audio/mpeg": "mp3",
+    "audio/wav": "wav",
+    "audio/ogg": "ogg",
+    "audio/flac": "flac",
+    "audio/mp4": "m4a",
+    "audio/aac": "aac",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,11 +69,16 @@ def inspect(data: bytes, expected: MediaKind | None = None) -> MediaFacts:
     mime = sniff(data)
     kind = kind_of(mime)
     if kind is None or mime is None:
-        raise MediaError(f"not an image, video or audio file (detected {mime or 'unknown data'})",
-                         code="media_unsupported")
+        raise MediaError(
+            f"not an image, video or audio file (detected {mime or 'unknown data'})", code="media_unsupported"
+        )
     if expected is not None and kind is not expected:
-        raise MediaError(f"expected {expected.value}, got {kind.value} ({mime})", code="media_kind_mismatch",
-                         expected=expected.value, actual=kind.value)
+        raise MediaError(
+            f"expected {expected.value}, got {kind.value} ({mime})",
+            code="media_kind_mismatch",
+            expected=expected.value,
+            actual=kind.value,
+        )
     if len(data) > MAX_BYTES[kind]:
         raise MediaError(f"{kind.value} larger than {MAX_BYTES[kind] // 2**20} MB", code="media_too_large")
     if kind is MediaKind.IMAGE:

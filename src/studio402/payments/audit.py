@@ -76,20 +76,29 @@ async def audit(
         chain = chains.get(p.key.network)
         if p.state is PaymentState.SETTLED:
             await _settled(report, p, job_status, by_job, chain)
-        elif p.state is PaymentState.FAILED and chain is not None and await chain.authorization_used(
-            p.key.payer, p.key.nonce
+        elif (
+            p.state is PaymentState.FAILED
+            and chain is not None
+            and await chain.authorization_used(p.key.payer, p.key.nonce)
         ):
             report.problems.append(f"payment {p.id} is marked failed but its authorization was used on chain")
     for r in refunds:
         if r.method.value == "credit":
             report.credit_refunded_micros += r.micros
         elif r.state is RefundState.DONE:
-            await _refund_on_chain(report, r, chains.get(r.network or ""), refund_wallets.get(r.network or ""))
+            await _refund_on_chain(
+                report, r, chains.get(r.network or ""), refund_wallets.get(r.network or "")
+            )
     return report
 
 
-async def _settled(report: AuditReport, p: PaymentRecord, job_status: Mapping[str, str],
-                   by_job: Mapping[str, RefundRecord], chain: AuditChain | None) -> None:
+async def _settled(
+    report: AuditReport,
+    p: PaymentRecord,
+    job_status: Mapping[str, str],
+    by_job: Mapping[str, RefundRecord],
+    chain: AuditChain | None,
+) -> None:
     amount = p.amount or 0
     totals = report.totals.setdefault(f"{p.key.network} {p.asset}", NetworkTotals())
     totals.settled += amount
@@ -109,8 +118,9 @@ async def _settled(report: AuditReport, p: PaymentRecord, job_status: Mapping[st
         report.problems.append(f"payment {p.id}: no Transfer {wanted} in {p.tx_hash}")
 
 
-async def _refund_on_chain(report: AuditReport, r: RefundRecord, chain: AuditChain | None,
-                           wallet: str | None) -> None:
+async def _refund_on_chain(
+    report: AuditReport, r: RefundRecord, chain: AuditChain | None, wallet: str | None
+) -> None:
     if chain is None or wallet is None or r.tx_hash is None:
         report.problems.append(f"refund {r.id} cannot be checked on chain")
         return

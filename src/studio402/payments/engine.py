@@ -21,7 +21,14 @@ from x402.extensions.payment_identifier import extract_payment_identifier, is_va
 from x402.schemas import PaymentPayload
 
 from studio402.catalog import Kind, ValidatedRequest
-from studio402.errors import ChainError, ConflictError, MalformedPayment, PaymentConflict, PaymentRejected, PaymentRequired
+from studio402.errors import (
+    ChainError,
+    ConflictError,
+    MalformedPayment,
+    PaymentConflict,
+    PaymentRejected,
+    PaymentRequired,
+)
 from studio402.money import format_usd
 from studio402.payments import x402
 from studio402.payments.ledger import (
@@ -54,7 +61,12 @@ class Paid:
 
     def settle_response(self) -> dict[str, Any]:
         """The x402 SettleResponse sent in PAYMENT-RESPONSE."""
-        return {"success": True, "transaction": self.tx_hash or "", "network": self.network, "payer": self.payer}
+        return {
+            "success": True,
+            "transaction": self.tx_hash or "",
+            "network": self.network,
+            "payer": self.payer,
+        }
 
 
 async def _no_job_hook(job_id: str) -> None:
@@ -91,32 +103,26 @@ class PaymentEngine:
         self, resource: x402.Resource, micros: int, *, error: str | None = None, detail: str | None = None
     ) -> PaymentRequired:
         """The 402 for an unpaid (or refused) request: every offer, in v2 and (where possible) v1 form."""
-        return self._challenge(PaymentRequired, resource, micros, error=error, detail=detail)
+        return PaymentRequired(
+            detail or self._detail(resource, micros), **self._challenge(resource, micros, error)
+        )
 
     def rejected(self, reason: str, detail: str, resource: x402.Resource, micros: int) -> PaymentRejected:
         """A refused payment: 402 with the reason and a fresh challenge to try again."""
-        return self._challenge(PaymentRejected, resource, micros, error=reason, detail=detail, code=reason)
+        return PaymentRejected(detail, code=reason, **self._challenge(resource, micros, reason))
 
-    def _challenge(
-        self,
-        cls: type[PaymentRequired] | type[PaymentRejected],
-        resource: x402.Resource,
-        micros: int,
-        *,
-        error: str | None,
-        detail: str | None,
-        code: str | None = None,
-    ) -> Any:
+    @staticmethod
+    def _detail(resource: x402.Resource, micros: int) -> str:
+        return f"Pay ${format_usd(micros)} to {resource.description}."
+
+    def _challenge(self, resource: x402.Resource, micros: int, error: str | None) -> dict[str, Any]:
         accepts = self.requirements(micros)
         extensions = self._extensions_for(resource.url) if self._extensions_for else None
-        challenge = x402.payment_required(resource, accepts, error=error, extensions=extensions)
-        return cls(
-            detail or f"Pay ${format_usd(micros)} to {resource.description}.",
-            code=code,
-            challenge=challenge,
-            v1_accepts=x402.v1_accepts(resource, accepts),
-            price={"usd": format_usd(micros), "micros": str(micros)},
-        )
+        return {
+            "challenge": x402.payment_required(resource, accepts, error=error, extensions=extensions),
+            "v1_accepts": x402.v1_accepts(resource, accepts),
+            "price": {"usd": format_usd(micros), "micros": str(micros)},
+        }
 
     # -- paying ----------------------------------------------------------------------------------------------
 
@@ -139,7 +145,9 @@ class PaymentEngine:
                 reason = await method.settlement.simulate(payment)
                 if reason is not None:
                     await self._fail(record.id, reason)
-                    raise self.rejected(reason, f"the payment would fail on chain: {reason}", resource, micros)
+                    raise self.rejected(
+                        reason, f"the payment would fail on chain: {reason}", resource, micros
+                    )
                 return await self._shielded(self._settle(record, payment, method, request, resource))
             existing = await ledger.get(key)
             if existing is None and client_id is not None:
@@ -161,8 +169,10 @@ class PaymentEngine:
         payment: VerifiedPayment,
     ) -> Paid | None:
         if record.fingerprint != request.fingerprint:
-            raise PaymentConflict("this payment (or payment identifier) was already used for another request",
-                                  job_id=record.job_id)
+            raise PaymentConflict(
+                "this payment (or payment identifier) was already used for another request",
+                job_id=record.job_id,
+            )
         record = await self._wait_for_outcome(record)
         if record.state is PaymentState.FAILED:
             if record.key != key:
@@ -177,11 +187,18 @@ class PaymentEngine:
                 raise self.rejected(reason, f"the payment would fail on chain: {reason}", resource, micros)
             return await self._shielded(self._settle(record, payment, method, request, resource))
         if record.state is PaymentState.RESERVED:
-            raise ConflictError("this payment is being settled by another request; retry shortly",
-                                code="payment_in_progress")
+            raise ConflictError(
+                "this payment is being settled by another request; retry shortly", code="payment_in_progress"
+            )
         assert record.job_id is not None
-        return Paid(record.job_id, record.key.payer, record.key.network, record.tx_hash,
-                    settled=record.state is PaymentState.SETTLED, replay=True)
+        return Paid(
+            record.job_id,
+            record.key.payer,
+            record.key.network,
+            record.tx_hash,
+            settled=record.state is PaymentState.SETTLED,
+            replay=True,
+        )
 
     @staticmethod
     async def _shielded(settling: Coroutine[Any, Any, Paid]) -> Paid:
@@ -210,7 +227,9 @@ class PaymentEngine:
                 recorded = True
 
         try:
-            outcome = await method.settlement.settle(payment, on_signed=on_signed, timeout=self._settle_timeout)
+            outcome = await method.settlement.settle(
+                payment, on_signed=on_signed, timeout=self._settle_timeout
+            )
         except ChainError:
             # Nothing was broadcast (the port's contract): the payer was not charged and may retry.
             await self._fail(record.id, "settlement_unavailable")
@@ -229,13 +248,18 @@ class PaymentEngine:
         if outcome.status is SettleStatus.REVERTED:
             reason = outcome.reason or Reason.TRANSACTION_FAILED.value
             await self._fail(record.id, reason)
-            raise self.rejected(reason, "the settlement transaction failed; nothing was charged", resource,
-                                record.micros)
+            raise self.rejected(
+                reason, "the settlement transaction failed; nothing was charged", resource, record.micros
+            )
         self._notify(record.id)
-        log.warning("settlement of %s pending (tx %s): the reconciler will finish it", record.id, outcome.tx_hash)
+        log.warning(
+            "settlement of %s pending (tx %s): the reconciler will finish it", record.id, outcome.tx_hash
+        )
         return Paid(job.id, payment.payer, record.key.network, outcome.tx_hash, settled=False)
 
-    async def pay_with_credit(self, payer: str, nonce: str, request: ValidatedRequest, micros: int) -> Paid | None:
+    async def pay_with_credit(
+        self, payer: str, nonce: str, request: ValidatedRequest, micros: int
+    ) -> Paid | None:
         """Spend the payer's refund credit (proved by a SIWX sign-in whose nonce keys the spend).
         None when the balance does not cover the price."""
         ledger = self._need_ledger()
@@ -249,9 +273,17 @@ class PaymentEngine:
                 return Paid(existing.job_id, payer, CREDIT_NETWORK, None, settled=True, replay=True)
             job = _new_job(request, key.payer, micros)
             now = self._clock()
-            record = PaymentRecord(id=new_id("pay"), key=key, fingerprint=request.fingerprint,
-                                   route=request.route.key, micros=micros, state=PaymentState.SETTLED,
-                                   created_at=now, updated_at=now, job_id=job.id)
+            record = PaymentRecord(
+                id=new_id("pay"),
+                key=key,
+                fingerprint=request.fingerprint,
+                route=request.route.key,
+                micros=micros,
+                state=PaymentState.SETTLED,
+                created_at=now,
+                updated_at=now,
+                job_id=job.id,
+            )
             if await ledger.spend_credit(record, job):
                 await self._job_ready(job.id)
                 return Paid(job.id, key.payer, CREDIT_NETWORK, None, settled=True)
@@ -283,8 +315,9 @@ class PaymentEngine:
                     await self._job_ready(record.job_id)
                 counts["settled"] += 1
             elif outcome.status is SettleStatus.REVERTED:
-                await ledger.fail(record.id, outcome.reason or Reason.TRANSACTION_FAILED.value, self._clock(),
-                                  keep_job=True)
+                await ledger.fail(
+                    record.id, outcome.reason or Reason.TRANSACTION_FAILED.value, self._clock(), keep_job=True
+                )
                 counts["failed"] += 1
             else:
                 counts["pending"] += 1
@@ -298,25 +331,46 @@ class PaymentEngine:
             raise AssertionError("payment engine built without a ledger")
         return self._ledger
 
-    def _match(self, payload: PaymentPayload, micros: int, resource: x402.Resource
-               ) -> tuple[EvmExactMethod, Requirement]:
+    def _match(
+        self, payload: PaymentPayload, micros: int, resource: x402.Resource
+    ) -> tuple[EvmExactMethod, Requirement]:
         accepted = payload.accepted
         method = self._methods.get((accepted.network, accepted.asset.lower()))
         if method is None:
-            reason = Reason.INVALID_REQUIREMENTS if any(o.network == accepted.network for o in self.offers) \
+            reason = (
+                Reason.INVALID_REQUIREMENTS
+                if any(o.network == accepted.network for o in self.offers)
                 else Reason.INVALID_NETWORK
-            raise self.rejected(reason.value, f"we do not accept {accepted.asset} on {accepted.network}",
-                                resource, micros)
+            )
+            raise self.rejected(
+                reason.value, f"we do not accept {accepted.asset} on {accepted.network}", resource, micros
+            )
         return method, method.offer.requirement(micros)
 
-    def _new_record(self, key: PaymentKey, payment: VerifiedPayment, request: ValidatedRequest, micros: int,
-                    client_id: str | None) -> PaymentRecord:
+    def _new_record(
+        self,
+        key: PaymentKey,
+        payment: VerifiedPayment,
+        request: ValidatedRequest,
+        micros: int,
+        client_id: str | None,
+    ) -> PaymentRecord:
         now = self._clock()
         req = payment.requirement
         return PaymentRecord(
-            id=new_id("pay"), key=key, fingerprint=request.fingerprint, route=request.route.key, micros=micros,
-            state=PaymentState.RESERVED, created_at=now, updated_at=now, client_id=client_id, asset=req.asset,
-            amount=req.amount, pay_to=req.pay_to, valid_before=payment.auth.valid_before,
+            id=new_id("pay"),
+            key=key,
+            fingerprint=request.fingerprint,
+            route=request.route.key,
+            micros=micros,
+            state=PaymentState.RESERVED,
+            created_at=now,
+            updated_at=now,
+            client_id=client_id,
+            asset=req.asset,
+            amount=req.amount,
+            pay_to=req.pay_to,
+            valid_before=payment.auth.valid_before,
             payload=payment.to_json(),
         )
 
@@ -348,18 +402,25 @@ class PaymentEngine:
 def _new_job(request: ValidatedRequest, payer: str, micros: int) -> NewJob:
     callback = request.canonical.get("callBackUrl")
     delivered_at_once = request.route.kind is Kind.UPLOAD  # a paid upload slot needs no worker
-    return NewJob(id=new_id("job"), payer=payer.lower(), model=request.route.model,
-                  operation=request.route.operation, request=request.canonical_json,
-                  fingerprint=request.fingerprint, micros=micros,
-                  callback_url=callback if isinstance(callback, str) else None,
-                  status="complete" if delivered_at_once else "pending",
-                  result='{"upload": true}' if delivered_at_once else None)
+    return NewJob(
+        id=new_id("job"),
+        payer=payer.lower(),
+        model=request.route.model,
+        operation=request.route.operation,
+        request=request.canonical_json,
+        fingerprint=request.fingerprint,
+        micros=micros,
+        callback_url=callback if isinstance(callback, str) else None,
+        status="complete" if delivered_at_once else "pending",
+        result='{"upload": true}' if delivered_at_once else None,
+    )
 
 
 def _client_id(payload: PaymentPayload) -> str | None:
     """The x402 payment-identifier a client reuses across its retries (validated), if any."""
     value = extract_payment_identifier(payload, validate=False)
     if value is not None and not is_valid_payment_id(value):
-        raise MalformedPayment("payment-identifier ids are 16-128 characters of [A-Za-z0-9_-]",
-                               code="invalid_payload")
+        raise MalformedPayment(
+            "payment-identifier ids are 16-128 characters of [A-Za-z0-9_-]", code="invalid_payload"
+        )
     return value

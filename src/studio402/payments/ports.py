@@ -23,8 +23,9 @@ class LedgerStore(Protocol):
         """FAILED -> RESERVED for a retry of the same authorization; False if someone else won."""
         ...
 
-    async def begin_settlement(self, payment_id: str, tx_hash: str | None, raw_tx: str | None, job: NewJob,
-                               now: float) -> None:
+    async def begin_settlement(
+        self, payment_id: str, tx_hash: str | None, raw_tx: str | None, job: NewJob, now: float
+    ) -> None:
         """RESERVED -> SETTLING and create the job, held until the payment settles (one transaction)."""
         ...
 
@@ -59,4 +60,3 @@ class LedgerStore(Protocol):
         ...
 
     async def credit_balance(self, payer: str) -> int: ...
-

@@ -46,8 +46,12 @@ class RefundRecord:
 
     def public(self) -> dict[str, Any]:
         """The `refund` object shown on the job."""
-        return {"amount": format_usd(self.micros), "method": self.method.value, "tx": self.tx_hash,
-                "status": self.state.value}
+        return {
+            "amount": format_usd(self.micros),
+            "method": self.method.value,
+            "tx": self.tx_hash,
+            "status": self.state.value,
+        }
 
 
 class RefundSender(Protocol):
@@ -55,7 +59,9 @@ class RefundSender(Protocol):
 
     async def send(self, to: str, amount: int, *, on_signed: OnSigned, timeout: float) -> SettleOutcome: ...
 
-    async def lookup(self, to: str, amount: int, tx_hash: str | None, raw_tx: bytes | None) -> SettleOutcome: ...
+    async def lookup(
+        self, to: str, amount: int, tx_hash: str | None, raw_tx: bytes | None
+    ) -> SettleOutcome: ...
 
 
 class RefundStore(Protocol):
@@ -115,9 +121,17 @@ class RefundService:
         if payment is None:
             return None
         now = self._clock()
-        record = RefundRecord(id=new_id("ref"), job_id=request.job_id, payment_id=payment.id,
-                              payer=payment.key.payer, method=self.method, micros=payment.micros,
-                              state=RefundState.PENDING, created_at=now, updated_at=now)
+        record = RefundRecord(
+            id=new_id("ref"),
+            job_id=request.job_id,
+            payment_id=payment.id,
+            payer=payment.key.payer,
+            method=self.method,
+            micros=payment.micros,
+            state=RefundState.PENDING,
+            created_at=now,
+            updated_at=now,
+        )
         if self.method is RefundMethod.CREDIT or payment.key.network == CREDIT_NETWORK:
             record = replace(record, method=RefundMethod.CREDIT, state=RefundState.DONE)
             if not await self._store.credit(record):
@@ -156,12 +170,19 @@ class RefundService:
 
         async def on_signed(tx_hash: str, raw: bytes) -> None:
             nonlocal current
-            current = replace(current, state=RefundState.SENDING, tx_hash=tx_hash, raw_tx=raw.hex(),
-                              updated_at=self._clock())
+            current = replace(
+                current,
+                state=RefundState.SENDING,
+                tx_hash=tx_hash,
+                raw_tx=raw.hex(),
+                updated_at=self._clock(),
+            )
             await self._store.update(current)
 
         try:
-            outcome = await sender.send(record.payer, record.amount, on_signed=on_signed, timeout=self._timeout)
+            outcome = await sender.send(
+                record.payer, record.amount, on_signed=on_signed, timeout=self._timeout
+            )
         except Exception:
             log.exception("refund %s not sent; the reconciler retries", record.id)
             return current
@@ -171,8 +192,13 @@ class RefundService:
         if outcome.status is SettleStatus.UNKNOWN:
             return record
         state = RefundState.DONE if outcome.status is SettleStatus.SETTLED else RefundState.FAILED
-        record = replace(record, state=state, tx_hash=outcome.tx_hash or record.tx_hash, reason=outcome.reason,
-                         updated_at=self._clock())
+        record = replace(
+            record,
+            state=state,
+            tx_hash=outcome.tx_hash or record.tx_hash,
+            reason=outcome.reason,
+            updated_at=self._clock(),
+        )
         if state is RefundState.FAILED:  # nothing moved: try again from scratch next round
             record = replace(record, state=RefundState.PENDING, tx_hash=None, raw_tx=None)
         await self._store.update(record)

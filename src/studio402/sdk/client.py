@@ -32,7 +32,9 @@ def x402_client(private_key: str, *, any_asset: bool = True) -> x402Client:
     account = Account.from_key(private_key)
     client = x402Client()
     client.register("eip155:*", ExactEvmScheme(EthAccountSigner(account)))
-    client.register_extension(create_siwx_client_extension(CreateSIWxClientExtensionOptions(signers=[account])))
+    client.register_extension(
+        create_siwx_client_extension(CreateSIWxClientExtensionOptions(signers=[account]))
+    )
     if any_asset:
         client.set_spend_controls(False)
     return client
@@ -60,8 +62,9 @@ async def generate(
     return Generated(job, files)
 
 
-async def _wait(http: httpx.AsyncClient, job_id: str, timeout: float,
-                on_status: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:
+async def _wait(
+    http: httpx.AsyncClient, job_id: str, timeout: float, on_status: Callable[[dict[str, Any]], None] | None
+) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     deadline, last = loop.time() + timeout, None
     while True:
@@ -87,7 +90,9 @@ async def _download(job: dict[str, Any], out_dir: Path) -> list[Path]:
         for key, ext in wanted:
             response = await http.get(result[key])
             response.raise_for_status()
-            suffix = ext or response.headers.get("content-type", "image/png").split("/")[-1].replace("jpeg", "jpg")
+            suffix = ext or response.headers.get("content-type", "image/png").split("/")[-1].replace(
+                "jpeg", "jpg"
+            )
             path = out_dir / f"{job['jobId']}-{key.removesuffix('Url')}.{suffix}"
             path.write_bytes(response.content)
             files.append(path)

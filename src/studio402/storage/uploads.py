@@ -26,7 +26,7 @@ from studio402.errors import AccessDenied, InputError, NotFound, TokenError
 from studio402.media.verify import MAX_BYTES, inspect_async, kind_of
 from studio402.storage.base import BlobStore
 
-TOKEN_PREFIX = "s402_upload_"
+TOKEN_PREFIX = "s402_upload_"  # noqa: S105 - a prefix, not a secret
 UPLOAD_TTL_SECONDS = 3600
 
 
@@ -45,8 +45,17 @@ class Upload:
 
 def _upload(row: Any) -> Upload:
     m = row._mapping
-    return Upload(m["id"], m["job_id"], m["payer"], m["pathname"], m["content_type"], m["max_bytes"],
-                  m["expires_at"], m["state"], m["size"])
+    return Upload(
+        m["id"],
+        m["job_id"],
+        m["payer"],
+        m["pathname"],
+        m["content_type"],
+        m["max_bytes"],
+        m["expires_at"],
+        m["state"],
+        m["size"],
+    )
 
 
 def _b64(data: bytes) -> str:
@@ -54,8 +63,15 @@ def _b64(data: bytes) -> str:
 
 
 class UploadService:
-    def __init__(self, db: Database, blobs: BlobStore, secret: bytes, public_url: str, *,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        db: Database,
+        blobs: BlobStore,
+        secret: bytes,
+        public_url: str,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._db = db
         self._blobs = blobs
         self._secret = hashlib.sha256(b"uploads\n" + secret).digest()
@@ -63,7 +79,7 @@ class UploadService:
         self._clock = clock
 
     def blob_url(self, pathname: str) -> str:
-        """The upload's URL to use in generate bodies (reading it needs a signature; we resolve it ourselves)."""
+        """The upload's URL for generate bodies (reading it needs a signature; we resolve it ourselves)."""
         return f"{self._public}/blobs/{pathname}"
 
     def upload_url(self, pathname: str) -> str:
@@ -79,9 +95,19 @@ class UploadService:
             raise InputError(f"cannot upload {content_type}", code="upload_type_unsupported")
         upload_id = str(uuid.uuid4())
         now = self._clock()
-        row = {"id": upload_id, "job_id": job_id, "payer": payer.lower(), "pathname": f"uploads/{upload_id}/{filename}",
-               "content_type": content_type, "max_bytes": MAX_BYTES[kind], "expires_at": now + UPLOAD_TTL_SECONDS,
-               "state": "issued", "size": None, "created_at": now, "updated_at": now}
+        row = {
+            "id": upload_id,
+            "job_id": job_id,
+            "payer": payer.lower(),
+            "pathname": f"uploads/{upload_id}/{filename}",
+            "content_type": content_type,
+            "max_bytes": MAX_BYTES[kind],
+            "expires_at": now + UPLOAD_TTL_SECONDS,
+            "state": "issued",
+            "size": None,
+            "created_at": now,
+            "updated_at": now,
+        }
         try:
             await self._db.write(lambda conn: conn.execute(insert(uploads).values(row)))
         except IntegrityError:  # a concurrent replay of the same payment created it
@@ -98,10 +124,17 @@ class UploadService:
         return await self._db.read(op)
 
     def token(self, upload: Upload) -> str:
-        claims = {"u": upload.id, "p": upload.pathname, "t": upload.content_type, "m": upload.max_bytes,
-                  "e": int(upload.expires_at)}
+        claims = {
+            "u": upload.id,
+            "p": upload.pathname,
+            "t": upload.content_type,
+            "m": upload.max_bytes,
+            "e": int(upload.expires_at),
+        }
         body = _b64(json.dumps(claims, separators=(",", ":")).encode())
-        return TOKEN_PREFIX + body + "." + _b64(hmac.new(self._secret, body.encode(), hashlib.sha256).digest())
+        return (
+            TOKEN_PREFIX + body + "." + _b64(hmac.new(self._secret, body.encode(), hashlib.sha256).digest())
+        )
 
     def _claims(self, token: str) -> dict[str, Any]:
         body, _, mac = token.removeprefix(TOKEN_PREFIX).partition(".")
@@ -110,7 +143,9 @@ class UploadService:
             raise TokenError("invalid upload token", code="upload_token_invalid")
         claims: dict[str, Any] = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
         if claims["e"] < self._clock():
-            raise TokenError("the upload token has expired; pay for a new upload", code="upload_token_expired")
+            raise TokenError(
+                "the upload token has expired; pay for a new upload", code="upload_token_expired"
+            )
         return claims
 
     def check_put(self, token: str, pathname: str, content_type: str | None) -> tuple[str, int]:
@@ -131,9 +166,13 @@ class UploadService:
         # The kind must match what was paid for; within a kind the real type wins (png named jpeg is fine).
         facts = await inspect_async(data, _kind(upload.content_type))
         await self._blobs.put(upload.pathname, data, facts.mime)
-        await self._db.write(lambda conn: conn.execute(
-            update(uploads).where(uploads.c.id == upload.id, uploads.c.state == "issued")
-            .values(state="uploaded", size=len(data), updated_at=self._clock())))
+        await self._db.write(
+            lambda conn: conn.execute(
+                update(uploads)
+                .where(uploads.c.id == upload.id, uploads.c.state == "issued")
+                .values(state="uploaded", size=len(data), updated_at=self._clock())
+            )
+        )
         written = await self._by("id", upload_id)
         assert written is not None
         return written
@@ -146,8 +185,13 @@ class UploadService:
             raise InputError("blobUrl does not belong to this upload", code="upload_url_mismatch")
         if upload.state == "issued":
             raise InputError("nothing was uploaded yet", code="upload_missing")
-        await self._db.write(lambda conn: conn.execute(
-            update(uploads).where(uploads.c.id == upload.id).values(state="confirmed", updated_at=self._clock())))
+        await self._db.write(
+            lambda conn: conn.execute(
+                update(uploads)
+                .where(uploads.c.id == upload.id)
+                .values(state="confirmed", updated_at=self._clock())
+            )
+        )
         confirmed = await self._by("id", upload_id)
         assert confirmed is not None
         return confirmed

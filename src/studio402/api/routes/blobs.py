@@ -15,10 +15,12 @@ router = APIRouter()
 async def blob(key: str, request: Request, e: str = "", s: str = "") -> FileResponse:
     svc = services(request)
     if not svc.blobs.signer.verify(key, e, s):
-        raise AccessDenied("this link is invalid or has expired; poll the job for a fresh one",
-                           code="url_expired")
+        raise AccessDenied(
+            "this link is invalid or has expired; poll the job for a fresh one", code="url_expired"
+        )
     info = await svc.blobs.stat(key)
     if info is None:
         raise NotFound("no such file")
-    return FileResponse(svc.blobs.path(key), media_type=info.content_type,
-                        headers={"Cache-Control": "private, max-age=300"})
+    return FileResponse(
+        svc.blobs.path(key), media_type=info.content_type, headers={"Cache-Control": "private, max-age=300"}
+    )

@@ -60,12 +60,15 @@ async def list_jobs(
     try:
         wanted = JobStatus(status) if status else None
     except ValueError:
-        raise InputError(f"status must be one of {', '.join(s.value for s in JobStatus)}",
-                         code="invalid_status") from None
+        raise InputError(
+            f"status must be one of {', '.join(s.value for s in JobStatus)}", code="invalid_status"
+        ) from None
     jobs = await svc.jobs.list_for(payer, status=wanted, limit=limit, before=before)
     cursor = jobs[-1].created_at if len(jobs) == limit else None
-    return JSONResponse({"jobs": [job_view(svc, j) for j in jobs], "nextCursor": cursor},
-                        headers={"Cache-Control": "no-store"})
+    return JSONResponse(
+        {"jobs": [job_view(svc, j) for j in jobs], "nextCursor": cursor},
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 @router.delete("/api/jobs/{job_id}", summary="Delete a failed job (SIGN-IN-WITH-X)")
@@ -83,7 +86,9 @@ async def cancel_job(job_id: str, request: Request) -> JSONResponse:
     job = await _own_job(svc, request, job_id)
     canceled = await svc.cancel_job(job)
     if canceled is None:
-        raise ConflictError(f"the job is {job.status.value} and cannot be canceled", code="job_not_cancelable")
+        raise ConflictError(
+            f"the job is {job.status.value} and cannot be canceled", code="job_not_cancelable"
+        )
     return JSONResponse(job_view(svc, canceled))
 
 
@@ -91,8 +96,11 @@ async def cancel_job(job_id: str, request: Request) -> JSONResponse:
 async def job_events(job_id: str, request: Request) -> StreamingResponse:
     svc = services(request)
     job = await _own_job(svc, request, job_id)
-    return StreamingResponse(_stream(svc, request, job), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    return StreamingResponse(
+        _stream(svc, request, job),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
 
 
 def _sse(job_view_data: dict[str, Any]) -> bytes:

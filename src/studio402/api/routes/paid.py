@@ -26,8 +26,12 @@ async def charge(svc: Services, request: Request, validated: ValidatedRequest, m
         paid = await svc.engine.pay_with_credit(payer, parse_header(sign_in).nonce, validated, micros)
         if paid is not None:
             return paid
-        raise svc.engine.payment_required(resource, micros, error="insufficient_credit",
-                                          detail="Your credit does not cover this request; pay instead.")
+        raise svc.engine.payment_required(
+            resource,
+            micros,
+            error="insufficient_credit",
+            detail="Your credit does not cover this request; pay instead.",
+        )
     raise svc.engine.payment_required(resource, micros)
 
 

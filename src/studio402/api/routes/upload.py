@@ -46,11 +46,21 @@ async def upload_put(request: Request, pathname: str = Query(..., max_length=300
     svc = services(request)
     auth = request.headers.get("authorization", "")
     if not auth.lower().startswith("bearer "):
-        raise TokenError("send the clientToken as `authorization: Bearer <token>`", code="upload_token_missing")
-    upload_id, limit = svc.uploads.check_put(auth[7:].strip(), pathname, request.headers.get("x-content-type"))
+        raise TokenError(
+            "send the clientToken as `authorization: Bearer <token>`", code="upload_token_missing"
+        )
+    upload_id, limit = svc.uploads.check_put(
+        auth[7:].strip(), pathname, request.headers.get("x-content-type")
+    )
     upload = await svc.uploads.put(upload_id, await read_bytes(request, limit))
-    return JSONResponse({"url": svc.uploads.blob_url(upload.pathname), "pathname": upload.pathname,
-                         "contentType": upload.content_type, "size": upload.size})
+    return JSONResponse(
+        {
+            "url": svc.uploads.blob_url(upload.pathname),
+            "pathname": upload.pathname,
+            "contentType": upload.content_type,
+            "size": upload.size,
+        }
+    )
 
 
 class ConfirmBody(BaseModel):
@@ -68,5 +78,14 @@ async def upload_confirm(request: Request) -> JSONResponse:
     except ValueError as exc:
         raise ValidationFailed(field_errors_from_pydantic(getattr(exc, "errors", list)())) from None
     upload = await svc.uploads.confirm(body.uploadId, body.blobUrl, payer)
-    return JSONResponse({"success": True, "upload": {"id": upload.id, "blobUrl": svc.uploads.blob_url(upload.pathname),
-                                                     "contentType": upload.content_type, "size": upload.size}})
+    return JSONResponse(
+        {
+            "success": True,
+            "upload": {
+                "id": upload.id,
+                "blobUrl": svc.uploads.blob_url(upload.pathname),
+                "contentType": upload.content_type,
+                "size": upload.size,
+            },
+        }
+    )

@@ -29,7 +29,9 @@ class PreviewBackend:
 
     def __init__(self, catalog: Catalog, *, concurrency: int = 1) -> None:
         self._catalog = catalog
-        self._cpu = asyncio.Semaphore(concurrency)  # renders are CPU-bound: don't starve the event loop's core
+        self._cpu = asyncio.Semaphore(
+            concurrency
+        )  # renders are CPU-bound: don't starve the event loop's core
 
     def supports(self, route_key: str) -> bool:
         return any(r.key == route_key for r in self._catalog)
@@ -47,18 +49,33 @@ class PreviewBackend:
         geo = geometry(route, job.params)
         fmt = _FORMATS[str(job.params.get("output_format", "png"))]
         sources = [load_image(i.data) for i in job.inputs if i.kind is MediaKind.IMAGE]
-        data = render_image(prompt=str(job.params.get("prompt") or ""), seed=job.seed, width=geo.width,
-                            height=geo.height, fmt=fmt,  # type: ignore[arg-type]
-                            sources=sources, transparent=job.params.get("background") == "transparent")
+        data = render_image(
+            prompt=str(job.params.get("prompt") or ""),
+            seed=job.seed,
+            width=geo.width,
+            height=geo.height,
+            fmt=fmt,  # type: ignore[arg-type]
+            sources=sources,
+            transparent=job.params.get("background") == "transparent",
+        )
         return (Output(data, f"image/{fmt}"),)
 
     def _video(self, job: BackendJob, route: Any) -> tuple[Output, ...]:
         geo = geometry(route, job.params)
         first, last = _keyframes(job.inputs)
-        rendered = render_video(prompt=str(job.params.get("prompt") or ""), seed=job.seed, width=geo.width,
-                                height=geo.height, duration_s=geo.duration_s, fps=geo.fps,
-                                first_frame=first, last_frame=last)
-        return Output(rendered.mp4, "video/mp4"), Output(rendered.thumbnail_webp, "image/webp", role="thumbnail")
+        rendered = render_video(
+            prompt=str(job.params.get("prompt") or ""),
+            seed=job.seed,
+            width=geo.width,
+            height=geo.height,
+            duration_s=geo.duration_s,
+            fps=geo.fps,
+            first_frame=first,
+            last_frame=last,
+        )
+        return Output(rendered.mp4, "video/mp4"), Output(
+            rendered.thumbnail_webp, "image/webp", role="thumbnail"
+        )
 
     async def poll(self, job: BackendJob, upstream_id: str) -> Poll:
         raise AssertionError("the preview backend answers synchronously")

@@ -63,8 +63,11 @@ class VerifiedPayment:
     @classmethod
     def from_json(cls, requirement: Requirement, text: str) -> VerifiedPayment:
         data = json.loads(text)
-        return cls(requirement, TransferAuthorization.from_json(data["authorization"]),
-                   bytes.fromhex(data["signature"].removeprefix("0x")))
+        return cls(
+            requirement,
+            TransferAuthorization.from_json(data["authorization"]),
+            bytes.fromhex(data["signature"].removeprefix("0x")),
+        )
 
 
 class SettleStatus(StrEnum):
@@ -107,8 +110,9 @@ class EvmExactMethod:
     def __init__(self, offer: Offer, settlement: EvmSettlement) -> None:
         self.offer = offer
         self.settlement = settlement
-        self._domain = eip712_domain_separator(offer.asset.name, offer.asset.version, offer.chain_id,
-                                               offer.asset.address)
+        self._domain = eip712_domain_separator(
+            offer.asset.name, offer.asset.version, offer.chain_id, offer.asset.address
+        )
 
     def verify(self, payload: PaymentPayload, requirement: Requirement, now: float) -> VerifiedPayment:
         _check_accepted(payload, requirement)
@@ -116,17 +120,23 @@ class EvmExactMethod:
         if auth.to.lower() != requirement.pay_to.lower():
             raise reject(Reason.RECIPIENT_MISMATCH, f"authorization pays {auth.to}, not {requirement.pay_to}")
         if auth.value != requirement.amount:
-            raise reject(Reason.VALUE_MISMATCH, f"authorization is for {auth.value}, the price is "
-                                                f"{requirement.amount}")
+            raise reject(
+                Reason.VALUE_MISMATCH, f"authorization is for {auth.value}, the price is {requirement.amount}"
+            )
         if auth.valid_before < now + VALID_BEFORE_MARGIN_SECONDS:
             raise reject(Reason.VALID_BEFORE, "the authorization expires too soon (or has expired)")
         if auth.valid_after > now:
             raise reject(Reason.VALID_AFTER, "the authorization is not valid yet")
-        signer = recover_authorization_signer(transfer_with_authorization_digest(auth, self._domain), signature)
+        signer = recover_authorization_signer(
+            transfer_with_authorization_digest(auth, self._domain), signature
+        )
         if signer.lower() != auth.from_address.lower():
-            raise reject(Reason.SIGNATURE, "the signature was not made by the payer (check the EIP-712 "
-                                           f"domain: name={self.offer.asset.name!r} version="
-                                           f"{self.offer.asset.version!r})")
+            raise reject(
+                Reason.SIGNATURE,
+                "the signature was not made by the payer (check the EIP-712 "
+                f"domain: name={self.offer.asset.name!r} version="
+                f"{self.offer.asset.version!r})",
+            )
         return VerifiedPayment(requirement, auth, signature)
 
 
@@ -138,12 +148,15 @@ def _check_accepted(payload: PaymentPayload, requirement: Requirement) -> None:
     if accepted.network != requirement.network:
         raise reject(Reason.INVALID_NETWORK, f"network {accepted.network!r} is not offered")
     if accepted.asset.lower() != requirement.asset.lower():
-        raise reject(Reason.INVALID_REQUIREMENTS, f"asset {accepted.asset} is not offered on {accepted.network}")
+        raise reject(
+            Reason.INVALID_REQUIREMENTS, f"asset {accepted.asset} is not offered on {accepted.network}"
+        )
     if accepted.pay_to.lower() != requirement.pay_to.lower():
         raise reject(Reason.RECIPIENT_MISMATCH, f"payTo {accepted.pay_to} is not ours")
     if accepted.amount != str(requirement.amount):
-        raise reject(Reason.VALUE_MISMATCH, f"amount {accepted.amount} differs from the price "
-                                            f"{requirement.amount}")
+        raise reject(
+            Reason.VALUE_MISMATCH, f"amount {accepted.amount} differs from the price {requirement.amount}"
+        )
     extra = accepted.extra or {}
     if any(extra.get(k) != v for k, v in requirement.extra.items()):
         raise reject(Reason.INVALID_REQUIREMENTS, "extra (EIP-712 name/version) differs from the offer")
@@ -152,8 +165,9 @@ def _check_accepted(payload: PaymentPayload, requirement: Requirement) -> None:
 def _parse_inner(inner: dict[str, Any]) -> tuple[TransferAuthorization, bytes]:
     authorization, signature = inner.get("authorization"), inner.get("signature")
     if not isinstance(authorization, dict) or not isinstance(signature, str):
-        raise MalformedPayment("payload needs an EIP-3009 `authorization` object and a `signature`",
-                               code="invalid_payload")
+        raise MalformedPayment(
+            "payload needs an EIP-3009 `authorization` object and a `signature`", code="invalid_payload"
+        )
     try:
         raw = bytes.fromhex(signature.removeprefix("0x"))
     except ValueError:
