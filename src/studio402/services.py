@@ -24,6 +24,7 @@ from studio402.backends.preview.backend import PreviewBackend
 from studio402.backends.registry import BackendRegistry
 from studio402.catalog import CATALOG, Catalog, Route, ValidatedRequest
 from studio402.chain.devnet import Devnet
+from studio402.chain.facilitator import FacilitatorSettlement
 from studio402.chain.refunds import EvmRefunder
 from studio402.chain.rpc import AsyncRpc
 from studio402.chain.settlement import EvmSettler
@@ -45,7 +46,7 @@ from studio402.media.resolver import BlobMediaLoader, MediaResolver
 from studio402.money import Asset, parse_usd
 from studio402.payments import x402
 from studio402.payments.engine import PaymentEngine
-from studio402.payments.methods.evm_exact import EvmExactMethod
+from studio402.payments.methods.evm_exact import EvmExactMethod, EvmSettlement
 from studio402.payments.offers import Offer
 from studio402.payments.refunds import RefundRequest, RefundSender, RefundService
 from studio402.storage.base import UrlSigner
@@ -318,16 +319,22 @@ class Services:
             net.pay_to,
             self.settings.payments.max_timeout_seconds,
         )
-        if net.rpc_url is None or net.settler_key is None:
-            raise ConfigError(f"network {net.network}: settling needs rpc_url and settler_key")
+        if net.rpc_url is None or (net.settler_key is None and net.facilitator_url is None):
+            raise ConfigError(f"network {net.network}: needs rpc_url, and settler_key or facilitator_url")
         rpc = AsyncRpc(net.rpc_url)
         self._closers.append(rpc.aclose)
         chain_id = await rpc.chain_id()
         if chain_id != offer.chain_id:
             raise ConfigError(f"rpc_url of {net.network} serves chain {chain_id}")
-        settler = EvmSettler(
-            rpc, self._wallet(rpc, net.rpc_url, net.settler_key.get_secret_value()), token=net.asset
-        )
+        settler: EvmSettlement
+        if net.facilitator_url is not None:  # a remote facilitator broadcasts; our RPC only reads
+            remote = FacilitatorSettlement(net.facilitator_url, rpc, token=net.asset)
+            self._closers.append(remote.aclose)
+            settler = remote
+        else:
+            assert net.settler_key is not None
+            key = net.settler_key.get_secret_value()
+            settler = EvmSettler(rpc, self._wallet(rpc, net.rpc_url, key), token=net.asset)
         refunder = None
         if net.refund_key is not None:
             wallet = self._wallet(rpc, net.rpc_url, net.refund_key.get_secret_value())

@@ -142,7 +142,11 @@ class PaymentEngine:
             # replay or a concurrent duplicate, answered from the existing record.
             record = self._new_record(key, payment, request, micros, client_id)
             if await ledger.reserve(record):
-                reason = await method.settlement.simulate(payment)
+                try:
+                    reason = await method.settlement.simulate(payment)
+                except ChainError:  # cannot check now: free the payment for a retry
+                    await self._fail(record.id, "settlement_unavailable")
+                    raise
                 if reason is not None:
                     await self._fail(record.id, reason)
                     raise self.rejected(
@@ -218,12 +222,14 @@ class PaymentEngine:
         job = _new_job(request, payment.payer, record.micros)
         recorded = False
 
-        async def on_signed(tx_hash: str, raw: bytes) -> None:
+        async def on_signed(tx_hash: str | None, raw: bytes | None) -> None:
             nonlocal recorded
-            if recorded:  # re-signed after a nonce conflict: the node refused the previous transaction
-                await ledger.replace_settlement_tx(record.id, tx_hash, raw.hex(), self._clock())
-            else:
-                await ledger.begin_settlement(record.id, tx_hash, raw.hex(), job, self._clock())
+            raw_hex = raw.hex() if raw is not None else None
+            if recorded and tx_hash is not None and raw_hex is not None:
+                # Re-signed after a nonce conflict: the node refused the previous transaction.
+                await ledger.replace_settlement_tx(record.id, tx_hash, raw_hex, self._clock())
+            elif not recorded:
+                await ledger.begin_settlement(record.id, tx_hash, raw_hex, job, self._clock())
                 recorded = True
 
         try:

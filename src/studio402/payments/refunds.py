@@ -168,13 +168,13 @@ class RefundService:
         assert record.amount is not None
         current = record
 
-        async def on_signed(tx_hash: str, raw: bytes) -> None:
+        async def on_signed(tx_hash: str | None, raw: bytes | None) -> None:
             nonlocal current
             current = replace(
                 current,
                 state=RefundState.SENDING,
                 tx_hash=tx_hash,
-                raw_tx=raw.hex(),
+                raw_tx=raw.hex() if raw is not None else None,
                 updated_at=self._clock(),
             )
             await self._store.update(current)

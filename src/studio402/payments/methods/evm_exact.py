@@ -83,7 +83,9 @@ class SettleOutcome:
     reason: str | None = None
 
 
-OnSigned = Callable[[str, bytes], Awaitable[None]]  # (tx hash, raw signed tx) before each broadcast
+# Called before each broadcast with (tx hash, raw signed tx); (None, None) when a remote facilitator
+# broadcasts and the hash is only known afterwards.
+OnSigned = Callable[[str | None, bytes | None], Awaitable[None]]
 
 
 class EvmSettlement(Protocol):
