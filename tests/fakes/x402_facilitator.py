@@ -20,8 +20,10 @@ def facilitator_app(rpc_url: str, network: str, key: str) -> tuple[FastAPI, dict
     calls = {"verify": 0, "settle": 0}
 
     def parse(body: dict[str, Any]) -> tuple[PaymentPayload, PaymentRequirements]:
-        return (PaymentPayload.model_validate(body["paymentPayload"]),
-                PaymentRequirements.model_validate(body["paymentRequirements"]))
+        return (
+            PaymentPayload.model_validate(body["paymentPayload"]),
+            PaymentRequirements.model_validate(body["paymentRequirements"]),
+        )
 
     @app.post("/verify")
     async def verify(request: Request) -> dict[str, Any]:

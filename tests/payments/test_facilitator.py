@@ -24,20 +24,35 @@ async def test_payments_settle_through_a_remote_facilitator(devnet: Devnet, tmp_
     port = free_port()
     async with serve(app, port) as facilitator_url:
         info = devnet.info
-        network = {"network": info.network, "asset": info.token, "asset_name": info.token_name,
-                   "pay_to": info.pay_to, "rpc_url": info.rpc_url, "facilitator_url": facilitator_url,
-                   "refund_key": info.refund_key}
+        network = {
+            "network": info.network,
+            "asset": info.token,
+            "asset_name": info.token_name,
+            "pay_to": info.pay_to,
+            "rpc_url": info.rpc_url,
+            "facilitator_url": facilitator_url,
+            "refund_key": info.refund_key,
+        }
         payer, poor = await new_payer(devnet, 1_000_000), await new_payer(devnet, 1_000)
-        async with running_server(devnet, tmp_path / "d", overrides={"payments.networks": [network]}) as server:
+        overrides = {"payments.networks": [network]}
+        async with running_server(devnet, tmp_path / "d", overrides=overrides) as server:
             async with x402HttpxClient(x402_client(payer.key), base_url=server.base, timeout=60) as http:
                 paid = await http.post(GENERATE, json=BODY)
             assert paid.status_code == 200, paid.text
             async with server.client() as http:
                 accepted = await challenge(http)
-                refused = await http.post(GENERATE, json=BODY, headers={
-                    "PAYMENT-SIGNATURE": payment_header(devnet, poor, accepted)})
-                expired = await http.post(GENERATE, json=BODY, headers={"PAYMENT-SIGNATURE": payment_header(
-                    devnet, payer, accepted, valid_before=int(time.time()) - 5)})
+                refused = await http.post(
+                    GENERATE, json=BODY, headers={"PAYMENT-SIGNATURE": payment_header(devnet, poor, accepted)}
+                )
+                expired = await http.post(
+                    GENERATE,
+                    json=BODY,
+                    headers={
+                        "PAYMENT-SIGNATURE": payment_header(
+                            devnet, payer, accepted, valid_before=int(time.time()) - 5
+                        )
+                    },
+                )
             report = await run_audit(server.settings)
     [(to, value, tx)] = await transfers_from(devnet, payer.address)
     assert (to, value) == (devnet.info.pay_to, 67_000)
