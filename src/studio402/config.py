@@ -89,6 +89,10 @@ class DevnetSettings(_Section):
 
 class StorageSettings(_Section):
     url_ttl_seconds: int = Field(1200, ge=30, le=7 * 86_400)
+    # How long stored files are kept (0 = forever); a janitor pass deletes older ones hourly.
+    result_retention_days: float = Field(30, ge=0)
+    upload_retention_days: float = Field(7, ge=0)
+    media_retention_days: float = Field(7, ge=0)  # media inputs copied from URLs / data: URLs
 
 
 class MediaSettings(_Section):

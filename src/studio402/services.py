@@ -55,6 +55,7 @@ from studio402.storage.uploads import UploadService
 
 log = logging.getLogger(__name__)
 RECONCILE_EVERY_SECONDS = 15.0
+SWEEP_EVERY_SECONDS = 3600.0
 
 
 def build_registry(settings: Settings, catalog: Catalog) -> BackendRegistry:
@@ -212,12 +213,29 @@ class Services:
         await self.refunds.reconcile()
 
     async def _reconcile_forever(self) -> None:
+        last_sweep = 0.0
         while True:
             await asyncio.sleep(RECONCILE_EVERY_SECONDS)
             try:
                 await self.reconcile()
-            except Exception:  # a flaky RPC must not kill the loop
+                if self.clock() - last_sweep > SWEEP_EVERY_SECONDS:
+                    last_sweep = self.clock()
+                    await self.sweep_storage()
+            except Exception:  # a flaky RPC or disk must not kill the loop
                 log.exception("reconciliation failed; will retry")
+
+    async def sweep_storage(self) -> dict[str, int]:
+        """Delete stored files past their retention (docs/storage.md)."""
+        storage = self.settings.storage
+        removed = {}
+        for area, days in (
+            ("results", storage.result_retention_days),
+            ("uploads", storage.upload_retention_days),
+            ("media", storage.media_retention_days),
+        ):
+            if days > 0:
+                removed[area] = await self.blobs.sweep(area, self.clock() - days * 86_400)
+        return removed
 
     async def resolve_media(self, request: ValidatedRequest) -> ValidatedRequest:
         """Fetch and verify the media inputs (before any price is quoted); static mode skips it."""

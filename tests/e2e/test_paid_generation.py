@@ -95,3 +95,24 @@ async def test_video_route_end_to_end(paid_server: PaidServer) -> None:
     assert abs(duration - 4.0) < 0.01
     thumb = Image.open(io.BytesIO(await download(job["result"]["thumbnailUrl"])))
     assert thumb.width > 0
+
+
+async def test_result_urls_are_signed_expiring_and_serve_ranges(paid_server: PaidServer) -> None:
+    import httpx
+
+    payer = await new_payer(paid_server.devnet, 1_000_000)
+    job = await pay_and_wait(
+        paid_server, Account.from_key(payer.key), "/api/generate/grok/generate", {"prompt": "ranges"}
+    )
+    url = job["result"]["imageUrl"]
+    async with httpx.AsyncClient(timeout=30) as http:
+        whole = await http.get(url)
+        part = await http.get(url, headers={"Range": "bytes=8-23"})
+        head = await http.head(url)
+        tampered = await http.get(url[:-4] + ("0000" if not url.endswith("0000") else "1111"))
+        unsigned = await http.get(url.split("?", 1)[0])
+    assert whole.status_code == 200 and whole.headers["content-type"] == "image/png"
+    assert part.status_code == 206 and part.content == whole.content[8:24]
+    assert head.status_code == 200 and int(head.headers["content-length"]) == len(whole.content)
+    assert tampered.status_code == 403 and tampered.json()["code"] == "url_expired"
+    assert unsigned.status_code == 403

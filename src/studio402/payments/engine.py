@@ -126,9 +126,20 @@ class PaymentEngine:
 
     # -- paying ----------------------------------------------------------------------------------------------
 
-    async def pay(self, header: str, request: ValidatedRequest, micros: int, resource: x402.Resource) -> Paid:
-        """Verify, reserve and settle the payment in `header` for this request; return its job."""
-        payload = x402.decode_payment(header)
+    async def pay(
+        self,
+        header: str,
+        request: ValidatedRequest,
+        micros: int,
+        resource: x402.Resource,
+        *,
+        v1: bool = False,
+    ) -> Paid:
+        """Verify, reserve and settle the payment in `header` (PAYMENT-SIGNATURE, or X-PAYMENT with `v1`)
+        for this request; return its job."""
+        payload = (
+            x402.decode_v1_payment(header, self.requirements(micros)) if v1 else x402.decode_payment(header)
+        )
         method, requirement = self._match(payload, micros, resource)
         try:
             payment = method.verify(payload, requirement, self._clock())

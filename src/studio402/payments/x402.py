@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
-from x402.schemas import PaymentPayload
+from x402.schemas import PaymentPayload, PaymentRequirements
 
 from studio402.errors import MalformedPayment
-from studio402.payments.offers import Requirement
+from studio402.payments.offers import V1_NETWORK_NAMES, Requirement
 
 PAYMENT_REQUIRED = "PAYMENT-REQUIRED"
 PAYMENT_SIGNATURE = "PAYMENT-SIGNATURE"
@@ -71,6 +71,33 @@ def v1_accepts(resource: Resource, accepts: Sequence[Requirement]) -> list[dict[
     """The same offers in x402 v1 form, for the networks v1 can name."""
     out = (r.to_v1(resource.url, resource.description, resource.mime_type) for r in accepts)
     return [r for r in out if r is not None]
+
+
+def decode_v1_payment(value: str, accepts: Sequence[Requirement]) -> PaymentPayload:
+    """X-PAYMENT (x402 v1: network names, no `accepted`) -> a v2 PaymentPayload for the offer it names.
+    v1 has no amount in the payload beyond the authorization: `accepted` is our own requirement."""
+    data = decode(value)
+    if (
+        not isinstance(data, dict)
+        or data.get("x402Version") != 1
+        or not isinstance(data.get("payload"), dict)
+    ):
+        raise MalformedPayment("X-PAYMENT must be an x402 v1 payload", code="invalid_payload")
+    by_name = {V1_NETWORK_NAMES.get(r.network): r for r in accepts}
+    requirement = by_name.get(data.get("network"))
+    if requirement is None or data.get("scheme") != requirement.scheme:
+        raise MalformedPayment(
+            f"no v1 offer for {data.get('scheme')} on {data.get('network')}", code="invalid_network"
+        )
+    return PaymentPayload(
+        x402_version=2,
+        payload=data["payload"],
+        accepted=PaymentRequirements.model_validate(requirement.to_v2()),
+    )
+
+
+def v1_network(network: str) -> str:
+    return V1_NETWORK_NAMES.get(network, network)
 
 
 def decode_payment(value: str) -> PaymentPayload:

@@ -57,5 +57,19 @@ class LocalBlobStore:
         for target in (path, path.with_name(path.name + _META)):
             target.unlink(missing_ok=True)
 
+    async def sweep(self, area: str, older_than: float) -> int:
+        """Delete the files of `area` ("results", "uploads", "media") last written before `older_than`."""
+        return await asyncio.to_thread(self._sweep, self.root / area, older_than)
+
+    @staticmethod
+    def _sweep(folder: Path, older_than: float) -> int:
+        removed = 0
+        for path in folder.rglob("*") if folder.is_dir() else ():
+            if path.is_file() and not path.name.endswith(_META) and path.stat().st_mtime < older_than:
+                path.unlink(missing_ok=True)
+                path.with_name(path.name + _META).unlink(missing_ok=True)
+                removed += 1
+        return removed
+
     def url(self, key: str, ttl_seconds: float) -> str:
         return self.signer.url(check_key(key), ttl_seconds)

@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from studio402.api.body import read_json
 from studio402.api.deps import services
 from studio402.api.routes.paid import charge, paid_response
+from studio402.payments import x402
 
 router = APIRouter()
 
@@ -27,4 +28,4 @@ async def generate(model: str, operation: str, request: Request) -> JSONResponse
         "pollUrl": svc.public_url_for(f"/api/jobs/{paid.job_id}"),
         "pollIntervalSeconds": route.poll_seconds,
     }
-    return paid_response(paid, body)
+    return paid_response(paid, body, v1=x402.PAYMENT_SIGNATURE not in request.headers)

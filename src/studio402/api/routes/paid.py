@@ -20,6 +20,9 @@ async def charge(svc: Services, request: Request, validated: ValidatedRequest, m
     header = request.headers.get(x402.PAYMENT_SIGNATURE)
     if header is not None:
         return await svc.engine.pay(header, validated, micros, resource)
+    legacy = request.headers.get(x402.X_PAYMENT)
+    if legacy is not None:
+        return await svc.engine.pay(legacy, validated, micros, resource, v1=True)
     sign_in = request.headers.get(SIWX_HEADER)
     if sign_in is not None and svc.credit_enabled:
         payer = await svc.siwx.verify(sign_in, request_url=resource.url)
@@ -35,11 +38,17 @@ async def charge(svc: Services, request: Request, validated: ValidatedRequest, m
     raise svc.engine.payment_required(resource, micros)
 
 
-def paid_response(paid: Paid, body: dict[str, Any]) -> JSONResponse:
+def paid_response(paid: Paid, body: dict[str, Any], *, v1: bool = False) -> JSONResponse:
     """200 with the x402 receipt, or 202 while the settlement is still pending (never a 402 then)."""
     headers = {"Cache-Control": "private"}
     if paid.settled:
-        headers[x402.PAYMENT_RESPONSE] = x402.encode(paid.settle_response())
+        receipt = paid.settle_response()
+        if v1:
+            headers[x402.X_PAYMENT_RESPONSE] = x402.encode(
+                {**receipt, "network": x402.v1_network(paid.network)}
+            )
+        else:
+            headers[x402.PAYMENT_RESPONSE] = x402.encode(receipt)
         return JSONResponse(body, headers=headers)
     body = {**body, "payment": {"status": "settling", "transaction": paid.tx_hash}}
     return JSONResponse(body, status_code=202, headers=headers)

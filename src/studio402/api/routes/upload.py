@@ -15,6 +15,7 @@ from studio402.api.body import read_bytes, read_json
 from studio402.api.deps import services
 from studio402.api.routes.paid import charge, paid_response
 from studio402.errors import TokenError, ValidationFailed, field_errors_from_pydantic
+from studio402.payments import x402
 
 router = APIRouter(tags=["upload"])
 
@@ -38,7 +39,7 @@ async def upload_token(request: Request) -> JSONResponse:
         "maxBytes": upload.max_bytes,
         "jobId": paid.job_id,
     }
-    return paid_response(paid, body)
+    return paid_response(paid, body, v1=x402.PAYMENT_SIGNATURE not in request.headers)
 
 
 @router.put("/api/upload/blob", summary="Step 2: upload the bytes (Bearer client token)")

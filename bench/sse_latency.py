@@ -1,0 +1,141 @@
+"""How fast a job's status change reaches a client of GET /api/jobs/{id}/events (server-sent events).
+
+    .venv/bin/python bench/sse_latency.py [--jobs 30]
+
+A real server (uvicorn, the real event path) runs jobs on a backend the bench releases at a known instant;
+the client, subscribed with a SIGN-IN-WITH-X header, timestamps each event. Reported: milliseconds from the
+change to its arrival, for pending -> loading (a worker claims the job) and loading -> complete."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from eth_account import Account  # noqa: E402
+from eth_account.messages import encode_defunct  # noqa: E402
+from sqlalchemy import insert  # noqa: E402
+from tests.fakes.scripted import ScriptedBackend  # noqa: E402
+from tests.paid_support import devnet_settings  # noqa: E402
+from tests.server import free_port, serve  # noqa: E402
+
+from studio402.api.app import create_app  # noqa: E402
+from studio402.auth.siwx import build_message, parse_header  # noqa: E402
+from studio402.backends.registry import BackendRegistry  # noqa: E402
+from studio402.catalog import CATALOG  # noqa: E402
+from studio402.chain.devnet import Devnet  # noqa: E402
+from studio402.db.ledger_store import job_row  # noqa: E402
+from studio402.db.schema import jobs  # noqa: E402
+from studio402.payments.ledger import NewJob, new_id  # noqa: E402
+from studio402.services import Services  # noqa: E402
+
+
+def sign_in(account: Any, base: str, path: str, chain_id: int) -> str:
+    now = datetime.now(UTC)
+    stamp = lambda t: t.isoformat(timespec="milliseconds").replace("+00:00", "Z")  # noqa: E731
+    fields = {
+        "domain": base.removeprefix("http://"),
+        "uri": base + path,
+        "version": "1",
+        "nonce": "0123456789abcdef0123456789abcdef",
+        "issuedAt": stamp(now),
+        "expirationTime": stamp(now + timedelta(minutes=5)),
+        "chainId": f"eip155:{chain_id}",
+        "type": "eip191",
+        "address": account.address,
+    }
+    unsigned = base64.b64encode(json.dumps({**fields, "signature": "0x" + "00" * 65}).encode()).decode()
+    signature = account.sign_message(encode_defunct(text=build_message(parse_header(unsigned)))).signature
+    return base64.b64encode(
+        json.dumps({**fields, "signature": "0x" + bytes(signature).hex()}).encode()
+    ).decode()
+
+
+async def one_job(
+    services: Services, base: str, account: Any, backend: ScriptedBackend
+) -> tuple[float, float]:
+    route = CATALOG.get("grok", "generate")
+    request = CATALOG.validate(route, {"prompt": new_id("p")})
+    job = NewJob(
+        new_id("job"),
+        account.address.lower(),
+        route.model,
+        route.operation,
+        request.canonical_json,
+        request.fingerprint,
+        0,
+    )
+    row = job_row(job, held=True, payment_id=None, now=time.time())  # held: not runnable until we say so
+    await services.jobs.db.write(lambda conn: conn.execute(insert(jobs).values(row)))
+    backend.gate = asyncio.Event()
+    path = f"/api/jobs/{job.id}/events"
+    header = sign_in(account, base, path, services.siwx.chain_ids[0])
+    seen: dict[str, float] = {}
+    marks: dict[str, float] = {}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(base + path, headers={"SIGN-IN-WITH-X": header}) as r,
+    ):
+        async for raw in r.content:
+            line = raw.decode().strip()
+            if not line.startswith("data: "):
+                continue
+            status = json.loads(line[6:])["status"]
+            seen.setdefault(status, time.perf_counter())
+            if status == "pending" and "release" not in marks:
+                marks["release"] = time.perf_counter()
+                await services.jobs.db.write(
+                    lambda conn: conn.execute(jobs.update().where(jobs.c.id == job.id).values(held=False))
+                )
+                services.pool.wake()
+            elif status == "loading" and "finish" not in marks:
+                marks["finish"] = time.perf_counter()
+                backend.gate.set()
+    return (seen["loading"] - marks["release"]) * 1000, (seen["complete"] - marks["finish"]) * 1000
+
+
+async def main(n: int) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="bench-sse-"))
+    devnet = Devnet(tmp / "chain", checkpoint_interval=3600)
+    await devnet.start()
+    port = free_port()
+    backend = ScriptedBackend("gated")
+    services = Services(
+        devnet_settings(devnet, tmp / "data", port, **{"jobs.workers": 1}),
+        registry=BackendRegistry({backend.name: backend}, default=[backend.name]),
+    )
+    account = Account.create()
+    try:
+        async with serve(create_app(services), port) as base:
+            results = [await one_job(services, base, account, backend) for _ in range(n)]
+    finally:
+        await devnet.stop()
+    for label, values in (
+        ("pending -> loading", [r[0] for r in results]),
+        ("loading -> complete", [r[1] for r in results]),
+    ):
+        ordered = sorted(values)
+        print(
+            f"{label:20s} median {statistics.median(ordered):6.1f} ms   "
+            f"p95 {ordered[int(len(ordered) * 0.95) - 1]:6.1f} ms"
+            f"   max {ordered[-1]:6.1f} ms   ({len(ordered)} jobs)"
+        )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=30)
+    asyncio.run(main(parser.parse_args().jobs))
