@@ -24,6 +24,7 @@ from studio402.backends.preview.backend import PreviewBackend
 from studio402.backends.registry import BackendRegistry
 from studio402.catalog import CATALOG, Catalog, Route, ValidatedRequest
 from studio402.chain.devnet import Devnet
+from studio402.chain.eip1271 import RpcEip1271Checker
 from studio402.chain.facilitator import FacilitatorSettlement
 from studio402.chain.refunds import EvmRefunder
 from studio402.chain.rpc import AsyncRpc
@@ -102,6 +103,7 @@ class Services:
         self._closers: list[Callable[[], Awaitable[None]]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._wallets: dict[tuple[str, str], SettlerWallet] = {}
+        self._rpcs: dict[int, AsyncRpc] = {}  # chain id -> RPC, for smart-wallet sign-ins
 
     @classmethod
     def with_offers(cls, settings: Settings, offers: Sequence[Offer]) -> Services:
@@ -132,7 +134,11 @@ class Services:
         self.jobs = SqlJobStore(self.db)
         methods, refunders = await self._payment_rails()
         offers = [m.offer for m in methods]
-        self.siwx = SiwxVerifier(settings.public_url, supported_chain_ids=[o.chain_id for o in offers])
+        self.siwx = SiwxVerifier(
+            settings.public_url,
+            supported_chain_ids=[o.chain_id for o in offers],
+            contract_checker=RpcEip1271Checker(self._rpcs),
+        )
         self.refunds = RefundService(
             settings.payments.refund,
             SqlRefundStore(self.db),
@@ -321,6 +327,7 @@ class Services:
         )
         info = await self.devnet.start()
         self._closers.append(self.devnet.stop)
+        self._rpcs[info.chain_id] = self.devnet.rpc
         offer = Offer(
             Asset(info.network, info.token, info.decimals, info.token_name, info.token_version),
             info.pay_to,
@@ -344,6 +351,7 @@ class Services:
         chain_id = await rpc.chain_id()
         if chain_id != offer.chain_id:
             raise ConfigError(f"rpc_url of {net.network} serves chain {chain_id}")
+        self._rpcs[chain_id] = rpc
         settler: EvmSettlement
         if net.facilitator_url is not None:  # a remote facilitator broadcasts; our RPC only reads
             remote = FacilitatorSettlement(net.facilitator_url, rpc, token=net.asset)

@@ -1,0 +1,89 @@
+"""A smart wallet (EIP-1271) signs in to poll its job: the contract is asked, through the chain port."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+from eth_account import Account
+from eth_account.messages import encode_defunct
+from sqlalchemy import insert
+
+from studio402.auth.siwx import build_message, parse_header
+from studio402.catalog import CATALOG
+from studio402.chain.devnet import Devnet
+from studio402.chain.wallet import SettlerWallet
+from studio402.db.ledger_store import job_row
+from studio402.db.schema import jobs
+from studio402.payments.ledger import NewJob, new_id
+from tests.paid_support import running_server
+
+WALLET_SOURCE = Path(__file__).resolve().parents[1] / "fakes" / "TestWallet.vy"
+
+
+async def deploy_wallet(devnet: Devnet, owner: str) -> str:
+    import vyper  # a dev dependency: compiled here, it is a test fixture, not a product contract
+    from eth_abi.abi import encode
+
+    out = vyper.compile_code(WALLET_SOURCE.read_text(), output_formats=["bytecode"])
+    code = bytes.fromhex(out["bytecode"].removeprefix("0x")) + encode(["address"], [owner])
+    deployer = Account.create()
+    await devnet.rpc.request("anvil_setBalance", [deployer.address, hex(10**19)])
+    wallet = SettlerWallet(devnet.rpc, "0x" + bytes(deployer.key).hex(), gas_limit_default=None)
+    receipt = await wallet.send_and_wait(None, code, timeout=30)
+    return str(receipt["contractAddress"])
+
+
+def sign_in_as(contract: str, owner: Account, base: str, path: str, chain_id: int) -> str:
+    now = datetime.now(UTC)
+    stamp = lambda t: t.isoformat(timespec="milliseconds").replace("+00:00", "Z")  # noqa: E731
+    fields = {
+        "domain": base.removeprefix("http://"),
+        "uri": base + path,
+        "version": "1",
+        "nonce": "0123456789abcdef0123456789abcdef",
+        "issuedAt": stamp(now),
+        "expirationTime": stamp(now + timedelta(minutes=5)),
+        "chainId": f"eip155:{chain_id}",
+        "type": "eip191",
+        "address": contract,
+    }
+    unsigned = base64.b64encode(json.dumps({**fields, "signature": "0x" + "00" * 65}).encode()).decode()
+    signature = owner.sign_message(encode_defunct(text=build_message(parse_header(unsigned)))).signature
+    return base64.b64encode(
+        json.dumps({**fields, "signature": "0x" + bytes(signature).hex()}).encode()
+    ).decode()
+
+
+async def test_a_contract_wallet_polls_its_job(devnet: Devnet, tmp_path: Path) -> None:
+    owner, stranger = Account.create(), Account.create()
+    contract = await deploy_wallet(devnet, owner.address)
+    async with running_server(devnet, tmp_path / "d") as server:
+        route = CATALOG.get("grok", "generate")
+        request = CATALOG.validate(route, {"prompt": "held"})
+        job = NewJob(
+            new_id("job"),
+            contract.lower(),
+            route.model,
+            route.operation,
+            request.canonical_json,
+            request.fingerprint,
+            0,
+        )
+        row = job_row(job, held=True, payment_id=None, now=time.time())
+        await server.services.jobs.db.write(lambda conn: conn.execute(insert(jobs).values(row)))
+        path = f"/api/jobs/{job.id}"
+        chain_id = devnet.info.chain_id
+        async with httpx.AsyncClient(base_url=server.base) as http:
+            ok = await http.get(
+                path, headers={"SIGN-IN-WITH-X": sign_in_as(contract, owner, server.base, path, chain_id)}
+            )
+            forged = await http.get(
+                path, headers={"SIGN-IN-WITH-X": sign_in_as(contract, stranger, server.base, path, chain_id)}
+            )
+    assert ok.status_code == 200 and ok.json()["jobId"] == job.id
+    assert forged.status_code == 402 and forged.json()["code"] == "siwx_bad_signature"
