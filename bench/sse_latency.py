@@ -43,9 +43,12 @@ from studio402.payments.ledger import NewJob, new_id  # noqa: E402
 from studio402.services import Services  # noqa: E402
 
 
+def stamp(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def sign_in(account: Any, base: str, path: str, chain_id: int) -> str:
     now = datetime.now(UTC)
-    stamp = lambda t: t.isoformat(timespec="milliseconds").replace("+00:00", "Z")  # noqa: E731
     fields = {
         "domain": base.removeprefix("http://"),
         "uri": base + path,

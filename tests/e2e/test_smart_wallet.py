@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 from eth_account import Account
 from eth_account.messages import encode_defunct
+from eth_account.signers.local import LocalAccount
 from sqlalchemy import insert
 
 from studio402.auth.siwx import build_message, parse_header
@@ -26,7 +27,8 @@ WALLET_SOURCE = Path(__file__).resolve().parents[1] / "fakes" / "TestWallet.vy"
 
 
 async def deploy_wallet(devnet: Devnet, owner: str) -> str:
-    import vyper  # a dev dependency: compiled here, it is a test fixture, not a product contract
+    # A dev dependency: compiled here, as it is a test fixture, not a product contract.
+    import vyper  # type: ignore[import-untyped]
     from eth_abi.abi import encode
 
     out = vyper.compile_code(WALLET_SOURCE.read_text(), output_formats=["bytecode"])
@@ -38,9 +40,12 @@ async def deploy_wallet(devnet: Devnet, owner: str) -> str:
     return str(receipt["contractAddress"])
 
 
-def sign_in_as(contract: str, owner: Account, base: str, path: str, chain_id: int) -> str:
+def stamp(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def sign_in_as(contract: str, owner: LocalAccount, base: str, path: str, chain_id: int) -> str:
     now = datetime.now(UTC)
-    stamp = lambda t: t.isoformat(timespec="milliseconds").replace("+00:00", "Z")  # noqa: E731
     fields = {
         "domain": base.removeprefix("http://"),
         "uri": base + path,
