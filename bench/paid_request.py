@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.devnet_fixture import Payer, authorize, new_payer  # noqa: E402
+from tests.paid_support import network_config  # noqa: E402
 
 from studio402.chain.devnet import Devnet  # noqa: E402
 
@@ -144,14 +145,7 @@ async def main(requests: int, levels: list[int]) -> None:
                 ]
             )
         )
-        network = {
-            "network": info.network,
-            "asset": info.token,
-            "asset_name": info.token_name,
-            "pay_to": info.pay_to,
-            "rpc_url": info.rpc_url,
-            "settler_key": info.settler_key,
-        }
+        network = network_config(info, refund_key=None)
         procs.append(
             spawn(
                 [

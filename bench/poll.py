@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from eth_account import Account  # noqa: E402
 from tests.auth.conftest import answer_challenge  # noqa: E402
 from tests.devnet_fixture import new_payer  # noqa: E402
+from tests.paid_support import network_config  # noqa: E402
 from x402.extensions.sign_in_with_x import parse_siwx_header, validate_siwx_message, verify_siwx_signature  # noqa: E402
 from x402.http.clients import x402HttpxClient  # noqa: E402
 
@@ -79,14 +80,7 @@ async def main(seconds: float, concurrency: int) -> None:
     devnet = Devnet(tmp / "chain", checkpoint_interval=3600)
     info = await devnet.start()
     port = free_port()
-    network = {
-        "network": info.network,
-        "asset": info.token,
-        "asset_name": info.token_name,
-        "pay_to": info.pay_to,
-        "rpc_url": info.rpc_url,
-        "settler_key": info.settler_key,
-    }
+    network = network_config(info, refund_key=None)
     proc = spawn(
         [
             "bench/_studio_server.py",

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +24,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from eth_account import Account  # noqa: E402
-from eth_account.messages import encode_defunct  # noqa: E402
 from sqlalchemy import insert  # noqa: E402
 from tests.fakes.scripted import ScriptedBackend  # noqa: E402
 from tests.paid_support import devnet_settings  # noqa: E402
 from tests.server import free_port, serve  # noqa: E402
+from tests.siwx_support import sign_in  # noqa: E402
 
 from studio402.api.app import create_app  # noqa: E402
-from studio402.auth.siwx import build_message, parse_header  # noqa: E402
 from studio402.backends.registry import BackendRegistry  # noqa: E402
 from studio402.catalog import CATALOG  # noqa: E402
 from studio402.chain.devnet import Devnet  # noqa: E402
@@ -41,30 +38,6 @@ from studio402.db.ledger_store import job_row  # noqa: E402
 from studio402.db.schema import jobs  # noqa: E402
 from studio402.payments.ledger import NewJob, new_id  # noqa: E402
 from studio402.services import Services  # noqa: E402
-
-
-def stamp(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def sign_in(account: Any, base: str, path: str, chain_id: int) -> str:
-    now = datetime.now(UTC)
-    fields = {
-        "domain": base.removeprefix("http://"),
-        "uri": base + path,
-        "version": "1",
-        "nonce": "0123456789abcdef0123456789abcdef",
-        "issuedAt": stamp(now),
-        "expirationTime": stamp(now + timedelta(minutes=5)),
-        "chainId": f"eip155:{chain_id}",
-        "type": "eip191",
-        "address": account.address,
-    }
-    unsigned = base64.b64encode(json.dumps({**fields, "signature": "0x" + "00" * 65}).encode()).decode()
-    signature = account.sign_message(encode_defunct(text=build_message(parse_header(unsigned)))).signature
-    return base64.b64encode(
-        json.dumps({**fields, "signature": "0x" + bytes(signature).hex()}).encode()
-    ).decode()
 
 
 async def one_job(

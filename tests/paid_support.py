@@ -15,7 +15,7 @@ import pytest
 
 from studio402.api.app import create_app
 from studio402.backends.registry import BackendRegistry
-from studio402.chain.devnet import Devnet
+from studio402.chain.devnet import Devnet, DevnetInfo
 from studio402.chain.token import TRANSFER_TOPIC, decode_transfer_log
 from studio402.config import Settings
 from studio402.services import Services
@@ -37,8 +37,8 @@ class PaidServer:
         return httpx.AsyncClient(base_url=self.base, timeout=60)
 
 
-def devnet_settings(devnet: Devnet, data_dir: Path, port: int, **overrides: Any) -> Settings:
-    info = devnet.info
+def network_config(info: DevnetInfo, **changes: Any) -> dict[str, Any]:
+    """`[[payments.networks]]` for a devnet, settled by its settler key (`changes` override keys)."""
     network = {
         "network": info.network,
         "asset": info.token,
@@ -49,6 +49,12 @@ def devnet_settings(devnet: Devnet, data_dir: Path, port: int, **overrides: Any)
         "settler_key": info.settler_key,
         "refund_key": info.refund_key,
     }
+    network.update(changes)
+    return {k: v for k, v in network.items() if v is not None}
+
+
+def devnet_settings(devnet: Devnet, data_dir: Path, port: int, **overrides: Any) -> Settings:
+    network = network_config(devnet.info)
     return Settings(data_dir=data_dir).with_overrides(
         **{"server.port": port, "payments.networks": [network], **overrides}
     )

@@ -23,7 +23,7 @@ from studio402.backends.factory import build_backend
 from studio402.backends.preview.backend import PreviewBackend
 from studio402.backends.registry import BackendRegistry
 from studio402.catalog import CATALOG, Catalog, Route, ValidatedRequest
-from studio402.chain.devnet import Devnet
+from studio402.chain.devnet import Devnet, devnet_for
 from studio402.chain.eip1271 import RpcEip1271Checker
 from studio402.chain.facilitator import FacilitatorSettlement
 from studio402.chain.refunds import EvmRefunder
@@ -44,7 +44,7 @@ from studio402.jobs.webhooks import WebhookSender
 from studio402.jobs.worker import WorkerPool
 from studio402.media.fetch import FetchPolicy, SafeFetcher
 from studio402.media.resolver import BlobMediaLoader, MediaResolver
-from studio402.money import Asset, parse_usd
+from studio402.money import Asset
 from studio402.payments import x402
 from studio402.payments.engine import PaymentEngine
 from studio402.payments.methods.evm_exact import EvmExactMethod, EvmSettlement
@@ -315,16 +315,8 @@ class Services:
         return methods, refunders
 
     async def _devnet_rail(self) -> tuple[EvmExactMethod, RefundSender | None]:
-        settings, dev = self.settings, self.settings.devnet
-        self.devnet = Devnet(
-            settings.data_dir,
-            chain_id=dev.chain_id,
-            token_name=dev.token_name,
-            token_symbol=dev.token_symbol,
-            token_version=dev.token_version,
-            anvil_bin=dev.anvil_bin,
-            demo_funds_micros=parse_usd(dev.demo_funds_usd),
-        )
+        settings = self.settings
+        self.devnet = devnet_for(settings)
         info = await self.devnet.start()
         self._closers.append(self.devnet.stop)
         self._rpcs[info.chain_id] = self.devnet.rpc

@@ -12,11 +12,9 @@ from typing import Any
 import httpx
 import pytest
 from eth_account import Account
-from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 from x402.http.clients import x402HttpxClient
 
-from studio402.auth.siwx import build_message, parse_header
 from studio402.backends.base import FailureCode
 from studio402.backends.registry import BackendRegistry
 from studio402.chain.devnet import Devnet
@@ -25,6 +23,7 @@ from tests.auth.conftest import iso
 from tests.devnet_fixture import new_payer
 from tests.fakes.scripted import ScriptedAsyncBackend, ScriptedBackend
 from tests.paid_support import GENERATE, PaidServer, running_server
+from tests.siwx_support import sign_in
 
 
 def registry(backend: Any) -> BackendRegistry:
@@ -40,32 +39,7 @@ async def create_job(server: PaidServer, key: str, prompt: str = "a kite") -> st
 
 
 async def siwx(server: PaidServer, account: LocalAccount, path: str, **info: Any) -> str:
-    now = datetime.now(UTC)
-    uri = server.base + path
-    fields: dict[str, Any] = {
-        "domain": server.base.removeprefix("http://"),
-        "uri": uri,
-        "version": "1",
-        "nonce": "0123456789abcdef0123456789abcdef",
-        "issuedAt": iso(now),
-        "expirationTime": iso(now + timedelta(minutes=5)),
-        "resources": [uri],
-        "chainId": server.services.siwx.chain_ids and f"eip155:{server.services.siwx.chain_ids[0]}",
-        "type": "eip191",
-    }
-    fields.update(info)
-    fields = {k: v for k, v in fields.items() if v is not None}
-    # Signed by hand: the official client refuses to sign a wrong domain or uri, which we must test.
-    unsigned = base64.b64encode(
-        json.dumps({**fields, "address": account.address, "signature": "0x" + "00" * 65}).encode()
-    ).decode()
-    message = build_message(parse_header(unsigned))
-    signature = account.sign_message(encode_defunct(text=message)).signature
-    return base64.b64encode(
-        json.dumps(
-            {**fields, "address": account.address, "signature": "0x" + bytes(signature).hex()}
-        ).encode()
-    ).decode()
+    return sign_in(account, server.base, path, server.services.siwx.chain_ids[0], **info)
 
 
 @pytest.fixture

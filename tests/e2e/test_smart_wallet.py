@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 from eth_account import Account
-from eth_account.messages import encode_defunct
-from eth_account.signers.local import LocalAccount
 from sqlalchemy import insert
 
-from studio402.auth.siwx import build_message, parse_header
 from studio402.catalog import CATALOG
 from studio402.chain.devnet import Devnet
 from studio402.chain.wallet import SettlerWallet
@@ -22,6 +16,7 @@ from studio402.db.ledger_store import job_row
 from studio402.db.schema import jobs
 from studio402.payments.ledger import NewJob, new_id
 from tests.paid_support import running_server
+from tests.siwx_support import sign_in
 
 WALLET_SOURCE = Path(__file__).resolve().parents[1] / "fakes" / "TestWallet.vy"
 
@@ -38,30 +33,6 @@ async def deploy_wallet(devnet: Devnet, owner: str) -> str:
     wallet = SettlerWallet(devnet.rpc, "0x" + bytes(deployer.key).hex(), gas_limit_default=None)
     receipt = await wallet.send_and_wait(None, code, timeout=30)
     return str(receipt["contractAddress"])
-
-
-def stamp(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def sign_in_as(contract: str, owner: LocalAccount, base: str, path: str, chain_id: int) -> str:
-    now = datetime.now(UTC)
-    fields = {
-        "domain": base.removeprefix("http://"),
-        "uri": base + path,
-        "version": "1",
-        "nonce": "0123456789abcdef0123456789abcdef",
-        "issuedAt": stamp(now),
-        "expirationTime": stamp(now + timedelta(minutes=5)),
-        "chainId": f"eip155:{chain_id}",
-        "type": "eip191",
-        "address": contract,
-    }
-    unsigned = base64.b64encode(json.dumps({**fields, "signature": "0x" + "00" * 65}).encode()).decode()
-    signature = owner.sign_message(encode_defunct(text=build_message(parse_header(unsigned)))).signature
-    return base64.b64encode(
-        json.dumps({**fields, "signature": "0x" + bytes(signature).hex()}).encode()
-    ).decode()
 
 
 async def test_a_contract_wallet_polls_its_job(devnet: Devnet, tmp_path: Path) -> None:
@@ -85,10 +56,12 @@ async def test_a_contract_wallet_polls_its_job(devnet: Devnet, tmp_path: Path) -
         chain_id = devnet.info.chain_id
         async with httpx.AsyncClient(base_url=server.base) as http:
             ok = await http.get(
-                path, headers={"SIGN-IN-WITH-X": sign_in_as(contract, owner, server.base, path, chain_id)}
+                path,
+                headers={"SIGN-IN-WITH-X": sign_in(owner, server.base, path, chain_id, address=contract)},
             )
             forged = await http.get(
-                path, headers={"SIGN-IN-WITH-X": sign_in_as(contract, stranger, server.base, path, chain_id)}
+                path,
+                headers={"SIGN-IN-WITH-X": sign_in(stranger, server.base, path, chain_id, address=contract)},
             )
     assert ok.status_code == 200 and ok.json()["jobId"] == job.id
     assert forged.status_code == 402 and forged.json()["code"] == "siwx_bad_signature"

@@ -13,7 +13,15 @@ from studio402.cli.ledger import run_audit
 from studio402.sdk.client import x402_client
 from tests.devnet_fixture import new_payer
 from tests.fakes.x402_facilitator import facilitator_app
-from tests.paid_support import BODY, GENERATE, challenge, payment_header, running_server, transfers_from
+from tests.paid_support import (
+    BODY,
+    GENERATE,
+    challenge,
+    network_config,
+    payment_header,
+    running_server,
+    transfers_from,
+)
 from tests.server import free_port, serve
 
 
@@ -24,15 +32,7 @@ async def test_payments_settle_through_a_remote_facilitator(devnet: Devnet, tmp_
     port = free_port()
     async with serve(app, port) as facilitator_url:
         info = devnet.info
-        network = {
-            "network": info.network,
-            "asset": info.token,
-            "asset_name": info.token_name,
-            "pay_to": info.pay_to,
-            "rpc_url": info.rpc_url,
-            "facilitator_url": facilitator_url,
-            "refund_key": info.refund_key,
-        }
+        network = network_config(info, settler_key=None, facilitator_url=facilitator_url)
         payer, poor = await new_payer(devnet, 1_000_000), await new_payer(devnet, 1_000)
         overrides = {"payments.networks": [network]}
         async with running_server(devnet, tmp_path / "d", overrides=overrides) as server:

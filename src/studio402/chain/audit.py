@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from studio402.chain.rpc import AsyncRpc
-from studio402.chain.token import decode_bool, encode_authorization_state, transfers_in_receipt
+from studio402.chain.token import (
+    AUTHORIZATION_USED_TOPIC,
+    decode_bool,
+    encode_authorization_state,
+    transfers_in_receipt,
+)
 
 
 class RpcAuditChain:
@@ -19,6 +24,22 @@ class RpcAuditChain:
             (e.sender.lower(), e.receiver.lower(), e.value)
             for e in transfers_in_receipt(receipt, self._token)
         ]
+
+    async def authorization_tx(self, payer: str, nonce: str) -> str | None:
+        """The transaction that used this authorization (its AuthorizationUsed(payer, nonce) log)."""
+        logs = await self._rpc.get_logs(
+            {
+                "address": self._token,
+                "fromBlock": "0x0",
+                "toBlock": "latest",
+                "topics": [
+                    AUTHORIZATION_USED_TOPIC,
+                    "0x" + payer.lower().removeprefix("0x").rjust(64, "0"),
+                    "0x" + nonce.lower().removeprefix("0x"),
+                ],
+            }
+        )
+        return str(logs[-1]["transactionHash"]) if logs else None
 
     async def authorization_used(self, payer: str, nonce: str) -> bool:
         data = encode_authorization_state(payer, bytes.fromhex(nonce.removeprefix("0x")))

@@ -32,7 +32,9 @@ from studio402.chain.rpc import AsyncRpc, receipt_succeeded
 from studio402.chain.state import EXIT_DUMP_FILE, Checkpointer, StateStore, file_lock, write_atomic
 from studio402.chain.token import decode_uint, encode_balance_of, encode_deploy, encode_mint
 from studio402.chain.wallet import SettlerWallet
+from studio402.config import Settings
 from studio402.errors import ChainError, ConfigError, InputError
+from studio402.money import parse_usd
 
 log = logging.getLogger(__name__)
 
@@ -371,3 +373,17 @@ class Devnet:
         self._store.promote_exit_dump()
         if anvil.read_record(self._pid_path) == record:
             self._pid_path.unlink(missing_ok=True)
+
+
+def devnet_for(settings: Settings) -> Devnet:
+    """The devnet of a configuration's data dir, as `[devnet]` describes it."""
+    dev = settings.devnet
+    return Devnet(
+        settings.data_dir,
+        chain_id=dev.chain_id,
+        token_name=dev.token_name,
+        token_symbol=dev.token_symbol,
+        token_version=dev.token_version,
+        anvil_bin=dev.anvil_bin,
+        demo_funds_micros=parse_usd(dev.demo_funds_usd),
+    )

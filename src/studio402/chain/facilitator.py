@@ -13,7 +13,6 @@ import httpx
 
 from studio402.chain.audit import RpcAuditChain
 from studio402.chain.rpc import AsyncRpc
-from studio402.chain.token import AUTHORIZATION_USED_TOPIC
 from studio402.errors import ChainError
 from studio402.payments.methods.evm_exact import (
     OnSigned,
@@ -93,22 +92,10 @@ class FacilitatorSettlement:
         self, payment: VerifiedPayment, tx_hash: str | None, raw_tx: bytes | None, now: float
     ) -> SettleOutcome:
         if await self._chain.authorization_used(payment.payer, payment.nonce):
-            return SettleOutcome(SettleStatus.SETTLED, tx_hash or await self._used_in(payment))
+            return SettleOutcome(
+                SettleStatus.SETTLED,
+                tx_hash or await self._chain.authorization_tx(payment.payer, payment.nonce),
+            )
         if payment.auth.valid_before <= now:
             return SettleOutcome(SettleStatus.REVERTED, tx_hash, Reason.VALID_BEFORE.value)
         return SettleOutcome(SettleStatus.UNKNOWN, tx_hash)
-
-    async def _used_in(self, payment: VerifiedPayment) -> str | None:
-        logs = await self._rpc.get_logs(
-            {
-                "address": self._token,
-                "fromBlock": "0x0",
-                "toBlock": "latest",
-                "topics": [
-                    AUTHORIZATION_USED_TOPIC,
-                    "0x" + payment.payer.removeprefix("0x").rjust(64, "0"),
-                    "0x" + payment.auth.nonce.hex(),
-                ],
-            }
-        )
-        return str(logs[-1]["transactionHash"]) if logs else None

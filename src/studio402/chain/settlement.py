@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import contextlib
 
+from studio402.chain.audit import RpcAuditChain
 from studio402.chain.errors import ExecutionReverted, OutcomeUnknown
 from studio402.chain.rpc import AsyncRpc, receipt_succeeded
 from studio402.chain.token import (
-    AUTHORIZATION_USED_TOPIC,
-    decode_bool,
-    encode_authorization_state,
     encode_transfer_with_authorization,
     revert_reason_to_x402,
     transfers_in_receipt,
@@ -35,6 +33,7 @@ class EvmSettler:
         self._rpc = rpc
         self._wallet = wallet
         self._token = token
+        self._chain = RpcAuditChain(rpc, token)
 
     async def simulate(self, payment: VerifiedPayment) -> str | None:
         data = encode_transfer_with_authorization(payment.auth, payment.signature)
@@ -82,7 +81,10 @@ class EvmSettler:
             if receipt is not None and self._judge(payment, tx_hash, receipt).status is SettleStatus.SETTLED:
                 return SettleOutcome(SettleStatus.SETTLED, tx_hash)
         if await self._used(payment):
-            return SettleOutcome(SettleStatus.SETTLED, await self._used_in(payment) or tx_hash)
+            return SettleOutcome(
+                SettleStatus.SETTLED,
+                await self._chain.authorization_tx(payment.payer, payment.nonce) or tx_hash,
+            )
         if payment.auth.valid_before <= now:
             return SettleOutcome(SettleStatus.REVERTED, tx_hash, Reason.VALID_BEFORE.value)
         pending = tx_hash is not None and await self._rpc.get_transaction(tx_hash) is not None
@@ -92,21 +94,4 @@ class EvmSettler:
         return SettleOutcome(SettleStatus.UNKNOWN, tx_hash)
 
     async def _used(self, payment: VerifiedPayment) -> bool:
-        data = encode_authorization_state(payment.auth.from_address, payment.auth.nonce)
-        return decode_bool(await self._rpc.call(self._token, data))
-
-    async def _used_in(self, payment: VerifiedPayment) -> str | None:
-        """The transaction that used this authorization (AuthorizationUsed(payer, nonce) log)."""
-        logs = await self._rpc.get_logs(
-            {
-                "address": self._token,
-                "fromBlock": "0x0",
-                "toBlock": "latest",
-                "topics": [
-                    AUTHORIZATION_USED_TOPIC,
-                    "0x" + payment.payer.removeprefix("0x").rjust(64, "0"),
-                    "0x" + payment.auth.nonce.hex(),
-                ],
-            }
-        )
-        return str(logs[-1]["transactionHash"]) if logs else None
+        return await self._chain.authorization_used(payment.payer, payment.nonce)

@@ -8,26 +8,12 @@ from typing import Annotated
 import typer
 from eth_utils.address import is_address
 
-from studio402.chain.devnet import Devnet
+from studio402.chain.devnet import devnet_for
 from studio402.cli.common import ConfigOpt, DataDirOpt, fail, print_json, settings_from
-from studio402.config import Settings
 from studio402.errors import Studio402Error
 from studio402.money import format_usd, parse_usd
 
 app = typer.Typer(no_args_is_help=True, help="The local devnet of the data dir (anvil + test USDC).")
-
-
-def _devnet(settings: Settings) -> Devnet:
-    dev = settings.devnet
-    return Devnet(
-        settings.data_dir,
-        chain_id=dev.chain_id,
-        token_name=dev.token_name,
-        token_symbol=dev.token_symbol,
-        token_version=dev.token_version,
-        anvil_bin=dev.anvil_bin,
-        demo_funds_micros=parse_usd(dev.demo_funds_usd),
-    )
 
 
 @app.command()
@@ -35,7 +21,7 @@ def info(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
     """Print {rpcUrl, chainId, token, payTo} of the data dir's devnet (started if it was not running)."""
 
     async def run() -> None:
-        devnet = _devnet(settings_from(config, data_dir))
+        devnet = devnet_for(settings_from(config, data_dir))
         info = await devnet.start()
         running_before = devnet.reused
         await devnet.stop()
@@ -61,7 +47,7 @@ def fund(
         raise typer.Exit(2)
 
     async def run() -> None:
-        devnet = _devnet(settings_from(config, data_dir))
+        devnet = devnet_for(settings_from(config, data_dir))
         await devnet.start()
         try:
             tx = await devnet.fund(address, parse_usd(amount))

@@ -10,10 +10,9 @@ import typer
 from eth_account import Account
 
 from studio402.chain.audit import RpcAuditChain
-from studio402.chain.devnet import Devnet
+from studio402.chain.devnet import Devnet, devnet_for
 from studio402.chain.rpc import AsyncRpc
 from studio402.cli.common import ConfigOpt, DataDirOpt, fail, print_json, settings_from
-from studio402.cli.devnet import _devnet
 from studio402.config import Settings
 from studio402.db import audit_source
 from studio402.db.engine import database_url, open_database
@@ -27,7 +26,7 @@ app = typer.Typer(no_args_is_help=True, help="The payment ledger.")
 async def _chains(settings: Settings) -> AsyncIterator[tuple[dict[str, AuditChain], dict[str, str]]]:
     """An audit view of every payment network, and the refund wallet address of each."""
     if not settings.payments.networks:
-        devnet: Devnet = _devnet(settings)
+        devnet: Devnet = devnet_for(settings)
         info = await devnet.start()
         try:
             yield (
