@@ -22,9 +22,10 @@ from studio402.jobs.model import Job
 from studio402.jobs.runner import RunnerConfig
 from studio402.payments.ledger import new_id
 from tests.backends.harness import FAST, JobHarness
+from tests.backends.upstream_support import DEADLINE
 
 # The runner gives up quickly: a fake that never finishes ends the job `timeout` in a fraction of a second.
-SHORT_DEADLINE = replace(FAST, deadline_seconds=0.3)
+SHORT_DEADLINE = DEADLINE
 
 
 def provider(

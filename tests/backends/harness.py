@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,7 +97,7 @@ class JobHarness:
         assert job is not None
         return job
 
-    def runner(self, owner: str) -> JobRunner:
+    def runner(self, owner: str, *, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> JobRunner:
         return JobRunner(
             self.store,
             self.registry,
@@ -107,6 +107,7 @@ class JobHarness:
             owner=owner,
             media=self.media,
             config=self.config,
+            sleep=sleep,
         )
 
     async def _claim(self, job_id: str, owner: str) -> Job:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from studio402.backends.base import BackendFailure, FailureCode
+from studio402.backends.base import FailureCode
 from studio402.backends.bfl import BflBackend, request_body
 from studio402.backends.factory import build_backend
 from studio402.backends.preview.backend import PreviewBackend
@@ -26,22 +26,13 @@ from tests.backends.flows import (
     provider,
 )
 from tests.backends.harness import JobHarness
+from tests.backends.upstream_support import failure_of, fake_fixtures, harness_for
 from tests.fakes.bfl import API_KEY, FakeBfl
 
 ROUTE = "flux-2-pro/generate"
 
 
-@pytest.fixture(scope="module")
-async def server() -> AsyncIterator[FakeBfl]:
-    upstream = FakeBfl()
-    async with upstream.running():
-        yield upstream
-
-
-@pytest.fixture
-def fake(server: FakeBfl) -> FakeBfl:
-    server.reset()
-    return server
+server, fake = fake_fixtures(FakeBfl)
 
 
 def make_backend(fake: FakeBfl, *, key: str = API_KEY, trusted: bool = True) -> BflBackend:
@@ -51,11 +42,8 @@ def make_backend(fake: FakeBfl, *, key: str = API_KEY, trusted: bool = True) -> 
 
 @pytest.fixture
 async def harness(tmp_path: Path, fake: FakeBfl) -> AsyncIterator[JobHarness]:
-    backend = make_backend(fake)
-    h = await JobHarness.open(tmp_path, {"bfl": backend})
-    yield h
-    await h.close()
-    await backend.aclose()
+    async with harness_for(tmp_path, {"bfl": make_backend(fake)}) as h:
+        yield h
 
 
 async def test_generate_polls_the_regional_host_and_downloads_without_the_key(
@@ -138,10 +126,8 @@ async def test_transient_errors_are_retried(harness: JobHarness, fake: FakeBfl, 
 async def test_rate_limit_wait_comes_from_the_body(fake: FakeBfl) -> None:
     backend = make_backend(fake)
     fake.scenario, fake.retry_after = "rate_limited_once", "3"
-    with pytest.raises(BackendFailure) as info:
-        await backend.submit(backend_job(ROUTE, {"prompt": "x"}))
-    await backend.aclose()
-    assert (info.value.failure, info.value.retry_after) == (FailureCode.RATE_LIMITED, 3.0)
+    failure = await failure_of(backend, backend.submit(backend_job(ROUTE, {"prompt": "x"})))
+    assert (failure.failure, failure.retry_after) == (FailureCode.RATE_LIMITED, 3.0)
 
 
 async def test_persistent_server_error_fails_upstream_error(harness: JobHarness, fake: FakeBfl) -> None:
@@ -152,33 +138,24 @@ async def test_persistent_server_error_fails_upstream_error(harness: JobHarness,
 
 
 async def test_out_of_credits_hands_over_to_the_next_backend(tmp_path: Path, fake: FakeBfl) -> None:
-    backend = make_backend(fake)
-    h = await JobHarness.open(tmp_path, {"bfl": backend, "preview": PreviewBackend(CATALOG)})
-    fake.scenario = "out_of_credits"
-    ended = await h.run((await h.submit(ROUTE, {"prompt": "x", "resolution": "0.5 MP"})).id)
-    await h.close()
-    await backend.aclose()
+    async with harness_for(tmp_path, {"bfl": make_backend(fake), "preview": PreviewBackend(CATALOG)}) as h:
+        fake.scenario = "out_of_credits"
+        ended = await h.run((await h.submit(ROUTE, {"prompt": "x", "resolution": "0.5 MP"})).id)
     assert ended.status is JobStatus.COMPLETE and ended.backend == "preview"
     assert fake.submissions == 1
 
 
 async def test_an_untrusted_polling_host_never_gets_the_key(tmp_path: Path, fake: FakeBfl) -> None:
-    backend = make_backend(fake, trusted=False)
-    h = await JobHarness.open(tmp_path, {"bfl": backend})
-    ended = await h.run((await h.submit(ROUTE, {"prompt": "x"})).id)
-    await h.close()
-    await backend.aclose()
+    async with harness_for(tmp_path, {"bfl": make_backend(fake, trusted=False)}) as h:
+        ended = await h.run((await h.submit(ROUTE, {"prompt": "x"})).id)
     assert (ended.status, ended.error_code) == (JobStatus.FAILED, "upstream_error")
     assert fake.submissions == 1 and not fake.hits("/v1/get_result")
 
 
 async def test_never_ready_times_out(tmp_path: Path, fake: FakeBfl) -> None:
-    backend = make_backend(fake)
-    h = await JobHarness.open(tmp_path, {"bfl": backend}, config=SHORT_DEADLINE)
-    fake.scenario = "never_done"
-    ended = await h.run((await h.submit(ROUTE, {"prompt": "x"})).id)
-    await h.close()
-    await backend.aclose()
+    async with harness_for(tmp_path, {"bfl": make_backend(fake)}, config=SHORT_DEADLINE) as h:
+        fake.scenario = "never_done"
+        ended = await h.run((await h.submit(ROUTE, {"prompt": "x"})).id)
     assert (ended.status, ended.error_code) == (JobStatus.FAILED, "timeout")
     assert len(fake.tasks) == 1
 
@@ -200,11 +177,8 @@ async def test_restart_resumes_polling_without_resubmitting(
     crashed = await harness.run_until_upstream(job.id)
     assert fake.submissions == 1 and len(fake.tasks) == 1
     fake.hold = False
-    backend = make_backend(fake)
-    restarted = await JobHarness.open(tmp_path, {"bfl": backend})
-    ended = await restarted.run(job.id)
-    await restarted.close()
-    await backend.aclose()
+    async with harness_for(tmp_path, {"bfl": make_backend(fake)}) as restarted:
+        ended = await restarted.run(job.id)
     assert ended.status is JobStatus.COMPLETE, restarted.dump(ended)
     assert fake.submissions == 1 and len(fake.tasks) == 1
     assert fake.hits("/delivery/") and ended.upstream_id == crashed.upstream_id

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +12,12 @@ from studio402.jobs.model import JobStatus
 from studio402.jobs.runner import job_seed
 from tests.backends.upstream_support import (
     DEADLINE,
+    ENDINGS,
     assert_complete,
     assert_failed,
     audio_input,
     cancel_midway,
+    fake_fixtures,
     geometry_of,
     harness_for,
     mp4_input,
@@ -24,6 +25,7 @@ from tests.backends.upstream_support import (
     provider,
     restart_midway,
     run_recording_sleeps,
+    sent,
     video_size,
 )
 from tests.fakes.byteplus import FakeArk
@@ -33,28 +35,13 @@ T2V = {"prompt": "a paper boat on a river", "aspectRatio": "9:16", "outputResolu
 URL = "https://x.example/in"
 
 
-@pytest.fixture(scope="module")
-async def server() -> AsyncIterator[FakeArk]:
-    shared = FakeArk()
-    async with shared.running():
-        yield shared
-
-
-@pytest.fixture
-def fake(server: FakeArk) -> FakeArk:
-    server.reset()
-    return server
+server, fake = fake_fixtures(FakeArk)
 
 
 def seedance(fake: FakeArk, **changes: Any) -> dict[str, SeedanceBackend]:
     return {
         "byteplus": SeedanceBackend("byteplus", provider("byteplus", f"{fake.base_url}/api/v3", **changes))
     }
-
-
-def sent(fake: FakeArk) -> dict[str, Any]:
-    body: dict[str, Any] = list(fake.tasks.values())[-1].body
-    return body
 
 
 async def test_t2v_stores_a_video_of_the_requested_size(fake: FakeArk, tmp_path: Path) -> None:
@@ -129,15 +116,7 @@ async def test_4k_upscale_is_refused_before_any_submission(fake: FakeArk, tmp_pa
     assert fake.attempts == 0
 
 
-@pytest.mark.parametrize(
-    ("outcome", "code"),
-    [
-        (Outcome.MODERATED, "moderated"),
-        (Outcome.NO_MEDIA, "no_media"),
-        (Outcome.EXPIRED, "expired"),
-        (Outcome.FAILED, "upstream_error"),
-    ],
-)
+@pytest.mark.parametrize(("outcome", "code"), ENDINGS)
 async def test_task_endings(fake: FakeArk, tmp_path: Path, outcome: Outcome, code: str) -> None:
     fake.scenario = Scenario(outcome)
     async with harness_for(tmp_path, seedance(fake)) as h:

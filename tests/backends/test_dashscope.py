@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +17,14 @@ from tests.backends.upstream_support import (
     assert_failed,
     audio_input,
     cancel_midway,
+    fake_fixtures,
     geometry_of,
     harness_for,
     png_input,
     provider,
     restart_midway,
     run_recording_sleeps,
+    sent,
     video_size,
 )
 from tests.fakes.dashscope import SYNTHESIS, FakeDashScope
@@ -40,26 +41,11 @@ T2V = {
 I2V = {"prompt": "the kite rises", "image": "https://x.example/kite.png", "resolution": "1080p"}
 
 
-@pytest.fixture(scope="module")
-async def server() -> AsyncIterator[FakeDashScope]:
-    shared = FakeDashScope()
-    async with shared.running():
-        yield shared
-
-
-@pytest.fixture
-def fake(server: FakeDashScope) -> FakeDashScope:
-    server.reset()
-    return server
+server, fake = fake_fixtures(FakeDashScope)
 
 
 def wan(fake: FakeDashScope, **changes: Any) -> dict[str, WanBackend]:
     return {"dashscope": WanBackend("dashscope", provider("dashscope", f"{fake.base_url}/api/v1", **changes))}
-
-
-def sent(fake: FakeDashScope) -> dict[str, Any]:
-    body: dict[str, Any] = list(fake.tasks.values())[-1].body
-    return body
 
 
 async def test_t2v_maps_every_option_and_stores_the_requested_size(

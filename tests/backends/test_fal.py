@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from tests.backends.upstream_support import (
     assert_complete,
     assert_failed,
     cancel_midway,
+    fake_fixtures,
     geometry_of,
     harness_for,
     image_size,
@@ -28,6 +28,7 @@ from tests.backends.upstream_support import (
     provider,
     restart_midway,
     run_recording_sleeps,
+    sent,
     video_size,
 )
 from tests.fakes.fake_server import API_KEY, Outcome, Scenario, decode_data_uri
@@ -49,27 +50,14 @@ OPTIONS = {
 }
 
 
-@pytest.fixture(scope="module")
-async def server() -> AsyncIterator[FakeFal]:
-    shared = FakeFal()
-    async with shared.running():
-        yield shared
-
-
-@pytest.fixture
-def fake(server: FakeFal) -> FakeFal:
-    server.reset(Scenario(size=geometry_of("veo-3.1-fast/generate", VEO)))
-    return server
+server, fake = fake_fixtures(
+    FakeFal, lambda f: f.reset(Scenario(size=geometry_of("veo-3.1-fast/generate", VEO)))
+)
 
 
 def fal(fake: FakeFal, **changes: Any) -> dict[str, FalBackend]:
     settings = {"models": MODELS, "options": OPTIONS, **changes}
     return {"fal": FalBackend("fal", provider("fal", fake.base_url, **settings))}
-
-
-def sent(fake: FakeFal) -> dict[str, Any]:
-    body: dict[str, Any] = list(fake.tasks.values())[-1].body
-    return body
 
 
 async def test_video_through_a_subpath_endpoint(fake: FakeFal, tmp_path: Path) -> None:

@@ -14,23 +14,13 @@ from studio402.backends.base import BackendFailure, FailureCode
 from studio402.backends.factory import build_backend
 from studio402.backends.gemini import GeminiImageBackend, google_failure, image_output, request_body
 from studio402.errors import ConfigError
-from studio402.jobs.model import JobStatus
+from studio402.jobs.model import Job, JobStatus
 from tests.backends.flows import backend_job, decoded_image, image_input, provider
 from tests.backends.harness import JobHarness
+from tests.backends.upstream_support import failure_of, fake_fixtures, harness_for
 from tests.fakes.gemini import API_KEY, FakeGemini
 
-
-@pytest.fixture(scope="module")
-async def server() -> AsyncIterator[FakeGemini]:
-    upstream = FakeGemini()
-    async with upstream.running():
-        yield upstream
-
-
-@pytest.fixture
-def fake(server: FakeGemini) -> FakeGemini:
-    server.reset()
-    return server
+server, fake = fake_fixtures(FakeGemini)
 
 
 def make_backend(
@@ -46,21 +36,15 @@ def make_backend(
     )
 
 
-async def run_one(
-    tmp_path: Path, backend: GeminiImageBackend, route: str, body: dict[str, Any], **kwargs: Any
-) -> tuple[JobHarness, Any]:
-    h = await JobHarness.open(tmp_path, {"gemini": backend})
-    ended = await h.run((await h.submit(route, body, **kwargs)).id)
-    return h, ended
+async def run_one(tmp_path: Path, backend: GeminiImageBackend, route: str, body: dict[str, Any]) -> Job:
+    async with harness_for(tmp_path, {"gemini": backend}) as h:
+        return await h.run((await h.submit(route, body)).id)
 
 
 @pytest.fixture
 async def harness(tmp_path: Path, fake: FakeGemini) -> AsyncIterator[JobHarness]:
-    backend = make_backend(fake)
-    h = await JobHarness.open(tmp_path, {"gemini": backend})
-    yield h
-    await h.close()
-    await backend.aclose()
+    async with harness_for(tmp_path, {"gemini": make_backend(fake)}) as h:
+        yield h
 
 
 @pytest.mark.parametrize(
@@ -100,18 +84,14 @@ async def test_edit_sends_images_as_inline_data(harness: JobHarness, fake: FakeG
 
 async def test_api_version_and_model_are_configurable(tmp_path: Path, fake: FakeGemini) -> None:
     backend = make_backend(fake, models={"nano-banana": "gemini-3-pro-image"}, api_version="v1")
-    h, ended = await run_one(tmp_path, backend, "nano-banana/generate", {"prompt": "x"})
-    await h.close()
-    await backend.aclose()
-    assert ended.status is JobStatus.COMPLETE, h.dump(ended)
+    ended = await run_one(tmp_path, backend, "nano-banana/generate", {"prompt": "x"})
+    assert ended.status is JobStatus.COMPLETE, JobHarness.dump(ended)
     assert (fake.accepted[-1]["version"], fake.accepted[-1]["model"]) == ("v1", "gemini-3-pro-image")
 
 
 async def test_an_unknown_upstream_model_fails_not_found(tmp_path: Path, fake: FakeGemini) -> None:
     backend = make_backend(fake, models={"nano-banana": "gemini-3.1-flash-image-preview"})  # shut down
-    h, ended = await run_one(tmp_path, backend, "nano-banana/generate", {"prompt": "x"})
-    await h.close()
-    await backend.aclose()
+    ended = await run_one(tmp_path, backend, "nano-banana/generate", {"prompt": "x"})
     assert (ended.status, ended.error_code) == (JobStatus.FAILED, "upstream_not_found")
 
 
@@ -152,29 +132,22 @@ async def test_persistent_unavailability_fails_upstream_error(harness: JobHarnes
 async def test_resource_exhausted_waits_the_retry_info_delay(fake: FakeGemini) -> None:
     backend = make_backend(fake)
     fake.scenario, fake.retry_after = "rate_limited_once", "2.5"
-    with pytest.raises(BackendFailure) as info:
-        await backend.submit(backend_job("nano-banana/generate", {"prompt": "x"}))
-    await backend.aclose()
-    failure = info.value
+    failure = await failure_of(backend, backend.submit(backend_job("nano-banana/generate", {"prompt": "x"})))
     assert (failure.failure, failure.retry_after, failure.accepted) == (FailureCode.RATE_LIMITED, 2.5, False)
 
 
 async def test_no_answer_times_out_once(tmp_path: Path, fake: FakeGemini) -> None:
     backend = make_backend(fake, timeout=0.3)
     fake.scenario = "hang"
-    h, ended = await run_one(tmp_path, backend, "nano-banana/generate", {"prompt": "x"})
-    await h.close()
-    await backend.aclose()
+    ended = await run_one(tmp_path, backend, "nano-banana/generate", {"prompt": "x"})
     assert (ended.status, ended.error_code) == (JobStatus.FAILED, "timeout")
     assert fake.submissions == 1
 
 
 async def test_a_refused_key_is_an_auth_failure(fake: FakeGemini) -> None:
     backend = make_backend(fake, key="wrong-key")
-    with pytest.raises(BackendFailure) as info:
-        await backend.submit(backend_job("nano-banana/generate", {"prompt": "x"}))
-    await backend.aclose()
-    assert info.value.failure is FailureCode.AUTH and not info.value.accepted
+    failure = await failure_of(backend, backend.submit(backend_job("nano-banana/generate", {"prompt": "x"})))
+    assert failure.failure is FailureCode.AUTH and not failure.accepted
 
 
 async def test_permission_denied_is_an_auth_failure(fake: FakeGemini) -> None:
@@ -187,10 +160,8 @@ async def test_permission_denied_is_an_auth_failure(fake: FakeGemini) -> None:
 async def test_without_a_key_nothing_is_sent(fake: FakeGemini) -> None:
     backend = make_backend(fake, key="")
     assert not backend.supports("nano-banana/generate")
-    with pytest.raises(BackendFailure) as info:
-        await backend.submit(backend_job("nano-banana/generate", {"prompt": "x"}))
-    await backend.aclose()
-    assert info.value.failure is FailureCode.UNAVAILABLE and fake.submissions == 0
+    failure = await failure_of(backend, backend.submit(backend_job("nano-banana/generate", {"prompt": "x"})))
+    assert failure.failure is FailureCode.UNAVAILABLE and fake.submissions == 0
 
 
 def test_request_body_maps_the_canonical_body() -> None:

@@ -8,27 +8,17 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from studio402.backends.base import BackendFailure, FailureCode
+from studio402.backends.base import FailureCode
 from studio402.backends.factory import build_backend
 from studio402.backends.openai_images import OpenAIImagesBackend, request_fields
 from studio402.config import ProviderSettings
 from studio402.jobs.model import JobStatus
 from tests.backends.flows import backend_job, decoded_image, image_input, provider
 from tests.backends.harness import JobHarness
+from tests.backends.upstream_support import failure_of, fake_fixtures, harness_for
 from tests.fakes.openai import API_KEY, FakeOpenAI
 
-
-@pytest.fixture(scope="module")
-async def server() -> AsyncIterator[FakeOpenAI]:
-    upstream = FakeOpenAI()
-    async with upstream.running():
-        yield upstream
-
-
-@pytest.fixture
-def fake(server: FakeOpenAI) -> FakeOpenAI:
-    server.reset()
-    return server
+server, fake = fake_fixtures(FakeOpenAI)
 
 
 def make_backend(fake: FakeOpenAI, *, key: str = API_KEY, timeout: float = 5.0) -> OpenAIImagesBackend:
@@ -39,11 +29,8 @@ def make_backend(fake: FakeOpenAI, *, key: str = API_KEY, timeout: float = 5.0) 
 
 @pytest.fixture
 async def harness(tmp_path: Path, fake: FakeOpenAI) -> AsyncIterator[JobHarness]:
-    backend = make_backend(fake)
-    h = await JobHarness.open(tmp_path, {"openai": backend})
-    yield h
-    await h.close()
-    await backend.aclose()
+    async with harness_for(tmp_path, {"openai": make_backend(fake)}) as h:
+        yield h
 
 
 async def test_generate_stores_the_requested_size_and_format(harness: JobHarness, fake: FakeOpenAI) -> None:
@@ -106,10 +93,7 @@ async def test_rate_limit_is_waited_out_then_succeeds(harness: JobHarness, fake:
 async def test_rate_limit_carries_retry_after_ms(fake: FakeOpenAI) -> None:
     backend = make_backend(fake)
     fake.scenario, fake.retry_after = "rate_limited_once", "1.5"
-    with pytest.raises(BackendFailure) as info:
-        await backend.submit(backend_job("gpt-image-2/generate", {"prompt": "x"}))
-    await backend.aclose()
-    failure = info.value
+    failure = await failure_of(backend, backend.submit(backend_job("gpt-image-2/generate", {"prompt": "x"})))
     assert (failure.failure, failure.retryable, failure.accepted, failure.retry_after) == (
         FailureCode.RATE_LIMITED,
         True,
@@ -133,22 +117,17 @@ async def test_persistent_server_error_fails_upstream_error(harness: JobHarness,
 
 
 async def test_no_answer_times_out_and_is_not_resubmitted(tmp_path: Path, fake: FakeOpenAI) -> None:
-    backend = make_backend(fake, timeout=0.3)
-    h = await JobHarness.open(tmp_path, {"openai": backend})
-    fake.scenario = "hang"
-    ended = await h.run((await h.submit("gpt-image-2/generate", {"prompt": "x"})).id)
-    await h.close()
-    await backend.aclose()
+    async with harness_for(tmp_path, {"openai": make_backend(fake, timeout=0.3)}) as h:
+        fake.scenario = "hang"
+        ended = await h.run((await h.submit("gpt-image-2/generate", {"prompt": "x"})).id)
     assert (ended.status, ended.error_code) == (JobStatus.FAILED, "timeout")
     assert fake.submissions == 1  # the upstream may have started it: sending it again could bill twice
 
 
 async def test_a_refused_key_is_an_auth_failure(fake: FakeOpenAI) -> None:
     backend = make_backend(fake, key="sk-wrong")
-    with pytest.raises(BackendFailure) as info:
-        await backend.submit(backend_job("gpt-image-2/generate", {"prompt": "x"}))
-    await backend.aclose()
-    assert info.value.failure is FailureCode.AUTH and not info.value.accepted
+    failure = await failure_of(backend, backend.submit(backend_job("gpt-image-2/generate", {"prompt": "x"})))
+    assert failure.failure is FailureCode.AUTH and not failure.accepted
 
 
 def test_request_fields_map_the_canonical_body() -> None:

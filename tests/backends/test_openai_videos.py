@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from studio402.backends.base import BackendFailure, FailureCode, UpstreamStatus
+from studio402.backends.base import FailureCode, UpstreamStatus
 from studio402.backends.factory import build_backend
 from studio402.backends.openai_videos import OpenAIVideosBackend, create_fields, fit_reference
 from studio402.jobs.model import JobStatus
@@ -27,22 +27,13 @@ from tests.backends.flows import (
     video_facts,
 )
 from tests.backends.harness import JobHarness
+from tests.backends.upstream_support import failure_of, fake_fixtures, harness_for
 from tests.fakes.openai import API_KEY, FakeOpenAI
 
 ROUTE = "sora-2/generate"
 
 
-@pytest.fixture(scope="module")
-async def server() -> AsyncIterator[FakeOpenAI]:
-    upstream = FakeOpenAI()
-    async with upstream.running():
-        yield upstream
-
-
-@pytest.fixture
-def fake(server: FakeOpenAI) -> FakeOpenAI:
-    server.reset()
-    return server
+server, fake = fake_fixtures(FakeOpenAI)
 
 
 def make_backend(fake: FakeOpenAI, **options: Any) -> OpenAIVideosBackend:
@@ -54,11 +45,8 @@ def make_backend(fake: FakeOpenAI, **options: Any) -> OpenAIVideosBackend:
 
 @pytest.fixture
 async def harness(tmp_path: Path, fake: FakeOpenAI) -> AsyncIterator[JobHarness]:
-    backend = make_backend(fake)
-    h = await JobHarness.open(tmp_path, {"openai-videos": backend})
-    yield h
-    await h.close()
-    await backend.aclose()
+    async with harness_for(tmp_path, {"openai-videos": make_backend(fake)}) as h:
+        yield h
 
 
 async def test_image_to_video_stores_the_video_and_the_upstream_thumbnail(
@@ -128,12 +116,9 @@ async def test_persistent_server_error_fails_upstream_error(harness: JobHarness,
 
 
 async def test_never_finishing_fails_timeout(tmp_path: Path, fake: FakeOpenAI) -> None:
-    backend = make_backend(fake)
-    h = await JobHarness.open(tmp_path, {"openai-videos": backend}, config=SHORT_DEADLINE)
-    fake.scenario = "never_done"
-    ended = await h.run((await h.submit(ROUTE, {"prompt": "x"})).id)
-    await h.close()
-    await backend.aclose()
+    async with harness_for(tmp_path, {"openai-videos": make_backend(fake)}, config=SHORT_DEADLINE) as h:
+        fake.scenario = "never_done"
+        ended = await h.run((await h.submit(ROUTE, {"prompt": "x"})).id)
     assert (ended.status, ended.error_code) == (JobStatus.FAILED, "timeout")
     assert fake.created == 1
 
@@ -156,11 +141,9 @@ async def test_restart_resumes_polling_without_resubmitting(
     crashed = await harness.run_until_upstream(job.id)
     assert crashed.upstream_id in fake.videos and fake.submissions == 1
     fake.hold = False
-    backend = make_backend(fake)  # a new process: a new adapter on the same database
-    restarted = await JobHarness.open(tmp_path, {"openai-videos": backend})
-    ended = await restarted.run(job.id)
-    await restarted.close()
-    await backend.aclose()
+    # a new process: a new adapter on the same database
+    async with harness_for(tmp_path, {"openai-videos": make_backend(fake)}) as restarted:
+        ended = await restarted.run(job.id)
     assert ended.status is JobStatus.COMPLETE, restarted.dump(ended)
     assert fake.submissions == 1 and fake.created == 1
     assert fake.hits(f"/v1/videos/{crashed.upstream_id}", "GET")
@@ -179,18 +162,14 @@ async def test_poll_maps_progress_and_the_poll_hint(fake: FakeOpenAI) -> None:
 
 async def test_unknown_video_is_not_found(fake: FakeOpenAI) -> None:
     backend = make_backend(fake)
-    with pytest.raises(BackendFailure) as info:
-        await backend.poll(backend_job(ROUTE, {"prompt": "x"}), "video_missing")
-    await backend.aclose()
-    assert info.value.failure is FailureCode.NOT_FOUND and info.value.accepted
+    failure = await failure_of(backend, backend.poll(backend_job(ROUTE, {"prompt": "x"}), "video_missing"))
+    assert failure.failure is FailureCode.NOT_FOUND and failure.accepted
 
 
 async def test_retired_submits_nothing(fake: FakeOpenAI) -> None:
     backend = OpenAIVideosBackend("v", provider("openai-videos", f"{fake.url}/v1", API_KEY))
-    with pytest.raises(BackendFailure) as info:
-        await backend.submit(backend_job(ROUTE, {"prompt": "x"}))
-    await backend.aclose()
-    assert info.value.failure is FailureCode.UNAVAILABLE and not info.value.accepted
+    failure = await failure_of(backend, backend.submit(backend_job(ROUTE, {"prompt": "x"})))
+    assert failure.failure is FailureCode.UNAVAILABLE and not failure.accepted
     assert fake.submissions == 0
 
 

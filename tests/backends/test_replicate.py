@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +11,11 @@ from studio402.backends.replicate import ReplicateBackend
 from studio402.jobs.model import JobStatus
 from tests.backends.upstream_support import (
     DEADLINE,
+    ENDINGS,
     assert_complete,
     assert_failed,
     cancel_midway,
+    fake_fixtures,
     geometry_of,
     harness_for,
     image_size,
@@ -22,6 +23,7 @@ from tests.backends.upstream_support import (
     provider,
     restart_midway,
     run_recording_sleeps,
+    sent,
     video_size,
 )
 from tests.fakes.fake_server import Outcome, Scenario, decode_data_uri
@@ -43,17 +45,9 @@ MODELS = {
 FLUX = {"prompt": "a glass apple", "aspect_ratio": "3:2", "resolution": "0.5 MP", "output_format": "png"}
 
 
-@pytest.fixture(scope="module")
-async def server() -> AsyncIterator[FakeReplicate]:
-    shared = FakeReplicate()
-    async with shared.running():
-        yield shared
-
-
-@pytest.fixture
-def fake(server: FakeReplicate) -> FakeReplicate:
-    server.reset(Scenario(size=geometry_of("veo-3.1/generate", VEO)))
-    return server
+server, fake = fake_fixtures(
+    FakeReplicate, lambda f: f.reset(Scenario(size=geometry_of("veo-3.1/generate", VEO)))
+)
 
 
 def replicate(fake: FakeReplicate, **changes: Any) -> dict[str, ReplicateBackend]:
@@ -61,11 +55,6 @@ def replicate(fake: FakeReplicate, **changes: Any) -> dict[str, ReplicateBackend
     return {
         "replicate": ReplicateBackend("replicate", provider("replicate", f"{fake.base_url}/v1", **settings))
     }
-
-
-def sent(fake: FakeReplicate) -> dict[str, Any]:
-    body: dict[str, Any] = list(fake.tasks.values())[-1].body
-    return body
 
 
 async def test_official_model_with_first_and_last_frame(fake: FakeReplicate, tmp_path: Path) -> None:
@@ -101,15 +90,7 @@ async def test_versions_and_deployments_give_images(fake: FakeReplicate, tmp_pat
         assert (prediction.path, fake.versions[prediction.id]) == ("acme/flux-max", None)
 
 
-@pytest.mark.parametrize(
-    ("outcome", "code"),
-    [
-        (Outcome.MODERATED, "moderated"),
-        (Outcome.NO_MEDIA, "no_media"),
-        (Outcome.FAILED, "upstream_error"),
-        (Outcome.EXPIRED, "expired"),
-    ],
-)
+@pytest.mark.parametrize(("outcome", "code"), ENDINGS)
 async def test_prediction_endings(fake: FakeReplicate, tmp_path: Path, outcome: Outcome, code: str) -> None:
     fake.scenario = Scenario(outcome)
     async with harness_for(tmp_path, replicate(fake)) as h:

@@ -23,23 +23,14 @@ from tests.backends.flows import (
     video_facts,
 )
 from tests.backends.harness import JobHarness
+from tests.backends.upstream_support import failure_of, fake_fixtures, harness_for
 from tests.fakes.vertex import API_KEY, LOCATION, PROJECT, RAI_REASON, TOKEN, FakeVertex
 
 ROUTE = "veo-3.1/generate"
 FAST_ROUTE = "veo-3.1-fast/generate"
 
 
-@pytest.fixture(scope="module")
-async def server() -> AsyncIterator[FakeVertex]:
-    upstream = FakeVertex()
-    async with upstream.running():
-        yield upstream
-
-
-@pytest.fixture
-def fake(server: FakeVertex) -> FakeVertex:
-    server.reset()
-    return server
+server, fake = fake_fixtures(FakeVertex)
 
 
 def make_backend(fake: FakeVertex, key: str = TOKEN, **options: Any) -> VertexVeoBackend:
@@ -49,11 +40,8 @@ def make_backend(fake: FakeVertex, key: str = TOKEN, **options: Any) -> VertexVe
 
 @pytest.fixture
 async def harness(tmp_path: Path, fake: FakeVertex) -> AsyncIterator[JobHarness]:
-    backend = make_backend(fake)
-    h = await JobHarness.open(tmp_path, {"vertex": backend})
-    yield h
-    await h.close()
-    await backend.aclose()
+    async with harness_for(tmp_path, {"vertex": make_backend(fake)}) as h:
+        yield h
 
 
 async def test_text_to_video_stores_the_inline_video(harness: JobHarness, fake: FakeVertex) -> None:
@@ -140,12 +128,9 @@ async def test_persistent_unavailability_fails_upstream_error(harness: JobHarnes
 
 
 async def test_never_done_times_out_and_cancels_upstream(tmp_path: Path, fake: FakeVertex) -> None:
-    backend = make_backend(fake)
-    h = await JobHarness.open(tmp_path, {"vertex": backend}, config=SHORT_DEADLINE)
-    fake.scenario = "never_done"
-    ended = await h.run((await h.submit(ROUTE, {"prompt": "x"})).id)
-    await h.close()
-    await backend.aclose()
+    async with harness_for(tmp_path, {"vertex": make_backend(fake)}, config=SHORT_DEADLINE) as h:
+        fake.scenario = "never_done"
+        ended = await h.run((await h.submit(ROUTE, {"prompt": "x"})).id)
     assert (ended.status, ended.error_code) == (JobStatus.FAILED, "timeout")
     assert fake.cancels == [ended.upstream_id]
 
@@ -166,11 +151,8 @@ async def test_restart_resumes_the_operation_without_resubmitting(
     crashed = await harness.run_until_upstream(job.id)
     assert crashed.upstream_id in fake.operations and fake.submissions == 1
     fake.hold = False
-    backend = make_backend(fake)
-    restarted = await JobHarness.open(tmp_path, {"vertex": backend})
-    ended = await restarted.run(job.id)
-    await restarted.close()
-    await backend.aclose()
+    async with harness_for(tmp_path, {"vertex": make_backend(fake)}) as restarted:
+        ended = await restarted.run(job.id)
     assert ended.status is JobStatus.COMPLETE, restarted.dump(ended)
     assert fake.submissions == 1 and len(fake.operations) == 1
     assert fake.operations[str(crashed.upstream_id)].polls >= 1
@@ -179,10 +161,8 @@ async def test_restart_resumes_the_operation_without_resubmitting(
 async def test_api_key_mode_uses_the_key_header_and_no_project(tmp_path: Path, fake: FakeVertex) -> None:
     backend = VertexVeoBackend("vertex", provider("vertex-veo", fake.url, API_KEY, auth="api_key"))
     assert backend.missing_settings() == []
-    h = await JobHarness.open(tmp_path, {"vertex": backend})
-    ended = await h.run((await h.submit(FAST_ROUTE, {"prompt": "x", "durationSeconds": 4})).id)
-    await h.close()
-    await backend.aclose()
+    async with harness_for(tmp_path, {"vertex": backend}) as h:
+        ended = await h.run((await h.submit(FAST_ROUTE, {"prompt": "x", "durationSeconds": 4})).id)
     assert ended.status is JobStatus.COMPLETE, h.dump(ended)
     assert str(ended.upstream_id).startswith("publishers/google/models/veo-3.1-fast-generate-001/operations/")
     assert all("authorization" not in r.headers for r in fake.received)
@@ -190,10 +170,8 @@ async def test_api_key_mode_uses_the_key_header_and_no_project(tmp_path: Path, f
 
 async def test_a_refused_token_is_an_auth_failure(fake: FakeVertex) -> None:
     backend = make_backend(fake, key="ya29.expired")
-    with pytest.raises(BackendFailure) as info:
-        await backend.submit(backend_job(ROUTE, {"prompt": "x"}))
-    await backend.aclose()
-    assert info.value.failure is FailureCode.AUTH and not info.value.accepted
+    failure = await failure_of(backend, backend.submit(backend_job(ROUTE, {"prompt": "x"})))
+    assert failure.failure is FailureCode.AUTH and not failure.accepted
 
 
 def test_parameters_map_the_canonical_body() -> None:
@@ -242,10 +220,10 @@ def test_settings() -> None:
 
 async def test_only_operation_names_are_polled(fake: FakeVertex) -> None:
     backend = make_backend(fake)
-    with pytest.raises(BackendFailure) as info:
-        await backend.poll(backend_job(ROUTE, {"prompt": "x"}), "../../other/api:call")
-    await backend.aclose()
-    assert info.value.failure is FailureCode.NOT_FOUND and not fake.received
+    failure = await failure_of(
+        backend, backend.poll(backend_job(ROUTE, {"prompt": "x"}), "../../other/api:call")
+    )
+    assert failure.failure is FailureCode.NOT_FOUND and not fake.received
 
 
 def test_built_from_the_factory_table() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +11,11 @@ from studio402.backends.xai import XaiBackend
 from studio402.jobs.model import JobStatus
 from tests.backends.upstream_support import (
     DEADLINE,
+    ENDINGS,
     assert_complete,
     assert_failed,
     cancel_midway,
+    fake_fixtures,
     geometry_of,
     harness_for,
     image_size,
@@ -31,17 +32,7 @@ IMAGE = {"prompt": "a red fox", "aspect_ratio": "16:9"}
 VIDEO = {"prompt": "waves at dusk", "duration": "3", "resolution": "480p", "aspect_ratio": "9:16"}
 
 
-@pytest.fixture(scope="module")
-async def server() -> AsyncIterator[FakeXai]:
-    shared = FakeXai()
-    async with shared.running():
-        yield shared
-
-
-@pytest.fixture
-def fake(server: FakeXai) -> FakeXai:
-    server.reset()
-    return server
+server, fake = fake_fixtures(FakeXai)
 
 
 def xai(fake: FakeXai, **changes: Any) -> dict[str, XaiBackend]:
@@ -140,15 +131,7 @@ async def test_video_t2v_and_i2v(fake: FakeXai, tmp_path: Path) -> None:
     assert decode_data_uri(i2v_body["image"]["url"]) == ("image/png", first.data)
 
 
-@pytest.mark.parametrize(
-    ("outcome", "code"),
-    [
-        (Outcome.MODERATED, "moderated"),
-        (Outcome.NO_MEDIA, "no_media"),
-        (Outcome.EXPIRED, "expired"),
-        (Outcome.FAILED, "upstream_error"),
-    ],
-)
+@pytest.mark.parametrize(("outcome", "code"), ENDINGS)
 async def test_video_endings(fake: FakeXai, tmp_path: Path, outcome: Outcome, code: str) -> None:
     fake.scenario = Scenario(outcome)
     async with harness_for(tmp_path, xai(fake)) as h:

@@ -1,31 +1,80 @@
-"""Helpers of the adapter tests against fake upstreams: settings, real media inputs, decoding results,
-a runner whose sleeps are recorded (to check Retry-After honouring without waiting), and a mid-job cancel."""
+"""Helpers of the adapter tests against fake upstreams: the fake's fixtures, settings, real media inputs,
+decoding results, a runner whose sleeps are recorded (to check Retry-After honouring without waiting), and a
+mid-job cancel."""
 
 from __future__ import annotations
 
 import asyncio
 import io
 import time
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
+import pytest
 from PIL import Image
 
-from studio402.backends.base import Backend, MediaInput
+from studio402.backends.base import Backend, BackendFailure, MediaInput
 from studio402.catalog import CATALOG
 from studio402.catalog.fields import MediaKind
 from studio402.config import ProviderSettings
 from studio402.jobs.model import Job, JobStatus
-from studio402.jobs.runner import JobRunner, RunnerConfig
+from studio402.jobs.runner import RunnerConfig
 from studio402.media.avprobe import open_container
 from studio402.payments.ledger import new_id
 from tests.backends.harness import FAST, JobHarness
-from tests.fakes.fake_server import API_KEY, image_bytes, mp4_bytes
+from tests.fakes.fake_server import API_KEY, FakeUpstream, Outcome, image_bytes, mp4_bytes
 
 DEADLINE = replace(FAST, deadline_seconds=0.3)  # "never finishes" ends fast
+# How a task ends upstream -> the job's error code.
+ENDINGS = [
+    (Outcome.MODERATED, "moderated"),
+    (Outcome.NO_MEDIA, "no_media"),
+    (Outcome.EXPIRED, "expired"),
+    (Outcome.FAILED, "upstream_error"),
+]
+
+
+class Fake(Protocol):
+    def running(self) -> AbstractAsyncContextManager[object]: ...
+
+    def reset(self) -> None: ...
+
+
+FakeT = TypeVar("FakeT", bound=Fake)
+
+
+def fake_fixtures(make: Callable[[], FakeT], reset: Callable[[FakeT], None] | None = None) -> tuple[Any, Any]:
+    """A test module's `server` (one running fake for the module) and `fake` (that server, reset before each
+    test; by `reset` when given) fixtures: `server, fake = fake_fixtures(FakeXai)`."""
+
+    @pytest.fixture(scope="module")
+    async def server() -> AsyncIterator[FakeT]:
+        shared = make()
+        async with shared.running():
+            yield shared
+
+    @pytest.fixture
+    def fake(server: FakeT) -> FakeT:
+        if reset is None:
+            server.reset()
+        else:
+            reset(server)
+        return server
+
+    return server, fake
+
+
+async def failure_of(backend: Backend, call: Awaitable[object]) -> BackendFailure:
+    """The failure a call on `backend` raises; the backend is closed either way."""
+    try:
+        with pytest.raises(BackendFailure) as info:
+            await call
+    finally:
+        await backend.aclose()
+    return info.value
 
 
 def provider(kind: str, base_url: str, **changes: Any) -> ProviderSettings:
@@ -66,6 +115,12 @@ def audio_input(loc: tuple[str | int, ...]) -> MediaInput:
     )
 
 
+def sent(fake: FakeUpstream) -> dict[str, Any]:
+    """The body of the last task the fake accepted."""
+    body: dict[str, Any] = list(fake.tasks.values())[-1].body
+    return body
+
+
 def video_size(data: bytes) -> tuple[int, int]:
     with open_container(data) as container:
         frame = next(container.decode(video=0))
@@ -100,18 +155,7 @@ async def run_recording_sleeps(harness: JobHarness, job_id: str) -> tuple[Job, l
     owner = new_id("worker")
     job = await harness.store.claim(owner, harness.config.lease_seconds, time.time())
     assert job is not None and job.id == job_id
-    runner = JobRunner(
-        harness.store,
-        harness.registry,
-        harness.blobs,
-        harness.events,
-        CATALOG,
-        owner=owner,
-        media=harness.media,
-        config=harness.config,
-        sleep=sleep,
-    )
-    await asyncio.wait_for(runner.run(job), 30)
+    await asyncio.wait_for(harness.runner(owner, sleep=sleep).run(job), 30)
     ended = await harness.store.get(job_id)
     assert ended is not None
     return ended, sleeps

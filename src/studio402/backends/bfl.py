@@ -20,6 +20,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from studio402.backends.adapter import UpstreamAdapter
 from studio402.backends.base import (
     BackendFailure,
     BackendJob,
@@ -32,16 +33,12 @@ from studio402.backends.base import (
 from studio402.backends.dimensions import geometry
 from studio402.backends.http_common import (
     DETAIL_LIMIT,
-    api_key,
     download,
     encode_base64,
-    ensure_ready,
     json_object,
     media_inputs,
-    new_client,
     send,
     status_failure,
-    upstream_model,
     wait_seconds,
 )
 from studio402.catalog import CATALOG
@@ -109,23 +106,17 @@ def bfl_failure(resp: httpx.Response, *, accepted: bool) -> BackendFailure:
     return failure
 
 
-class BflBackend:
+class BflBackend(UpstreamAdapter):
+    default_url = DEFAULT_BASE
+    default_models = DEFAULT_MODELS
+    routes = ROUTES
+    auth_header = HEADER_KEY
+    auth_scheme = ""
+
     def __init__(self, name: str, settings: ProviderSettings) -> None:
-        self.name = name
-        self._settings = settings
-        self._client = new_client(settings, DEFAULT_BASE)
+        super().__init__(name, settings)
         extra = settings.options.get("polling_hosts") or []
         self._trusted = {self._client.base_url.host, *(str(h).lower() for h in extra)}
-
-    @classmethod
-    def from_settings(cls, name: str, settings: ProviderSettings) -> BflBackend:
-        return cls(name, settings)
-
-    def missing_settings(self) -> list[str]:
-        return [] if api_key(self._settings) else ["api_key"]
-
-    def supports(self, route_key: str) -> bool:
-        return route_key in ROUTES and self._settings.enabled and not self.missing_settings()
 
     def trusted(self, url: str) -> bool:
         parts = urlsplit(url)
@@ -133,14 +124,8 @@ class BflBackend:
         ok_host = host in self._trusted or host == TRUSTED_DOMAIN or host.endswith("." + TRUSTED_DOMAIN)
         return ok_host and parts.scheme in ("https", self._client.base_url.scheme)
 
-    def _headers(self) -> dict[str, str]:
-        return {HEADER_KEY: api_key(self._settings) or ""}
-
     async def submit(self, job: BackendJob) -> Submitted:
-        ensure_ready(self.name, self._settings, self.missing_settings())
-        endpoint = upstream_model(self._settings, job.route_key, DEFAULT_MODELS)
-        if endpoint is None:
-            raise BackendFailure(FailureCode.UNAVAILABLE, f"{self.name} has no model for {job.route_key}")
+        endpoint = self._model(job)
         resp = await send(
             self._client,
             "POST",
@@ -215,6 +200,3 @@ class BflBackend:
 
     async def cancel(self, job: BackendJob, upstream_id: str) -> None:
         return None  # BFL documents no cancel
-
-    async def aclose(self) -> None:
-        await self._client.aclose()

@@ -19,18 +19,11 @@ from typing import Any
 
 import httpx
 
+from studio402.backends.adapter import UpstreamAdapter
 from studio402.backends.base import BackendFailure, BackendJob, FailureCode, Poll, Submitted, UpstreamStatus
-from studio402.backends.hosted_io import fetch_media, final, media_ref, member, new_client
-from studio402.backends.http_common import (
-    api_key,
-    error_object,
-    json_object,
-    send,
-    status_failure,
-    upstream_model,
-)
+from studio402.backends.hosted_io import inline_images, media_ref, member, task_failure
+from studio402.backends.http_common import error_object, status_failure
 from studio402.catalog.fields import MediaKind
-from studio402.config import ProviderSettings
 
 log = logging.getLogger(__name__)
 DEFAULT_BASE = "https://ark.ap-southeast.bytepluses.com/api/v3"
@@ -77,35 +70,17 @@ def is_moderation(code: str) -> bool:
     return "Sensitive" in code or "RiskDetection" in code
 
 
-class SeedanceBackend:
-    def __init__(self, name: str, settings: ProviderSettings) -> None:
-        self.name = name
-        self._settings = settings
-        self._client = new_client(settings, DEFAULT_BASE)
-        self._inline = bool(settings.options.get("inline_images", True))
-
-    @classmethod
-    def from_settings(cls, name: str, settings: ProviderSettings) -> SeedanceBackend:
-        return cls(name, settings)
-
-    def missing_settings(self) -> list[str]:
-        return [] if api_key(self._settings) else ["api_key"]
-
-    def supports(self, route_key: str) -> bool:
-        return self._settings.enabled and route_key in DEFAULT_MODELS
-
-    def _headers(self) -> dict[str, str]:
-        key = api_key(self._settings)
-        if not key:
-            raise BackendFailure(FailureCode.UNAVAILABLE, f"{self.name}: no api_key configured")
-        return {"Authorization": f"Bearer {key}"}
+class SeedanceBackend(UpstreamAdapter):
+    default_url = DEFAULT_BASE
+    default_models = DEFAULT_MODELS
+    routes = frozenset(DEFAULT_MODELS)
+    unserved = "{name} does not serve {route}"
+    gated = False
 
     def _body(self, job: BackendJob) -> dict[str, Any]:
         """The task creation body for a canonical Seedance request."""
         p = job.params
-        model = upstream_model(self._settings, job.route_key, DEFAULT_MODELS)
-        if model is None or job.route_key not in DEFAULT_MODELS:
-            raise BackendFailure(FailureCode.UNAVAILABLE, f"{self.name} does not serve {job.route_key}")
+        model = self._model(job)
         if p.get("upscaleResolution"):
             raise BackendFailure(
                 FailureCode.UNAVAILABLE, f"{self.name} offers no {p['upscaleResolution']} upscale"
@@ -131,46 +106,30 @@ class SeedanceBackend:
         if job.params.get("prompt"):
             content.append({"type": "text", "text": job.params["prompt"]})
         keyframes = job.params.get("mode", "keyframe") == "keyframe"
+        inline = inline_images(self._settings.options)
         for media in [*job.inputs_at("urls"), *job.inputs_at("audioUrls")]:
             kind = _MEDIA_TYPES[media.kind]
             if keyframes:
                 role = "first_frame" if media.loc[-1] == 0 else "last_frame"
             else:
                 role = _REFERENCE_ROLES[media.kind]
-            content.append({"type": kind, kind: {"url": media_ref(media, inline=self._inline)}, "role": role})
+            content.append({"type": kind, kind: {"url": media_ref(media, inline=inline)}, "role": role})
         return content
 
     async def submit(self, job: BackendJob) -> Submitted:
-        body = self._body(job)
-        resp = await send(self._client, "POST", TASKS, creates=True, json=body, headers=self._headers())
-        if resp.is_error:
-            raise self._failure(resp, accepted=False)
-        task_id = json_object(resp, accepted=True, retryable=False).get("id")
-        if not isinstance(task_id, str) or not task_id:
-            raise final(FailureCode.UPSTREAM_ERROR, f"{self.name}: no task id in the answer")
-        return Submitted(task_id)
+        answer = await self._create(TASKS, json=self._body(job), headers=self._headers())
+        return Submitted(self._answer_id(answer.get("id"), "task id"))
 
     async def poll(self, job: BackendJob, upstream_id: str) -> Poll:
-        resp = await send(
-            self._client, "GET", f"{TASKS}/{upstream_id}", accepted=True, headers=self._headers()
-        )
-        if resp.is_error:
-            raise self._failure(resp, accepted=True)
-        body = json_object(resp, accepted=True)
+        body = await self._get_json(f"{TASKS}/{upstream_id}")
         status = str(body.get("status"))
         if status in _WAITING:
             return Poll(_WAITING[TaskStatus(status)])
         if status == TaskStatus.SUCCEEDED:
-            content = member(body, "content")
-            if not content.get("video_url"):
-                raise final(FailureCode.NO_MEDIA, f"{self.name}: succeeded without a video")
-            return Poll(
-                UpstreamStatus.SUCCEEDED,
-                100,
-                (await fetch_media(self._client, str(content["video_url"]), what="the video"),),
-            )
+            video = member(body, "content").get("video_url")
+            return await self._delivered(video, "succeeded without a video", what="the video")
         if status == TaskStatus.FAILED:
-            raise self._task_failure(body.get("error"))
+            raise task_failure(self.name, member(body, "error"), is_moderation)
         if status == TaskStatus.CANCELLED:
             raise BackendFailure(FailureCode.CANCELED, f"{self.name}: the task was cancelled", accepted=True)
         if status == TaskStatus.EXPIRED:
@@ -178,26 +137,12 @@ class SeedanceBackend:
         log.warning("%s: unknown task status %r for %s; still waiting", self.name, status, upstream_id)
         return Poll(UpstreamStatus.RUNNING)
 
-    def _task_failure(self, error: Any) -> BackendFailure:
-        error = error if isinstance(error, dict) else {}
-        code = str(error.get("code") or "")
-        text = f"{self.name}: {code} {error.get('message') or 'the task failed'}".strip()
-        failure = FailureCode.MODERATED if is_moderation(code) else FailureCode.UPSTREAM_ERROR
-        return final(failure, text)
-
     def _failure(self, resp: httpx.Response, *, accepted: bool) -> BackendFailure:
         moderated = is_moderation(str(error_object(resp).get("code") or ""))
         return status_failure(resp, accepted=accepted, code=FailureCode.MODERATED if moderated else None)
 
     async def cancel(self, job: BackendJob, upstream_id: str) -> None:
         """Only a queued task can be cancelled; a running one finishes (and is billed) regardless."""
-        resp = await send(
-            self._client, "DELETE", f"{TASKS}/{upstream_id}", accepted=True, headers=self._headers()
-        )
-        if resp.status_code >= 500:
-            raise self._failure(resp, accepted=True)
+        resp = await self._cancel("DELETE", f"{TASKS}/{upstream_id}")
         if resp.is_error:
             log.info("%s: task %s not cancelled (HTTP %s)", self.name, upstream_id, resp.status_code)
-
-    async def aclose(self) -> None:
-        await self._client.aclose()

@@ -19,16 +19,10 @@ from typing import Any
 
 import httpx
 
+from studio402.backends.adapter import UpstreamAdapter
 from studio402.backends.base import BackendFailure, BackendJob, FailureCode, Poll, Submitted, UpstreamStatus
-from studio402.backends.hosted_io import fetch_media, final, media_ref, member, new_client
-from studio402.backends.http_common import (
-    api_key,
-    json_object,
-    send,
-    status_failure,
-    upstream_model,
-)
-from studio402.config import ProviderSettings
+from studio402.backends.hosted_io import final, inline_images, media_ref, member, task_failure
+from studio402.backends.http_common import status_failure
 
 log = logging.getLogger(__name__)
 DEFAULT_BASE = "https://dashscope-intl.aliyuncs.com/api/v1"
@@ -61,46 +55,32 @@ _WAITING = {
 }
 
 
+def is_moderation(code: str) -> bool:
+    return code in _MODERATION_CODES
+
+
 def code_failure(code: str) -> FailureCode | None:
     """Our code for a DashScope error code (`Throttling.RateQuota` is a throttling)."""
-    if code in _MODERATION_CODES:
+    if is_moderation(code):
         return FailureCode.MODERATED
     return _CODE_FAILURES.get(code.split(".", 1)[0])
 
 
-class WanBackend:
-    def __init__(self, name: str, settings: ProviderSettings) -> None:
-        self.name = name
-        self._settings = settings
-        self._client = new_client(settings, DEFAULT_BASE)
-        self._inline = bool(settings.options.get("inline_images", True))
-
-    @classmethod
-    def from_settings(cls, name: str, settings: ProviderSettings) -> WanBackend:
-        return cls(name, settings)
-
-    def missing_settings(self) -> list[str]:
-        return [] if api_key(self._settings) else ["api_key"]
-
-    def supports(self, route_key: str) -> bool:
-        return self._settings.enabled and route_key in DEFAULT_MODELS
-
-    def _headers(self) -> dict[str, str]:
-        key = api_key(self._settings)
-        if not key:
-            raise BackendFailure(FailureCode.UNAVAILABLE, f"{self.name}: no api_key configured")
-        return {"Authorization": f"Bearer {key}"}
+class WanBackend(UpstreamAdapter):
+    default_url = DEFAULT_BASE
+    default_models = DEFAULT_MODELS
+    routes = frozenset(DEFAULT_MODELS)
+    unserved = "{name} does not serve {route}"
+    gated = False
 
     def _body(self, job: BackendJob) -> dict[str, Any]:
         p = job.params
-        model = upstream_model(self._settings, job.route_key, DEFAULT_MODELS)
-        if model is None or job.route_key not in DEFAULT_MODELS:
-            raise BackendFailure(FailureCode.UNAVAILABLE, f"{self.name} does not serve {job.route_key}")
+        model = self._model(job)
         inputs: dict[str, Any] = {"prompt": p["prompt"]}
         if p.get("negativePrompt"):
             inputs["negative_prompt"] = p["negativePrompt"]
         for media in job.inputs_at("image")[:1]:
-            inputs["img_url"] = media_ref(media, inline=self._inline)
+            inputs["img_url"] = media_ref(media, inline=inline_images(self._settings.options))
         for media in job.inputs_at("audioUrl")[:1]:
             inputs["audio_url"] = media.url
         params: dict[str, Any] = {
@@ -118,44 +98,22 @@ class WanBackend:
 
     async def submit(self, job: BackendJob) -> Submitted:
         headers = {**self._headers(), ASYNC_HEADER: "enable"}
-        resp = await send(
-            self._client, "POST", SYNTHESIS, creates=True, json=self._body(job), headers=headers
-        )
-        if resp.is_error:
-            raise self._failure(resp, accepted=False)
-        output = json_object(resp, accepted=True, retryable=False).get("output")
-        task_id = output.get("task_id") if isinstance(output, dict) else None
-        if not isinstance(task_id, str) or not task_id:
-            raise final(FailureCode.UPSTREAM_ERROR, f"{self.name}: no task_id in the answer")
-        return Submitted(task_id)
+        answer = await self._create(SYNTHESIS, json=self._body(job), headers=headers)
+        return Submitted(self._answer_id(member(answer, "output").get("task_id"), "task_id"))
 
     async def poll(self, job: BackendJob, upstream_id: str) -> Poll:
-        resp = await send(self._client, "GET", f"tasks/{upstream_id}", accepted=True, headers=self._headers())
-        if resp.is_error:
-            raise self._failure(resp, accepted=True)
-        output = member(json_object(resp, accepted=True), "output")
+        output = member(await self._get_json(f"tasks/{upstream_id}"), "output")
         status = str(output.get("task_status"))
         if status in _WAITING:
             return Poll(_WAITING[TaskStatus(status)])
         if status == TaskStatus.SUCCEEDED:
-            if not output.get("video_url"):
-                raise final(FailureCode.NO_MEDIA, f"{self.name}: succeeded without a video")
-            return Poll(
-                UpstreamStatus.SUCCEEDED,
-                100,
-                (await fetch_media(self._client, str(output["video_url"]), what="the video"),),
-            )
+            video = output.get("video_url")
+            return await self._delivered(video, "succeeded without a video", what="the video")
         return self._ended(status, output, upstream_id)
 
     def _ended(self, status: str, output: dict[str, Any], upstream_id: str) -> Poll:
         if status == TaskStatus.FAILED:
-            code = str(output.get("code") or "")
-            failure = code_failure(code)
-            text = f"{self.name}: {code} {output.get('message') or 'the task failed'}".strip()
-            raise final(
-                FailureCode.MODERATED if failure is FailureCode.MODERATED else FailureCode.UPSTREAM_ERROR,
-                text,
-            )
+            raise task_failure(self.name, output, is_moderation)
         if status == TaskStatus.CANCELED:
             raise BackendFailure(FailureCode.CANCELED, f"{self.name}: the task was canceled", accepted=True)
         if status == TaskStatus.UNKNOWN:
@@ -176,13 +134,6 @@ class WanBackend:
 
     async def cancel(self, job: BackendJob, upstream_id: str) -> None:
         """Only a PENDING task can be canceled; a running one finishes regardless."""
-        resp = await send(
-            self._client, "POST", f"tasks/{upstream_id}/cancel", accepted=True, headers=self._headers()
-        )
-        if resp.status_code >= 500:
-            raise self._failure(resp, accepted=True)
+        resp = await self._cancel("POST", f"tasks/{upstream_id}/cancel")
         if resp.is_error:
             log.info("%s: task %s not canceled (HTTP %s)", self.name, upstream_id, resp.status_code)
-
-    async def aclose(self) -> None:
-        await self._client.aclose()

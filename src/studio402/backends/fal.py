@@ -22,25 +22,10 @@ from enum import StrEnum
 
 import httpx
 
+from studio402.backends.adapter import UpstreamAdapter
 from studio402.backends.base import BackendFailure, BackendJob, FailureCode, Poll, Submitted, UpstreamStatus
-from studio402.backends.hosted_io import (
-    InputMap,
-    check_input_options,
-    fetch_media,
-    final,
-    flagged,
-    input_map,
-    media_urls,
-    new_client,
-)
-from studio402.backends.http_common import (
-    api_key,
-    error_text,
-    json_object,
-    send,
-    status_failure,
-    upstream_model,
-)
+from studio402.backends.hosted_io import InputMap, check_input_options, final, flagged, input_map, media_urls
+from studio402.backends.http_common import error_text, json_object, send, status_failure
 from studio402.config import ProviderSettings
 
 log = logging.getLogger(__name__)
@@ -103,29 +88,15 @@ class FalRequest:
         return "/".join(parts[:keep]) + REQUESTS + self.request_id
 
 
-class FalBackend:
+class FalBackend(UpstreamAdapter):
+    default_url = DEFAULT_BASE
+    auth_scheme = "Key"
+    unserved = "{name}: no fal endpoint for {route}"
+    gated = False
+
     def __init__(self, name: str, settings: ProviderSettings) -> None:
-        self.name = name
-        self._settings = settings
-        self._client = new_client(settings, DEFAULT_BASE)
+        super().__init__(name, settings)
         check_input_options(FAL_INPUTS, settings.options)
-
-    @classmethod
-    def from_settings(cls, name: str, settings: ProviderSettings) -> FalBackend:
-        return cls(name, settings)
-
-    def missing_settings(self) -> list[str]:
-        missing = [] if api_key(self._settings) else ["api_key"]
-        return missing + ([] if self._settings.models else ["models"])
-
-    def supports(self, route_key: str) -> bool:
-        return self._settings.enabled and upstream_model(self._settings, route_key, {}) is not None
-
-    def _headers(self) -> dict[str, str]:
-        key = api_key(self._settings)
-        if not key:
-            raise BackendFailure(FailureCode.UNAVAILABLE, f"{self.name}: no api_key configured")
-        return {"Authorization": f"Key {key}"}
 
     def _submit_headers(self) -> dict[str, str]:
         headers = self._headers()
@@ -137,28 +108,14 @@ class FalBackend:
         return headers
 
     async def submit(self, job: BackendJob) -> Submitted:
-        endpoint = upstream_model(self._settings, job.route_key, {})
-        if endpoint is None:
-            raise BackendFailure(FailureCode.UNAVAILABLE, f"{self.name}: no fal endpoint for {job.route_key}")
+        endpoint = self._model(job).strip("/")
         body = input_map(FAL_INPUTS, self._settings.options, job.route_key).build(job)
-        resp = await send(
-            self._client, "POST", endpoint.strip("/"), creates=True, json=body, headers=self._submit_headers()
-        )
-        if resp.is_error:
-            raise self._failure(resp, accepted=False)
-        request_id = json_object(resp, accepted=True, retryable=False).get("request_id")
-        if not isinstance(request_id, str) or not request_id:
-            raise final(FailureCode.UPSTREAM_ERROR, f"{self.name}: no request_id in the answer")
-        return Submitted(str(FalRequest(endpoint.strip("/"), request_id)))
+        answer = await self._create(endpoint, json=body, headers=self._submit_headers())
+        return Submitted(str(FalRequest(endpoint, self._answer_id(answer.get("request_id"), "request_id"))))
 
     async def poll(self, job: BackendJob, upstream_id: str) -> Poll:
         request = FalRequest.parse(upstream_id)
-        resp = await send(
-            self._client, "GET", f"{request.base}/status", accepted=True, headers=self._headers()
-        )
-        if resp.is_error:
-            raise self._failure(resp, accepted=True)
-        body = json_object(resp, accepted=True)
+        body = await self._get_json(f"{request.base}/status")
         status = body.get("status")
         if status == QueueStatus.IN_QUEUE:
             return Poll(UpstreamStatus.QUEUED)
@@ -190,9 +147,7 @@ class FalBackend:
                 accepted=True,
             )
         urls = media_urls(output)
-        if not urls:
-            raise final(FailureCode.NO_MEDIA, f"{self.name}: completed without media")
-        return Poll(UpstreamStatus.SUCCEEDED, 100, (await fetch_media(self._client, urls[0]),))
+        return await self._delivered(urls[0] if urls else None, "completed without media")
 
     def _failure(self, resp: httpx.Response, *, accepted: bool, model_error: bool = False) -> BackendFailure:
         """fal errors: {"detail": "..." | [{loc, msg, type}]}, `x-fal-error-type`; a content-policy refusal is
@@ -208,17 +163,10 @@ class FalBackend:
     async def cancel(self, job: BackendJob, upstream_id: str) -> None:
         """A queued request is removed; a running one only gets a signal (it may still complete)."""
         request = FalRequest.parse(upstream_id)
-        resp = await send(
-            self._client, "PUT", f"{request.base}/cancel", accepted=True, headers=self._headers()
-        )
-        if resp.status_code >= 500:
-            raise self._failure(resp, accepted=True)
+        resp = await self._cancel("PUT", f"{request.base}/cancel")
         log.info(
             "%s: cancel of %s answered HTTP %s %s", self.name, upstream_id, resp.status_code, resp.text[:80]
         )
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
 
 
 def _detail_types(resp: httpx.Response) -> set[str]:

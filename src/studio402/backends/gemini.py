@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from studio402.backends.adapter import UpstreamAdapter
 from studio402.backends.base import (
     BackendFailure,
     BackendJob,
@@ -31,19 +32,15 @@ from studio402.backends.base import (
 )
 from studio402.backends.http_common import (
     DETAIL_LIMIT,
-    api_key,
     decode_base64,
     encode_base64,
-    ensure_ready,
     error_object,
     error_text,
     json_object,
     media_inputs,
-    new_client,
     retry_after,
     send,
     status_failure,
-    upstream_model,
     wait_seconds,
 )
 from studio402.config import ProviderSettings
@@ -149,40 +146,31 @@ def google_failure(resp: httpx.Response, *, accepted: bool) -> BackendFailure:
     return status_failure(resp, accepted=accepted)
 
 
-class GeminiImageBackend:
+class GeminiImageBackend(UpstreamAdapter):
+    default_url = DEFAULT_BASE
+    default_models = DEFAULT_MODELS
+    routes = ROUTES
+    auth_header = HEADER_KEY
+    auth_scheme = ""
+
     def __init__(self, name: str, settings: ProviderSettings) -> None:
-        self.name = name
-        self._settings = settings
         self._version = str(settings.options.get("api_version", API_VERSIONS[0]))
         if self._version not in API_VERSIONS:
             raise ConfigError(f"backend {name}: options.api_version must be one of {', '.join(API_VERSIONS)}")
-        self._client = new_client(settings, DEFAULT_BASE)
-
-    @classmethod
-    def from_settings(cls, name: str, settings: ProviderSettings) -> GeminiImageBackend:
-        return cls(name, settings)
-
-    def missing_settings(self) -> list[str]:
-        return [] if api_key(self._settings) else ["api_key"]
-
-    def supports(self, route_key: str) -> bool:
-        return route_key in ROUTES and self._settings.enabled and not self.missing_settings()
+        super().__init__(name, settings)
 
     def url(self, model: str) -> str:
         return f"{self._version}/models/{model}:generateContent"
 
     async def submit(self, job: BackendJob) -> Submitted:
-        ensure_ready(self.name, self._settings, self.missing_settings())
-        model = upstream_model(self._settings, job.route_key, DEFAULT_MODELS)
-        if model is None:
-            raise BackendFailure(FailureCode.UNAVAILABLE, f"{self.name} has no model for {job.route_key}")
+        model = self._model(job)
         resp = await send(
             self._client,
             "POST",
             self.url(model),
             creates=True,
             json=request_body(job),
-            headers={HEADER_KEY: api_key(self._settings) or ""},
+            headers=self._headers(),
         )
         if resp.status_code != 200:
             raise google_failure(resp, accepted=False)
@@ -196,6 +184,3 @@ class GeminiImageBackend:
 
     async def cancel(self, job: BackendJob, upstream_id: str) -> None:
         return None  # synchronous: nothing runs upstream once we stopped waiting
-
-    async def aclose(self) -> None:
-        await self._client.aclose()

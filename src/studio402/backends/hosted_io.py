@@ -19,19 +19,16 @@ Override example (TOML): `[backends.providers.fal.options.inputs."veo-3.1/genera
 from __future__ import annotations
 
 import base64
-import functools
 import re
-import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
 
 from studio402.backends.base import BackendFailure, BackendJob, FailureCode, MediaInput, Output
-from studio402.backends.http_common import CONNECT_TIMEOUT, decode_base64, download
+from studio402.backends.http_common import decode_base64, download
 from studio402.catalog.fields import MediaKind
-from studio402.config import ProviderSettings
 from studio402.errors import ConfigError
 from studio402.media.sniff import sniff
 
@@ -62,15 +59,12 @@ def final(code: FailureCode, detail: str) -> BackendFailure:
     return BackendFailure(code, detail, accepted=True, retryable=False)
 
 
-@functools.cache
-def _tls() -> ssl.SSLContext:
-    return httpx.create_ssl_context()
-
-
-def new_client(settings: ProviderSettings, default_base: str) -> httpx.AsyncClient:
-    """The adapter's one client; every adapter shares one TLS context (building one costs ~100 ms)."""
-    timeout = httpx.Timeout(settings.timeout_seconds, connect=min(CONNECT_TIMEOUT, settings.timeout_seconds))
-    return httpx.AsyncClient(base_url=settings.base_url or default_base, timeout=timeout, verify=_tls())
+def task_failure(name: str, error: Mapping[str, Any], moderation: Callable[[str], bool]) -> BackendFailure:
+    """A task the upstream failed, as `{code, message}` (BytePlus, DashScope): final; `moderated` when its
+    code is a safety refusal."""
+    code = str(error.get("code") or "")
+    text = f"{name}: {code} {error.get('message') or 'the task failed'}".strip()
+    return final(FailureCode.MODERATED if moderation(code) else FailureCode.UPSTREAM_ERROR, text)
 
 
 def member(body: Mapping[str, Any], key: str) -> dict[str, Any]:
@@ -81,6 +75,11 @@ def member(body: Mapping[str, Any], key: str) -> dict[str, Any]:
 
 def data_uri(media: MediaInput) -> str:
     return f"data:{media.mime};base64,{base64.b64encode(media.data).decode('ascii')}"
+
+
+def inline_images(options: Mapping[str, Any], default: bool = True) -> bool:
+    """`options.inline_images`: small images go inline as data URIs, else as our signed URL."""
+    return bool(options.get("inline_images", default))
 
 
 def media_ref(media: MediaInput, *, inline: bool = True, max_inline: int = INLINE_MAX_BYTES) -> str:
@@ -184,7 +183,7 @@ def input_map(base: InputMap, options: Mapping[str, Any], route_key: str) -> Inp
         raise ConfigError("options.inline_max_bytes must be a non-negative integer")
     mapped = replace(
         base,
-        inline_images=bool(options.get("inline_images", base.inline_images)),
+        inline_images=inline_images(options, base.inline_images),
         inline_max_bytes=max_inline,
     )
     overrides = _overrides(options)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from studio402.backends.adapter import UpstreamAdapter
 from studio402.backends.base import (
     BackendFailure,
     BackendJob,
@@ -21,18 +22,13 @@ from studio402.backends.base import (
 )
 from studio402.backends.http_common import (
     Part,
-    api_key,
     decode_base64,
-    ensure_ready,
     form_parts,
     json_object,
     media_inputs,
-    new_client,
     send,
-    upstream_model,
 )
 from studio402.backends.openai_common import DEFAULT_BASE, auth_headers, openai_failure
-from studio402.config import ProviderSettings
 
 DEFAULT_MODELS: Mapping[str, str] = {"gpt-image-1.5": "gpt-image-1.5", "gpt-image-2": "gpt-image-2"}
 ROUTES = frozenset(f"{m}/{op}" for m in DEFAULT_MODELS for op in ("generate", "edit"))
@@ -72,30 +68,12 @@ def first_image(body: Mapping[str, Any], params: Mapping[str, Any]) -> Output:
     return Output(decode_base64(item["b64_json"], "b64_json"), f"image/{fmt}")
 
 
-class OpenAIImagesBackend:
-    def __init__(self, name: str, settings: ProviderSettings) -> None:
-        self.name = name
-        self._settings = settings
-        self._client = new_client(settings, DEFAULT_BASE)
-
-    @classmethod
-    def from_settings(cls, name: str, settings: ProviderSettings) -> OpenAIImagesBackend:
-        return cls(name, settings)
-
-    def missing_settings(self) -> list[str]:
-        return [] if api_key(self._settings) else ["api_key"]
-
-    def supports(self, route_key: str) -> bool:
-        return route_key in ROUTES and self._settings.enabled and not self.missing_settings()
-
-    def _model(self, job: BackendJob) -> str:
-        model = upstream_model(self._settings, job.route_key, DEFAULT_MODELS)
-        if model is None:
-            raise BackendFailure(FailureCode.UNAVAILABLE, f"{self.name} has no model for {job.route_key}")
-        return model
+class OpenAIImagesBackend(UpstreamAdapter):
+    default_url = DEFAULT_BASE
+    default_models = DEFAULT_MODELS
+    routes = ROUTES
 
     async def submit(self, job: BackendJob) -> Submitted:
-        ensure_ready(self.name, self._settings, self.missing_settings())
         model, headers = self._model(job), auth_headers(self._settings)
         if job.operation == "edit":
             resp = await send(
@@ -125,6 +103,3 @@ class OpenAIImagesBackend:
 
     async def cancel(self, job: BackendJob, upstream_id: str) -> None:
         return None  # synchronous: nothing runs upstream once we stopped waiting
-
-    async def aclose(self) -> None:
-        await self._client.aclose()

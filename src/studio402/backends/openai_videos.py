@@ -19,6 +19,7 @@ from typing import Any
 
 from PIL import Image, ImageOps
 
+from studio402.backends.adapter import UpstreamAdapter
 from studio402.backends.base import (
     BackendFailure,
     BackendJob,
@@ -30,18 +31,13 @@ from studio402.backends.base import (
 )
 from studio402.backends.http_common import (
     Part,
-    api_key,
     download,
-    ensure_ready,
     form_parts,
     json_object,
     media_inputs,
-    new_client,
     send,
-    upstream_model,
 )
 from studio402.backends.openai_common import DEFAULT_BASE, auth_headers, is_moderation, openai_failure
-from studio402.config import ProviderSettings
 from studio402.errors import MediaError
 from studio402.media.image import encode_image, load_image, probe_image
 
@@ -111,30 +107,19 @@ def failed(video: Mapping[str, Any]) -> BackendFailure:
     return BackendFailure(code, detail, accepted=True, retryable=False)
 
 
-class OpenAIVideosBackend:
-    def __init__(self, name: str, settings: ProviderSettings) -> None:
-        self.name = name
-        self._settings = settings
-        self._client = new_client(settings, DEFAULT_BASE)
-
-    @classmethod
-    def from_settings(cls, name: str, settings: ProviderSettings) -> OpenAIVideosBackend:
-        return cls(name, settings)
+class OpenAIVideosBackend(UpstreamAdapter):
+    default_url = DEFAULT_BASE
+    default_models = DEFAULT_MODELS
+    routes = ROUTES
 
     def missing_settings(self) -> list[str]:
-        missing = [] if api_key(self._settings) else ["api_key"]
+        missing = super().missing_settings()
         if self._settings.options.get("allow_retired") is not True:
             missing.append(f"options.allow_retired (the OpenAI Videos API was retired on {RETIRED_ON})")
         return missing
 
-    def supports(self, route_key: str) -> bool:
-        return route_key in ROUTES and self._settings.enabled and not self.missing_settings()
-
     async def submit(self, job: BackendJob) -> Submitted:
-        ensure_ready(self.name, self._settings, self.missing_settings())
-        model = upstream_model(self._settings, job.route_key, DEFAULT_MODELS)
-        if model is None:
-            raise BackendFailure(FailureCode.UNAVAILABLE, f"{self.name} has no model for {job.route_key}")
+        model = self._model(job)
         resp = await send(
             self._client,
             "POST",
@@ -195,9 +180,6 @@ class OpenAIVideosBackend:
 
     async def cancel(self, job: BackendJob, upstream_id: str) -> None:
         return None  # the Videos API has no cancel; DELETE would only remove the record
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
 
 
 def _progress(video: Mapping[str, Any]) -> int | None:

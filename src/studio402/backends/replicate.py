@@ -24,23 +24,10 @@ from typing import Any
 
 import httpx
 
+from studio402.backends.adapter import UpstreamAdapter
 from studio402.backends.base import BackendFailure, BackendJob, FailureCode, Poll, Submitted, UpstreamStatus
-from studio402.backends.hosted_io import (
-    InputMap,
-    check_input_options,
-    fetch_media,
-    final,
-    input_map,
-    media_urls,
-    new_client,
-)
-from studio402.backends.http_common import (
-    api_key,
-    json_object,
-    send,
-    status_failure,
-    upstream_model,
-)
+from studio402.backends.hosted_io import InputMap, check_input_options, final, input_map, media_urls
+from studio402.backends.http_common import status_failure
 from studio402.config import ProviderSettings
 
 log = logging.getLogger(__name__)
@@ -100,55 +87,28 @@ def throttle_wait(resp: httpx.Response) -> float | None:
     return float(match.group(1)) if match else None
 
 
-class ReplicateBackend:
+class ReplicateBackend(UpstreamAdapter):
+    default_url = DEFAULT_BASE
+    unserved = "{name}: no model for {route}"
+    gated = False
+
     def __init__(self, name: str, settings: ProviderSettings) -> None:
-        self.name = name
-        self._settings = settings
-        self._client = new_client(settings, DEFAULT_BASE)
+        super().__init__(name, settings)
         check_input_options(REPLICATE_INPUTS, settings.options)
 
-    @classmethod
-    def from_settings(cls, name: str, settings: ProviderSettings) -> ReplicateBackend:
-        return cls(name, settings)
-
-    def missing_settings(self) -> list[str]:
-        missing = [] if api_key(self._settings) else ["api_key"]
-        return missing + ([] if self._settings.models else ["models"])
-
-    def supports(self, route_key: str) -> bool:
-        return self._settings.enabled and upstream_model(self._settings, route_key, {}) is not None
-
-    def _headers(self) -> dict[str, str]:
-        key = api_key(self._settings)
-        if not key:
-            raise BackendFailure(FailureCode.UNAVAILABLE, f"{self.name}: no api_key configured")
-        return {"Authorization": f"Bearer {key}"}
-
     async def submit(self, job: BackendJob) -> Submitted:
-        target = upstream_model(self._settings, job.route_key, {})
-        if target is None:
-            raise BackendFailure(FailureCode.UNAVAILABLE, f"{self.name}: no model for {job.route_key}")
         path, body = create_request(
-            target.strip("/"), input_map(REPLICATE_INPUTS, self._settings.options, job.route_key).build(job)
+            self._model(job).strip("/"),
+            input_map(REPLICATE_INPUTS, self._settings.options, job.route_key).build(job),
         )
         headers = self._headers()
         if self._settings.options.get("cancel_after"):
             headers["Cancel-After"] = str(self._settings.options["cancel_after"])
-        resp = await send(self._client, "POST", path, creates=True, json=body, headers=headers)
-        if resp.is_error:
-            raise self._failure(resp, accepted=False)
-        prediction_id = json_object(resp, accepted=True, retryable=False).get("id")
-        if not isinstance(prediction_id, str) or not prediction_id:
-            raise final(FailureCode.UPSTREAM_ERROR, f"{self.name}: no prediction id in the answer")
-        return Submitted(prediction_id)
+        answer = await self._create(path, json=body, headers=headers)
+        return Submitted(self._answer_id(answer.get("id"), "prediction id"))
 
     async def poll(self, job: BackendJob, upstream_id: str) -> Poll:
-        resp = await send(
-            self._client, "GET", f"predictions/{upstream_id}", accepted=True, headers=self._headers()
-        )
-        if resp.is_error:
-            raise self._failure(resp, accepted=True)
-        body = json_object(resp, accepted=True)
+        body = await self._get_json(f"predictions/{upstream_id}")
         status = body.get("status")
         if status == PredictionStatus.STARTING:
             return Poll(UpstreamStatus.QUEUED)
@@ -156,9 +116,7 @@ class ReplicateBackend:
             return Poll(UpstreamStatus.RUNNING, _progress(body.get("logs")))
         if status == PredictionStatus.SUCCEEDED:
             urls = media_urls(body.get("output"))
-            if not urls:
-                raise final(FailureCode.NO_MEDIA, f"{self.name}: succeeded without media")
-            return Poll(UpstreamStatus.SUCCEEDED, 100, (await fetch_media(self._client, urls[0]),))
+            return await self._delivered(urls[0] if urls else None, "succeeded without media")
         return self._ended(str(status), body, upstream_id)
 
     def _ended(self, status: str, body: dict[str, Any], upstream_id: str) -> Poll:
@@ -185,16 +143,9 @@ class ReplicateBackend:
         return failure
 
     async def cancel(self, job: BackendJob, upstream_id: str) -> None:
-        resp = await send(
-            self._client, "POST", f"predictions/{upstream_id}/cancel", accepted=True, headers=self._headers()
-        )
-        if resp.status_code >= 500:
-            raise self._failure(resp, accepted=True)
+        resp = await self._cancel("POST", f"predictions/{upstream_id}/cancel")
         if resp.is_error:
             log.info("%s: prediction %s not canceled (HTTP %s)", self.name, upstream_id, resp.status_code)
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
 
 
 def _progress(logs: Any) -> int | None:

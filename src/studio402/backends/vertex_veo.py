@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
+from studio402.backends.adapter import UpstreamAdapter
 from studio402.backends.base import (
     BackendFailure,
     BackendJob,
@@ -42,12 +43,9 @@ from studio402.backends.http_common import (
     api_key,
     decode_base64,
     encode_base64,
-    ensure_ready,
     json_object,
     media_inputs,
-    new_client,
     send,
-    upstream_model,
 )
 from studio402.config import ProviderSettings
 from studio402.errors import ConfigError
@@ -160,10 +158,11 @@ def operation_poll(op: Mapping[str, Any]) -> Poll:
     raise BackendFailure(FailureCode.NO_MEDIA, detail[:DETAIL_LIMIT], accepted=True, retryable=False)
 
 
-class VertexVeoBackend:
+class VertexVeoBackend(UpstreamAdapter):
+    default_models = DEFAULT_MODELS
+    routes = ROUTES
+
     def __init__(self, name: str, settings: ProviderSettings) -> None:
-        self.name = name
-        self._settings = settings
         options = settings.options
         try:
             self._auth = AuthMode(str(options.get("auth", AuthMode.BEARER)))
@@ -171,25 +170,18 @@ class VertexVeoBackend:
             raise ConfigError(f"backend {name}: options.auth must be 'bearer' or 'api_key'") from None
         self._project = str(options["project"]) if options.get("project") else None
         self._location = str(options.get("location") or DEFAULT_LOCATION)
-        self._client = new_client(settings, self.default_base(self._location))
+        super().__init__(name, settings, default_url=self.default_base(self._location))
 
     @staticmethod
     def default_base(location: str) -> str:
         prefix = "" if location == "global" else f"{location}-"
         return f"https://{prefix}aiplatform.googleapis.com"
 
-    @classmethod
-    def from_settings(cls, name: str, settings: ProviderSettings) -> VertexVeoBackend:
-        return cls(name, settings)
-
     def missing_settings(self) -> list[str]:
-        missing = [] if api_key(self._settings) else ["api_key"]
+        missing = super().missing_settings()
         if self._auth is AuthMode.BEARER and self._project is None:
             missing.append("options.project")
         return missing
-
-    def supports(self, route_key: str) -> bool:
-        return route_key in ROUTES and self._settings.enabled and not self.missing_settings()
 
     def _headers(self) -> dict[str, str]:
         key = api_key(self._settings) or ""
@@ -201,10 +193,7 @@ class VertexVeoBackend:
         return f"projects/{self._project}/locations/{self._location}/publishers/google/models/{model}"
 
     async def submit(self, job: BackendJob) -> Submitted:
-        ensure_ready(self.name, self._settings, self.missing_settings())
-        model = upstream_model(self._settings, job.route_key, DEFAULT_MODELS)
-        if model is None:
-            raise BackendFailure(FailureCode.UNAVAILABLE, f"{self.name} has no model for {job.route_key}")
+        model = self._model(job)
         body = {"instances": [instance(job)], "parameters": parameters(job, self._settings.options)}
         resp = await send(
             self._client,
@@ -254,6 +243,3 @@ class VertexVeoBackend:
         )
         if resp.status_code != 200:
             raise google_failure(resp, accepted=True)
-
-    async def aclose(self) -> None:
-        await self._client.aclose()

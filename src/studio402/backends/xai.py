@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from studio402.backends.adapter import UpstreamAdapter
 from studio402.backends.base import (
     BackendFailure,
     BackendJob,
@@ -26,17 +27,8 @@ from studio402.backends.base import (
     Submitted,
     UpstreamStatus,
 )
-from studio402.backends.hosted_io import data_uri, fetch_media, final, member, new_client
-from studio402.backends.http_common import (
-    api_key,
-    decode_base64,
-    error_text,
-    json_object,
-    send,
-    status_failure,
-    upstream_model,
-)
-from studio402.config import ProviderSettings
+from studio402.backends.hosted_io import data_uri, fetch_media, final, member
+from studio402.backends.http_common import decode_base64, error_text, json_object, send, status_failure
 from studio402.media.sniff import sniff
 
 log = logging.getLogger(__name__)
@@ -57,33 +49,12 @@ class VideoStatus(StrEnum):
     FAILED = "failed"
 
 
-class XaiBackend:
-    def __init__(self, name: str, settings: ProviderSettings) -> None:
-        self.name = name
-        self._settings = settings
-        self._client = new_client(settings, DEFAULT_BASE)
-
-    @classmethod
-    def from_settings(cls, name: str, settings: ProviderSettings) -> XaiBackend:
-        return cls(name, settings)
-
-    def missing_settings(self) -> list[str]:
-        return [] if api_key(self._settings) else ["api_key"]
-
-    def supports(self, route_key: str) -> bool:
-        return self._settings.enabled and route_key in DEFAULT_MODELS
-
-    def _headers(self) -> dict[str, str]:
-        key = api_key(self._settings)
-        if not key:
-            raise BackendFailure(FailureCode.UNAVAILABLE, f"{self.name}: no api_key configured")
-        return {"Authorization": f"Bearer {key}"}
-
-    def _model(self, job: BackendJob) -> str:
-        model = upstream_model(self._settings, job.route_key, DEFAULT_MODELS)
-        if model is None or job.route_key not in DEFAULT_MODELS:
-            raise BackendFailure(FailureCode.UNAVAILABLE, f"{self.name} does not serve {job.route_key}")
-        return model
+class XaiBackend(UpstreamAdapter):
+    default_url = DEFAULT_BASE
+    default_models = DEFAULT_MODELS
+    routes = frozenset(DEFAULT_MODELS)
+    unserved = "{name} does not serve {route}"
+    gated = False
 
     async def submit(self, job: BackendJob) -> Submitted:
         if job.route_key == _VIDEO_ROUTE:
@@ -109,10 +80,7 @@ class XaiBackend:
             body["image"] = images[0]
         elif images:
             body["images"] = images
-        resp = await send(self._client, "POST", path, creates=True, json=body, headers=self._headers())
-        if resp.is_error:
-            raise self._failure(resp, accepted=False)
-        data = json_object(resp, accepted=True, retryable=False).get("data")
+        data = (await self._create(path, json=body, headers=self._headers())).get("data")
         if not isinstance(data, list) or not data or not isinstance(data[0], dict):
             raise final(FailureCode.NO_MEDIA, f"{self.name}: the answer holds no image")
         return Poll(UpstreamStatus.SUCCEEDED, 100, (await self._image_output(data[0]),))
@@ -143,15 +111,8 @@ class XaiBackend:
         first = job.inputs_at("image")
         if first:
             body["image"] = {"url": data_uri(first[0])}
-        resp = await send(
-            self._client, "POST", "videos/generations", creates=True, json=body, headers=self._headers()
-        )
-        if resp.is_error:
-            raise self._failure(resp, accepted=False)
-        request_id = json_object(resp, accepted=True, retryable=False).get("request_id")
-        if not isinstance(request_id, str) or not request_id:
-            raise final(FailureCode.UPSTREAM_ERROR, f"{self.name}: no request_id in the answer")
-        return Submitted(request_id)
+        answer = await self._create("videos/generations", json=body, headers=self._headers())
+        return Submitted(self._answer_id(answer.get("request_id"), "request_id"))
 
     async def poll(self, job: BackendJob, upstream_id: str) -> Poll:
         resp = await send(
@@ -166,7 +127,7 @@ class XaiBackend:
         status = body.get("status") or (VideoStatus.DONE if video.get("url") else VideoStatus.PENDING)
         progress = body.get("progress") if isinstance(body.get("progress"), int) else None
         if status == VideoStatus.DONE:
-            return Poll(UpstreamStatus.SUCCEEDED, 100, (await self._video_output(video),))
+            return await self._video(video)
         if status == VideoStatus.PENDING:
             return Poll(UpstreamStatus.RUNNING, progress)
         if status == VideoStatus.EXPIRED:
@@ -178,14 +139,12 @@ class XaiBackend:
         log.warning("%s: unknown video status %r for %s; still waiting", self.name, status, upstream_id)
         return Poll(UpstreamStatus.RUNNING, progress)
 
-    async def _video_output(self, video: dict[str, Any]) -> Output:
+    async def _video(self, video: dict[str, Any]) -> Poll:
         if video.get("respect_moderation") is False:
             raise BackendFailure(
                 FailureCode.MODERATED, f"{self.name}: the video was blocked by moderation", accepted=True
             )
-        if not video.get("url"):
-            raise final(FailureCode.NO_MEDIA, f"{self.name}: done without a video")
-        return await fetch_media(self._client, str(video["url"]), what="the video")
+        return await self._delivered(video.get("url"), "done without a video", what="the video")
 
     def _job_failure(self, error: Any) -> BackendFailure:
         error = error if isinstance(error, dict) else {}
@@ -202,9 +161,6 @@ class XaiBackend:
 
     async def cancel(self, job: BackendJob, upstream_id: str) -> None:
         log.info("%s: no upstream cancel for video requests; %s is left to finish", self.name, upstream_id)
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
 
 
 def _code(resp: httpx.Response) -> str:
