@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import email.utils
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
 
 from studio402.backends.base import BackendFailure, FailureCode
-from studio402.backends.http_common import MAX_WAIT, retry_after, send, status_failure, upstream_model
+from studio402.backends.http_common import (
+    MAX_WAIT,
+    download,
+    retry_after,
+    send,
+    status_failure,
+    upstream_model,
+)
 from tests.backends.flows import provider
 
 
@@ -91,3 +99,74 @@ def test_upstream_model_prefers_the_operator_mapping() -> None:
     assert upstream_model(settings, "m/generate", defaults) == "default-m"
     assert upstream_model(settings, "n/generate", defaults) == "n-model"
     assert upstream_model(settings, "o/generate", defaults) is None
+
+
+def _serving(answer: Callable[[], httpx.Response]) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        transport=httpx.MockTransport(lambda _: answer()), base_url="http://upstream.test"
+    )
+
+
+async def _chunks(count: int, size: int = 1024) -> AsyncIterator[bytes]:
+    for _ in range(count):
+        yield b"x" * size
+
+
+async def _download_failure(answer: Callable[[], httpx.Response], limit: int = 4096) -> BackendFailure:
+    client = _serving(answer)
+    with pytest.raises(BackendFailure) as info:
+        await download(client, "out.mp4", limit=limit)
+    await client.aclose()
+    return info.value
+
+
+async def test_download_returns_the_body_and_its_type() -> None:
+    client = _serving(
+        lambda: httpx.Response(200, content=b"\x89PNG data", headers={"content-type": "image/png"})
+    )
+    assert await download(client, "out.png") == (b"\x89PNG data", "image/png")
+    await client.aclose()
+
+
+async def test_download_streams_a_body_within_the_limit() -> None:
+    client = _serving(lambda: httpx.Response(200, content=_chunks(4)))
+    data, _ = await download(client, "out.mp4", limit=4096)
+    await client.aclose()
+    assert data == b"x" * 4096
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        lambda: httpx.Response(200, content=b"x" * 5000),  # declared by content-length
+        lambda: httpx.Response(200, content=_chunks(10)),  # chunked: caught while reading
+    ],
+)
+async def test_download_refuses_more_than_the_limit(answer: Callable[[], httpx.Response]) -> None:
+    failure = await _download_failure(answer)
+    assert failure.code == FailureCode.UPSTREAM_ERROR
+    assert (failure.accepted, failure.retryable) == (True, False)
+    assert "larger than 4096 bytes" in failure.detail
+
+
+@pytest.mark.parametrize(
+    ("answer", "code", "retryable"),
+    [
+        (lambda: httpx.Response(404, json={"error": "gone"}), FailureCode.EXPIRED, False),
+        (lambda: httpx.Response(503, text="busy"), FailureCode.UPSTREAM_ERROR, True),
+        (lambda: httpx.Response(200, content=b""), FailureCode.NO_MEDIA, False),
+    ],
+)
+async def test_download_failures(
+    answer: Callable[[], httpx.Response], code: FailureCode, retryable: bool
+) -> None:
+    failure = await _download_failure(answer)
+    assert (failure.code, failure.accepted, failure.retryable) == (code, True, retryable)
+
+
+async def test_download_transport_error_is_retryable_and_accepted() -> None:
+    client = _failing(httpx.ReadTimeout("slow"))
+    with pytest.raises(BackendFailure) as info:
+        await download(client, "out.mp4")
+    await client.aclose()
+    assert (info.value.code, info.value.accepted, info.value.retryable) == (FailureCode.TIMEOUT, True, True)

@@ -27,6 +27,8 @@ RETRY_AFTER = "retry-after"
 CONNECT_TIMEOUT = 10.0
 DETAIL_LIMIT = 300
 MAX_WAIT = 300.0  # an upstream asking us to wait longer is misbehaving: the job's deadline decides instead
+# A 20 s 4K video is ~100 MB; anything far past that is a broken upstream and must not exhaust memory.
+MAX_RESULT_BYTES = 1 << 30
 
 # One multipart part: (field name, (file name or None for a plain field, content, content type or None)).
 Part = tuple[str, tuple[str | None, bytes | str, str | None]]
@@ -165,20 +167,23 @@ async def send(
     """One request; transport errors become failures. `creates`: this request starts a paid job."""
     try:
         return await client.request(method, url, **kwargs)
-    except _NOT_SENT as exc:
-        code = FailureCode.TIMEOUT if isinstance(exc, httpx.TimeoutException) else FailureCode.UPSTREAM_ERROR
-        raise BackendFailure(code, f"upstream unreachable ({type(exc).__name__})", accepted=accepted) from exc
     except httpx.TransportError as exc:
-        code = FailureCode.TIMEOUT if isinstance(exc, httpx.TimeoutException) else FailureCode.UPSTREAM_ERROR
-        what = type(exc).__name__
-        if creates:
-            raise BackendFailure(
-                code,
-                f"no answer to the submission ({what}); it may have been accepted, so it is not sent again",
-                accepted=True,
-                retryable=False,
-            ) from exc
-        raise BackendFailure(code, f"no answer from the upstream ({what})", accepted=accepted) from exc
+        raise transport_failure(exc, creates=creates, accepted=accepted) from exc
+
+
+def transport_failure(exc: httpx.TransportError, *, creates: bool, accepted: bool) -> BackendFailure:
+    code = FailureCode.TIMEOUT if isinstance(exc, httpx.TimeoutException) else FailureCode.UPSTREAM_ERROR
+    what = type(exc).__name__
+    if isinstance(exc, _NOT_SENT):
+        return BackendFailure(code, f"upstream unreachable ({what})", accepted=accepted)
+    if creates:
+        return BackendFailure(
+            code,
+            f"no answer to the submission ({what}); it may have been accepted, so it is not sent again",
+            accepted=True,
+            retryable=False,
+        )
+    return BackendFailure(code, f"no answer from the upstream ({what})", accepted=accepted)
 
 
 def _index(media: MediaInput) -> int:
@@ -233,19 +238,44 @@ def encode_base64(data: bytes) -> str:
 
 
 async def download(
-    client: httpx.AsyncClient, url: str, *, headers: Mapping[str, str] | None = None, what: str = "the result"
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    what: str = "the result",
+    limit: int = MAX_RESULT_BYTES,
 ) -> tuple[bytes, str | None]:
-    """Fetch generated media (the job is accepted): expired links are final, 5xx and timeouts retryable."""
-    resp = await send(client, "GET", url, accepted=True, headers=headers)
-    if resp.status_code in _EXPIRED_STATUSES:
-        raise BackendFailure(
-            FailureCode.EXPIRED,
-            f"{what} is no longer available ({error_text(resp)})",
-            accepted=True,
-            retryable=False,
-        )
-    if resp.status_code != 200:
-        raise status_failure(resp, accepted=True)
-    if not resp.content:
+    """Fetch generated media (the job is accepted): expired links are final, 5xx and timeouts retryable.
+    Streamed, so an upstream sending more than `limit` bytes fails the job instead of the process."""
+    try:
+        async with client.stream("GET", url, headers=headers) as resp:
+            if resp.status_code != 200:
+                await resp.aread()
+                if resp.status_code in _EXPIRED_STATUSES:
+                    raise BackendFailure(
+                        FailureCode.EXPIRED,
+                        f"{what} is no longer available ({error_text(resp)})",
+                        accepted=True,
+                        retryable=False,
+                    )
+                raise status_failure(resp, accepted=True)
+            declared = resp.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > limit:
+                raise _too_large(what, limit)
+            body = bytearray()
+            async for chunk in resp.aiter_bytes():
+                body += chunk
+                if len(body) > limit:
+                    raise _too_large(what, limit)
+            content_type = resp.headers.get("content-type")
+    except httpx.TransportError as exc:
+        raise transport_failure(exc, creates=False, accepted=True) from exc
+    if not body:
         raise BackendFailure(FailureCode.NO_MEDIA, f"{what} is empty", accepted=True, retryable=False)
-    return resp.content, resp.headers.get("content-type")
+    return bytes(body), content_type
+
+
+def _too_large(what: str, limit: int) -> BackendFailure:
+    return BackendFailure(
+        FailureCode.UPSTREAM_ERROR, f"{what} is larger than {limit} bytes", accepted=True, retryable=False
+    )
