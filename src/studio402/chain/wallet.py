@@ -110,13 +110,7 @@ class SettlerWallet:
         sees the new transaction."""
         gas_limit = gas or self._gas_default or await self._estimate(to, data, value)
         for _ in range(_MAX_ATTEMPTS):
-            signed = await self._sign_next(to, data, gas_limit, value)
-            if on_signed is not None:
-                try:
-                    await on_signed(signed)
-                except BaseException:
-                    await self._release(signed.nonce)
-                    raise
+            signed = await self._sign_announced(to, data, gas_limit, value, on_signed)
             try:
                 return await self._rpc.send_raw_transaction(signed.raw)
             except RpcUnavailable as exc:
@@ -164,17 +158,29 @@ class SettlerWallet:
             await self._forget_if_dropped(tx_hash)
             raise
 
+    async def _sign_announced(
+        self,
+        to: str | None,
+        data: bytes,
+        gas: int,
+        value: int,
+        on_signed: Callable[[SignedTx], Awaitable[None]] | None,
+    ) -> SignedTx:
+        """Sign with the next nonce and show the caller; a failing callback gives the nonce back."""
+        signed = await self._sign_next(to, data, gas, value)
+        if on_signed is not None:
+            try:
+                await on_signed(signed)
+            except BaseException:
+                await self._release(signed.nonce)
+                raise
+        return signed
+
     async def _send_sync(
         self, to: str, data: bytes, gas: int, on_signed: Callable[[SignedTx], Awaitable[None]] | None
     ) -> tuple[str, dict[str, Any]]:
         for _ in range(_MAX_ATTEMPTS):
-            signed = await self._sign_next(to, data, gas, 0)
-            if on_signed is not None:
-                try:
-                    await on_signed(signed)
-                except BaseException:
-                    await self._release(signed.nonce)
-                    raise
+            signed = await self._sign_announced(to, data, gas, 0, on_signed)
             try:
                 receipt = await self._rpc.send_raw_transaction_sync(signed.raw)
             except RpcUnavailable as exc:

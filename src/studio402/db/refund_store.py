@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
@@ -85,11 +86,7 @@ class SqlRefundStore:
             conn.execute(insert(refunds).values(_row(record)))
             _show_on_job(conn, record)
 
-        try:
-            await self._db.write(op)
-        except IntegrityError:
-            return False
-        return True
+        return await self._write_once(op)
 
     async def credit(self, record: RefundRecord) -> bool:
         def op(conn: Connection) -> None:
@@ -117,6 +114,10 @@ class SqlRefundStore:
             )
             _show_on_job(conn, record)
 
+        return await self._write_once(op)
+
+    async def _write_once(self, op: Callable[[Connection], None]) -> bool:
+        """False when the job already has its refund (the unique key held): a refund is written once."""
         try:
             await self._db.write(op)
         except IntegrityError:
