@@ -16,7 +16,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from studio402.errors import ConfigError
 
@@ -87,12 +95,47 @@ class DevnetSettings(_Section):
     demo_funds_usd: str = "100"
 
 
+class StorageBackend(StrEnum):
+    LOCAL = "local"  # files under <data_dir>/blobs, served by the app under signed URLs
+    S3 = "s3"  # an S3-compatible bucket, presigned URLs (the scale-out store)
+
+
+class S3Settings(_Section):
+    bucket: str
+    region: str = "us-east-1"
+    # MinIO, R2, Ceph, ...: path-style addressing unless `path_style = false`. None: AWS S3.
+    endpoint_url: str | None = None
+    path_style: bool | None = None
+    # Unset: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN from the environment.
+    access_key_id: str | None = None
+    secret_access_key: SecretStr | None = None
+    session_token: SecretStr | None = None
+    prefix: str = ""  # every key is stored under this prefix ("studio402/")
+    # Uploads go straight to the bucket with a presigned PUT; false: through the app (PUT uploadUrl
+    # with the Bearer client token, as with local storage).
+    direct_uploads: bool = True
+
+
 class StorageSettings(_Section):
+    backend: StorageBackend = StorageBackend.LOCAL
+    s3: S3Settings | None = None
     url_ttl_seconds: int = Field(1200, ge=30, le=7 * 86_400)
     # How long stored files are kept (0 = forever); a janitor pass deletes older ones hourly.
     result_retention_days: float = Field(30, ge=0)
     upload_retention_days: float = Field(7, ge=0)
     media_retention_days: float = Field(7, ge=0)  # media inputs copied from URLs / data: URLs
+
+    @model_validator(mode="after")
+    def _s3_complete(self) -> StorageSettings:
+        if self.backend is StorageBackend.S3:
+            if self.s3 is None:
+                raise ValueError("backend 's3' needs a [storage.s3] section with at least `bucket`")
+            if not self.s3.access_key_id or self.s3.secret_access_key is None:
+                raise ValueError(
+                    "storage.s3 needs credentials: access_key_id and secret_access_key "
+                    "(or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
+                )
+        return self
 
 
 class MediaSettings(_Section):
@@ -190,7 +233,22 @@ def load_settings(
     for key, value in (overrides or {}).items():
         if value is not None:
             _set_path(data, key.split("."), value)
+    _aws_credentials(data, env)
     return _validate(data)
+
+
+def _aws_credentials(data: dict[str, Any], env: Mapping[str, str]) -> None:
+    """S3 credentials not in the config come from the standard AWS variables, as every AWS tool does."""
+    s3 = data.get("storage", {}).get("s3")
+    if not isinstance(s3, dict):
+        return
+    for field, variable in (
+        ("access_key_id", "AWS_ACCESS_KEY_ID"),
+        ("secret_access_key", "AWS_SECRET_ACCESS_KEY"),
+        ("session_token", "AWS_SESSION_TOKEN"),
+    ):
+        if not s3.get(field) and env.get(variable):
+            s3[field] = env[variable]
 
 
 def example_config() -> str:

@@ -30,7 +30,7 @@ from studio402.chain.refunds import EvmRefunder
 from studio402.chain.rpc import AsyncRpc
 from studio402.chain.settlement import EvmSettler
 from studio402.chain.wallet import SettlerWallet
-from studio402.config import NetworkSettings, RefundMethod, Settings
+from studio402.config import NetworkSettings, RefundMethod, Settings, StorageBackend
 from studio402.db.engine import Database, database_url, open_database
 from studio402.db.ledger_store import SqlLedgerStore
 from studio402.db.refund_store import SqlRefundStore
@@ -50,13 +50,15 @@ from studio402.payments.engine import PaymentEngine
 from studio402.payments.methods.evm_exact import EvmExactMethod, EvmSettlement
 from studio402.payments.offers import Offer
 from studio402.payments.refunds import RefundRequest, RefundSender, RefundService
+from studio402.storage import open_blob_store
 from studio402.storage.base import UrlSigner
-from studio402.storage.local import LocalBlobStore
-from studio402.storage.uploads import UploadService
+from studio402.storage.s3 import S3BlobStore
+from studio402.storage.uploads import INCOMING, UploadService
 
 log = logging.getLogger(__name__)
 RECONCILE_EVERY_SECONDS = 15.0
 SWEEP_EVERY_SECONDS = 3600.0
+INCOMING_RETENTION_DAYS = 1.0  # unconfirmed direct uploads (their presigned PUT lives an hour)
 
 
 def build_registry(settings: Settings, catalog: Catalog) -> BackendRegistry:
@@ -110,6 +112,12 @@ class Services:
         return cls(settings, offers=offers)
 
     @property
+    def uploads_direct(self) -> bool:
+        """Clients PUT uploads straight to the bucket (presigned) instead of through the app."""
+        storage = self.settings.storage
+        return storage.backend is StorageBackend.S3 and storage.s3 is not None and storage.s3.direct_uploads
+
+    @property
     def credit_enabled(self) -> bool:
         return self.settings.payments.refund is RefundMethod.CREDIT
 
@@ -128,7 +136,10 @@ class Services:
         settings = self.settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         secret = load_secret(settings.data_dir / "secret.key")
-        self.blobs = LocalBlobStore(settings.data_dir / "blobs", UrlSigner(secret, settings.public_url))
+        self.signer = UrlSigner(secret, settings.public_url)
+        self.blobs = open_blob_store(settings, self.signer)
+        if isinstance(self.blobs, S3BlobStore):
+            self._closers.append(self.blobs.aclose)
         self.db = await open_database(database_url(settings.database.url, settings.data_dir))
         self._closers.append(self.db.dispose)
         self.jobs = SqlJobStore(self.db)
@@ -156,7 +167,8 @@ class Services:
             extra_allowed_networks=tuple(ip_network(n) for n in media.allowed_networks),
         )
         self.media = MediaResolver(self.catalog, self.blobs, SafeFetcher(fetch_policy), settings.public_url)
-        self.uploads = UploadService(self.db, self.blobs, secret, settings.public_url)
+        direct = self.blobs if isinstance(self.blobs, S3BlobStore) and self.uploads_direct else None
+        self.uploads = UploadService(self.db, self.blobs, secret, settings.public_url, direct=direct)
         loader = BlobMediaLoader(self.catalog, self.blobs, self.media, settings.storage.url_ttl_seconds)
         runner = JobRunner(
             self.jobs,
@@ -238,6 +250,7 @@ class Services:
             ("results", storage.result_retention_days),
             ("uploads", storage.upload_retention_days),
             ("media", storage.media_retention_days),
+            (INCOMING, INCOMING_RETENTION_DAYS),
         ):
             if days > 0:
                 removed[area] = await self.blobs.sweep(area, self.clock() - days * 86_400)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 
@@ -80,3 +81,35 @@ def test_invalid_config_is_a_clear_error(tmp_path: Path, text: str, needle: str)
 def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         load_settings(tmp_path / "nope.toml", environ={})
+
+
+def test_s3_storage_takes_credentials_from_the_aws_variables(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[storage]\nbackend = "s3"\n[storage.s3]\nbucket = "media"\nregion = "eu-west-3"\n')
+    env = {"AWS_ACCESS_KEY_ID": "AKIA1", "AWS_SECRET_ACCESS_KEY": "s3cret", "AWS_SESSION_TOKEN": "tok"}
+    s3 = load_settings(path, environ=env).storage.s3
+    assert s3 is not None and (s3.bucket, s3.region, s3.access_key_id) == ("media", "eu-west-3", "AKIA1")
+    assert s3.secret_access_key is not None and s3.secret_access_key.get_secret_value() == "s3cret"
+    assert s3.session_token is not None and s3.direct_uploads
+    # The config file wins over the AWS variables.
+    path.write_text(
+        '[storage]\nbackend = "s3"\n[storage.s3]\nbucket = "m"\n'
+        'access_key_id = "A2"\nsecret_access_key = "k2"\n'
+    )
+    s3 = load_settings(path, environ=env).storage.s3
+    assert s3 is not None and s3.access_key_id == "A2"
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ('[storage]\nbackend = "s3"\n', "[storage.s3] section"),
+        ('[storage]\nbackend = "s3"\n[storage.s3]\nbucket = "m"\n', "needs credentials"),
+        ('[storage]\nbackend = "gcs"\n', "storage.backend"),
+    ],
+)
+def test_incomplete_s3_storage_is_refused(tmp_path: Path, text: str, needle: str) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=re.escape(needle)):
+        load_settings(path, environ={})

@@ -56,7 +56,7 @@ _STATUS: dict[type[Studio402Error], int] = {
     ConflictError: 409,
     ChainError: 502,
     BackendError: 502,
-    StorageError: 500,
+    StorageError: 503,  # the blob store is down: try again later, nothing was charged
     ConfigError: 500,
 }
 

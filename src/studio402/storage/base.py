@@ -42,6 +42,16 @@ class BlobStore(Protocol):
         """A URL anyone may GET until it expires."""
         ...
 
+    async def sweep(self, area: str, older_than: float) -> int:
+        """Delete the blobs of `area` last written before `older_than`; how many."""
+        ...
+
+
+class DirectUploads(Protocol):
+    """A store clients can write to themselves (S3: a presigned PUT), so bytes skip the app."""
+
+    def upload_url(self, key: str, content_type: str, ttl_seconds: float) -> str: ...
+
 
 class UrlSigner:
     """HMAC-signed `?e=<expiry>&s=<signature>` for blob URLs served by the app itself."""

@@ -2,7 +2,11 @@
 
 A client token is an HMAC-signed claim set scoped to ONE upload: its pathname, its content type, a size
 limit and an expiry. It cannot write anywhere else, anything else, or later. The bytes are checked by
-content (a text file called .png is refused) before they are stored."""
+content (a text file called .png is refused) before they are stored.
+
+With a store that takes direct uploads (S3), the client PUTs to a presigned URL for `incoming/<id>/…`
+instead; confirming reads the object back, checks size and content, and only then stores it under its
+pathname. The presigned URL can be used again until it expires, but never reaches a confirmed upload."""
 
 from __future__ import annotations
 
@@ -22,12 +26,13 @@ from sqlalchemy.exc import IntegrityError
 from studio402.catalog.fields import MediaKind
 from studio402.db.engine import Database
 from studio402.db.schema import uploads
-from studio402.errors import AccessDenied, InputError, NotFound, TokenError
+from studio402.errors import AccessDenied, InputError, NotFound, PayloadTooLarge, TokenError
 from studio402.media.verify import MAX_BYTES, inspect_async, kind_of
-from studio402.storage.base import BlobStore
+from studio402.storage.base import BlobStore, DirectUploads
 
 TOKEN_PREFIX = "s402_upload_"  # noqa: S105 - a prefix, not a secret
 UPLOAD_TTL_SECONDS = 3600
+INCOMING = "incoming"  # direct uploads land here until confirmed
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,10 +75,12 @@ class UploadService:
         secret: bytes,
         public_url: str,
         *,
+        direct: DirectUploads | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._db = db
         self._blobs = blobs
+        self.direct = direct
         self._secret = hashlib.sha256(b"uploads\n" + secret).digest()
         self._public = public_url.rstrip("/")
         self._clock = clock
@@ -84,6 +91,16 @@ class UploadService:
 
     def upload_url(self, pathname: str) -> str:
         return f"{self._public}/api/upload/blob?pathname={pathname}"
+
+    def target(self, upload: Upload) -> tuple[str, dict[str, str]]:
+        """Where the client PUTs the bytes, and the headers it must send (exactly these)."""
+        if self.direct is not None:
+            url = self.direct.upload_url(_incoming(upload), upload.content_type, UPLOAD_TTL_SECONDS)
+            return url, {"content-type": upload.content_type}
+        return self.upload_url(upload.pathname), {
+            "authorization": f"Bearer {self.token(upload)}",
+            "x-content-type": upload.content_type,
+        }
 
     async def issue(self, job_id: str, payer: str, filename: str, content_type: str) -> Upload:
         """The slot bought by payment `job_id` (the same one again on a replayed payment)."""
@@ -163,6 +180,12 @@ class UploadService:
             raise NotFound("no such upload")
         if upload.state != "issued":
             raise AccessDenied("this upload was already written", code="upload_already_written")
+        await self._store(upload, data)
+        written = await self._by("id", upload_id)
+        assert written is not None
+        return written
+
+    async def _store(self, upload: Upload, data: bytes) -> None:
         # The kind must match what was paid for; within a kind the real type wins (png named jpeg is fine).
         facts = await inspect_async(data, _kind(upload.content_type))
         await self._blobs.put(upload.pathname, data, facts.mime)
@@ -173,9 +196,23 @@ class UploadService:
                 .values(state="uploaded", size=len(data), updated_at=self._clock())
             )
         )
-        written = await self._by("id", upload_id)
-        assert written is not None
-        return written
+
+    async def _adopt(self, upload: Upload) -> None:
+        """Check a direct upload like a PUT through the app, then move it to its pathname."""
+        incoming = _incoming(upload)
+        info = await self._blobs.stat(incoming)
+        if info is None:
+            raise InputError("nothing was uploaded yet", code="upload_missing")
+        try:
+            if info.size > upload.max_bytes:
+                raise PayloadTooLarge(f"the upload is larger than {upload.max_bytes} bytes")
+            await self._store(upload, await self._blobs.get(incoming))
+        except NotFound:  # a concurrent confirm moved it first
+            return
+        except InputError:
+            await self._blobs.delete(incoming)  # refused bytes go; the slot stays open for a new PUT
+            raise
+        await self._blobs.delete(incoming)
 
     async def confirm(self, upload_id: str, blob_url: str, payer: str) -> Upload:
         upload = await self._by("id", upload_id)
@@ -184,7 +221,12 @@ class UploadService:
         if blob_url.split("?", 1)[0] != self.blob_url(upload.pathname):
             raise InputError("blobUrl does not belong to this upload", code="upload_url_mismatch")
         if upload.state == "issued":
-            raise InputError("nothing was uploaded yet", code="upload_missing")
+            if self.direct is None:
+                raise InputError("nothing was uploaded yet", code="upload_missing")
+            await self._adopt(upload)
+            adopted = await self._by("id", upload_id)
+            if adopted is None or adopted.state == "issued":
+                raise InputError("nothing was uploaded yet", code="upload_missing")
         await self._db.write(
             lambda conn: conn.execute(
                 update(uploads)
@@ -195,6 +237,10 @@ class UploadService:
         confirmed = await self._by("id", upload_id)
         assert confirmed is not None
         return confirmed
+
+
+def _incoming(upload: Upload) -> str:
+    return f"{INCOMING}/{upload.pathname.removeprefix('uploads/')}"
 
 
 def _kind(content_type: str) -> MediaKind | None:

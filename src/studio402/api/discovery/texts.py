@@ -75,9 +75,13 @@ def render_llms_txt(svc: Services) -> str:
         "## File Upload",
         "1. `POST /api/upload` `{filename, contentType}` (paid, "
         + price_range(svc.catalog.upload, markup).label
-        + ") -> `{uploadId, clientToken, pathname, expiresAt, uploadUrl}`.",
-        "2. `PUT uploadUrl` with `authorization: Bearer <clientToken>`, `x-content-type` and the bytes "
-        "-> `{url}`.",
+        + ") -> `{uploadId, clientToken, pathname, expiresAt, uploadUrl, uploadHeaders, blobUrl}`.",
+        "2. `PUT uploadUrl` with exactly the `uploadHeaders` and the bytes. "
+        + (
+            "Uploads go straight to object storage: send only `content-type`, no Authorization header."
+            if svc.uploads_direct
+            else "That is `authorization: Bearer <clientToken>` and `x-content-type` -> `{url}`."
+        ),
         "3. `POST /api/upload/confirm` `{uploadId, blobUrl}` with `SIGN-IN-WITH-X` -> "
         "`{success, upload: {id, blobUrl}}`. Use the blobUrl in `images`, `image`, `urls` and the other "
         "media fields.",

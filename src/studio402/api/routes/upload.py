@@ -29,12 +29,15 @@ async def upload_token(request: Request) -> JSONResponse:
     paid = await charge(svc, request, validated, micros)
     params = validated.canonical
     upload = await svc.uploads.issue(paid.job_id, paid.payer, params["filename"], params["contentType"])
+    upload_url, upload_headers = svc.uploads.target(upload)
     body: dict[str, Any] = {
         "uploadId": upload.id,
         "clientToken": svc.uploads.token(upload),
         "pathname": upload.pathname,
         "expiresAt": datetime.fromtimestamp(upload.expires_at, UTC).isoformat().replace("+00:00", "Z"),
-        "uploadUrl": svc.uploads.upload_url(upload.pathname),
+        "uploadUrl": upload_url,
+        "uploadHeaders": upload_headers,  # send exactly these with the PUT
+        "blobUrl": svc.uploads.blob_url(upload.pathname),  # what step 3 confirms
         "contentType": upload.content_type,
         "maxBytes": upload.max_bytes,
         "jobId": paid.job_id,
