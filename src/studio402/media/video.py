@@ -53,7 +53,9 @@ class X264Settings:
     ``veryfast`` with the cheapest motion search (diamond, subme 1) and no inter sub-partitions: on a
     textured 720p zoom it took 1.1 s instead of 2.7 s for 96 frames (one thread) at the same PSNR (38 dB);
     on soft content the gain is small. mb-tree stays on (it keeps files small). ``threads`` is fixed, not
-    auto (0): x264 output is deterministic only for a given thread count.
+    auto (0): x264 output can only repeat for a given thread count. Even then it is not bit-reproducible:
+    in 300-encode loops under CPU load, 1 to 5 encodes of identical frames came out different (with one
+    thread too), so nothing may rely on equal MP4 bytes; the frames fed to it are reproducible.
     """
 
     preset: str = "veryfast"

@@ -1,7 +1,8 @@
 """Rendering entry points of the preview backend (synchronous; the adapter runs them in a worker thread).
 
 Outputs are real media that honour the request exactly (size, duration, fps, format), are deterministic
-(same inputs, same bytes), and say what they are: a visible "preview" badge and provenance metadata. They are
+(same inputs, same pixels; images also the same bytes, while x264 output is not bit-reproducible, see
+media/video.py), and say what they are: a visible "preview" badge and provenance metadata. They are
 procedural compositions and style transfer, never presented as AI generation.
 """
 
@@ -82,6 +83,33 @@ def render_video(
     ends on its full view. The video has exactly round(duration_s * fps) frames.
     """
     count = frame_count(duration_s, fps)
+    frames = video_frames(
+        prompt=prompt,
+        seed=seed,
+        width=width,
+        height=height,
+        count=count,
+        first_frame=first_frame,
+        last_frame=last_frame,
+    )
+    meta = preview_metadata(seed, operation="i2v" if first_frame is not None else "t2v")
+    mp4 = encode_mp4(frames, width=width, height=height, fps=fps, metadata=meta, settings=VIDEO_X264)
+    return RenderedVideo(
+        mp4=mp4, thumbnail_webp=thumbnail(mp4, fmt="webp", max_side=THUMBNAIL_SIDE), frames=count
+    )
+
+
+def video_frames(
+    *,
+    prompt: str,
+    seed: int,
+    width: int,
+    height: int,
+    count: int,
+    first_frame: Image.Image | None = None,
+    last_frame: Image.Image | None = None,
+) -> Iterator[av.VideoFrame]:
+    """The yuv420p pictures of `render_video`, before encoding: the same request gives the same pixels."""
     _check_video(width, height, count)
     kw, kh = _even(width * OVERSCAN), _even(height * OVERSCAN)
     if first_frame is not None:
@@ -90,15 +118,9 @@ def render_video(
         start = _t2v_keyframe(prompt, seed, kw, kh)
     if last_frame is not None:
         end = fit(to_rgb(last_frame), kw, kh)
-        frames = _transition_frames(start, end, width, height, count)
-    else:
-        camera = plan_camera(seed, anchored_start=first_frame is not None)
-        frames = _camera_frames(start, camera, width, height, count)
-    meta = preview_metadata(seed, operation="i2v" if first_frame is not None else "t2v")
-    mp4 = encode_mp4(frames, width=width, height=height, fps=fps, metadata=meta, settings=VIDEO_X264)
-    return RenderedVideo(
-        mp4=mp4, thumbnail_webp=thumbnail(mp4, fmt="webp", max_side=THUMBNAIL_SIDE), frames=count
-    )
+        return _transition_frames(start, end, width, height, count)
+    camera = plan_camera(seed, anchored_start=first_frame is not None)
+    return _camera_frames(start, camera, width, height, count)
 
 
 def frame_count(duration_s: float, fps: float) -> int:
