@@ -52,10 +52,6 @@ class Catalog:
     def __len__(self) -> int:
         return len(self._routes)
 
-    @property
-    def models(self) -> list[str]:
-        return list(dict.fromkeys(model for model, _ in self._routes))
-
     def get(self, model: str, operation: str) -> Route:
         try:
             return self._routes[(model, operation)]

@@ -86,10 +86,6 @@ class Route:
     def job_type(self) -> str:
         return f"{self.model}-{self.operation}"
 
-    @property
-    def description(self) -> str:
-        return self.title
-
 
 @dataclass(frozen=True, slots=True)
 class ValidatedRequest:

@@ -47,10 +47,11 @@ def fund(
         raise typer.Exit(2)
 
     async def run() -> None:
+        micros = parse_usd(amount)
         devnet = devnet_for(settings_from(config, data_dir))
         await devnet.start()
         try:
-            tx = await devnet.fund(address, parse_usd(amount))
+            tx = await devnet.fund(address, micros)
             balance = await devnet.balance_of(address)
             await devnet.checkpoint()
         finally:
@@ -58,7 +59,7 @@ def fund(
         print_json(
             {
                 "address": address,
-                "minted": format_usd(parse_usd(amount)),
+                "minted": format_usd(micros),
                 "balance": format_usd(balance),
                 "tx": tx,
             }

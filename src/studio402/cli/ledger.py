@@ -36,17 +36,17 @@ async def _chains(settings: Settings) -> AsyncIterator[tuple[dict[str, AuditChai
         finally:
             await devnet.stop()
         return
-    rpcs = [AsyncRpc(n.rpc_url) for n in settings.payments.networks if n.rpc_url]
+    rpcs = [(n, AsyncRpc(n.rpc_url)) for n in settings.payments.networks if n.rpc_url]
     try:
         chains: dict[str, AuditChain] = {}
         wallets: dict[str, str] = {}
-        for net, rpc in zip((n for n in settings.payments.networks if n.rpc_url), rpcs, strict=True):
+        for net, rpc in rpcs:
             chains[net.network] = RpcAuditChain(rpc, net.asset)
             if net.refund_key is not None:
                 wallets[net.network] = Account.from_key(net.refund_key.get_secret_value()).address
         yield chains, wallets
     finally:
-        for rpc in rpcs:
+        for _, rpc in rpcs:
             await rpc.aclose()
 
 

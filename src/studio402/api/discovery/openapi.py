@@ -90,14 +90,13 @@ def _input_schema(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
 def _operation(route: Route, svc: Services) -> dict[str, Any]:
     prices = price_range(route, svc.settings.pricing.markup_bps)
     requirement_min = [r.to_v2() for r in svc.engine.requirements(prices.low)]
-    price_text = prices.label + (f" ({prices.rate_label})" if prices.rate_label else "")
     ok_schema = _JOB_CREATED_REF if route.kind is not Kind.UPLOAD else {"type": "object"}
     return {
         "operationId": re.sub(r"[^A-Za-z0-9]+", "_", f"{route.kind}_{route.model}_{route.operation}").strip(
             "_"
         ),
         "summary": route.title,
-        "description": f"{route.summary} Price: {price_text}. Typical time: {route.eta}. "
+        "description": f"{route.summary} Price: {prices.label_with_rate}. Typical time: {route.eta}. "
         f"Rule: {route.price.describe()}.",
         "tags": [route.kind.value],
         "parameters": [

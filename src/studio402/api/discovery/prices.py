@@ -27,6 +27,11 @@ class PriceRange:
         low, high = (f"${format_usd(v)}" for v in self.per_second)
         return (low if low == high else f"{low}-{high}") + "/s"
 
+    @property
+    def label_with_rate(self) -> str:
+        """`$0.40-$3.20 ($0.10/s)`, or the plain label when there is no per-second rate."""
+        return self.label + (f" ({self.rate_label})" if self.rate_label else "")
+
 
 def price_range(route: Route, markup_bps: int) -> PriceRange:
     low, high = route.price.bounds()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from studio402.api.discovery.prices import price_range
-from studio402.catalog import Kind, Route
+from studio402.catalog import Route
 from studio402.services import Services
 
 
@@ -116,10 +116,10 @@ def render_agents_txt(svc: Services) -> str:
         "# method path | price | typical time | kind | description",
     ]
     for route in (*svc.catalog, svc.catalog.upload):
-        prices = price_range(route, markup)
-        cost = prices.label + (f" ({prices.rate_label})" if prices.rate_label else "")
-        kind = "upload" if route.kind is Kind.UPLOAD else route.kind.value
-        lines.append(f"POST {route.path} | {cost} | {route.eta} | {kind} | {route.title}: {route.summary}")
+        cost = price_range(route, markup).label_with_rate
+        lines.append(
+            f"POST {route.path} | {cost} | {route.eta} | {route.kind.value} | {route.title}: {route.summary}"
+        )
     lines += [
         "GET /api/jobs/{jobId} | free | - | job | poll a job (SIGN-IN-WITH-X)",
         "GET /api/jobs | free | - | job | list your jobs (SIGN-IN-WITH-X)",

@@ -22,10 +22,6 @@ KEEPALIVE_SECONDS = 15.0
 RECHECK_SECONDS = 2.0  # other processes' changes only show in the database
 
 
-def job_view(svc: Services, job: Job) -> dict[str, Any]:
-    return svc.job_view(job)
-
-
 def _poll_headers(svc: Services, job: Job) -> dict[str, str]:
     headers = {"Cache-Control": "no-store"}
     if not job.status.is_terminal:
@@ -45,7 +41,7 @@ async def _own_job(svc: Services, request: Request, job_id: str) -> Job:
 async def get_job(job_id: str, request: Request) -> JSONResponse:
     svc = services(request)
     job = await _own_job(svc, request, job_id)
-    return JSONResponse(job_view(svc, job), headers=_poll_headers(svc, job))
+    return JSONResponse(svc.job_view(job), headers=_poll_headers(svc, job))
 
 
 @router.get("/api/jobs", summary="Your jobs, newest first (SIGN-IN-WITH-X)")
@@ -66,7 +62,7 @@ async def list_jobs(
     jobs = await svc.jobs.list_for(payer, status=wanted, limit=limit, before=before)
     cursor = jobs[-1].created_at if len(jobs) == limit else None
     return JSONResponse(
-        {"jobs": [job_view(svc, j) for j in jobs], "nextCursor": cursor},
+        {"jobs": [svc.job_view(j) for j in jobs], "nextCursor": cursor},
         headers={"Cache-Control": "no-store"},
     )
 
@@ -89,7 +85,7 @@ async def cancel_job(job_id: str, request: Request) -> JSONResponse:
         raise ConflictError(
             f"the job is {job.status.value} and cannot be canceled", code="job_not_cancelable"
         )
-    return JSONResponse(job_view(svc, canceled))
+    return JSONResponse(svc.job_view(canceled))
 
 
 @router.get("/api/jobs/{job_id}/events", summary="Server-sent status events until the job ends")
@@ -110,7 +106,7 @@ def _sse(job_view_data: dict[str, Any]) -> bytes:
 async def _stream(svc: Services, request: Request, job: Job) -> AsyncIterator[bytes]:
     async with svc.events.subscribe(job.id) as queue:
         current = await svc.jobs.get(job.id) or job
-        yield _sse(job_view(svc, current))
+        yield _sse(svc.job_view(current))
         last = (current.status, current.progress)
         quiet = 0.0
         while not current.status.is_terminal:
@@ -121,7 +117,7 @@ async def _stream(svc: Services, request: Request, job: Job) -> AsyncIterator[by
                 quiet += RECHECK_SECONDS
             if (current.status, current.progress) != last:
                 last, quiet = (current.status, current.progress), 0.0
-                yield _sse(job_view(svc, current))
+                yield _sse(svc.job_view(current))
             elif quiet >= KEEPALIVE_SECONDS:
                 quiet = 0.0
                 yield b": keep-alive\n\n"

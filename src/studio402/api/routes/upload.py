@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from studio402.api.auth import wallet
 from studio402.api.body import read_bytes, read_json
@@ -79,8 +79,8 @@ async def upload_confirm(request: Request) -> JSONResponse:
     payer = await wallet(svc, request)
     try:
         body = ConfirmBody.model_validate(await read_json(request))
-    except ValueError as exc:
-        raise ValidationFailed(field_errors_from_pydantic(getattr(exc, "errors", list)())) from None
+    except ValidationError as exc:
+        raise ValidationFailed(field_errors_from_pydantic(exc.errors())) from None
     upload = await svc.uploads.confirm(body.uploadId, body.blobUrl, payer)
     return JSONResponse(
         {
