@@ -29,7 +29,7 @@ from studio402.backends.registry import BackendRegistry
 from studio402.catalog import Catalog
 from studio402.errors import Studio402Error
 from studio402.jobs.events import JobEvents
-from studio402.jobs.model import Job
+from studio402.jobs.model import Job, JobStatus
 from studio402.jobs.results import store_outputs
 from studio402.jobs.store import SqlJobStore
 from studio402.storage.base import BlobStore
@@ -268,7 +268,7 @@ class JobRunner:
         if job is None or not job.upstream_id or not job.backend:
             return
         backend = self._registry.get(job.backend)
-        if backend is not None and job.status.value == "canceled":
+        if backend is not None and job.status is JobStatus.CANCELED:
             try:
                 await backend.cancel(
                     BackendJob(job.id, job.model, job.operation, job.request), job.upstream_id

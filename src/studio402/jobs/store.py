@@ -165,11 +165,7 @@ class SqlJobStore:
     async def release_leases(self, owner: str) -> None:
         """A stopping worker hands its unfinished jobs back at once (no waiting for the leases to lapse)."""
         await self.db.write(
-            lambda conn: conn.execute(
-                update(jobs)
-                .where(c.lease_owner == owner, c.status == JobStatus.LOADING.value)
-                .values(lease_expires=0.0)
-            )
+            lambda conn: conn.execute(update(jobs).where(*self._owned(owner)).values(lease_expires=0.0))
         )
 
     async def needing_refund(self) -> list[Job]:

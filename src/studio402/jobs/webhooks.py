@@ -121,12 +121,13 @@ class WebhookSender:
         }
         status: int | None = None
         error: str | None = None
+        refused = False
         try:
             status = await self._poster.post(row["url"], body, headers)
         except MediaError as exc:
             error = f"{exc.code}: {exc.detail}"
+            refused = exc.code.startswith(("address_not_allowed", "url_", "dns_failed"))
         attempts = row["attempts"] + 1
-        refused = error is not None and error.startswith(("address_not_allowed", "url_", "dns_failed"))
         if status is not None and 200 <= status < 300:
             state = "delivered"
         elif refused or (status is not None and status not in RETRY_STATUSES) or attempts >= MAX_ATTEMPTS:

@@ -24,9 +24,9 @@ from studio402.media.sniff import sniff
 
 VIDEO_MIMES = frozenset({"video/mp4", "video/quicktime", "video/webm", "video/x-matroska"})
 AUDIO_MIMES = frozenset({"audio/mpeg", "audio/wav", "audio/ogg", "audio/flac", "audio/mp4", "audio/aac"})
-# Containers that may hold only audio; the MIME is renamed when they do.
 # ISO base media files (MP4 family): their top-level boxes must tile the file exactly.
 _ISO_MIMES = frozenset({"video/mp4", "video/quicktime", "audio/mp4", "video/3gpp", "video/3gpp2"})
+# Containers that may hold only audio; the MIME is renamed when they do.
 _AUDIO_ONLY_MIME = {"video/mp4": "audio/mp4", "video/webm": "audio/webm", "video/quicktime": "audio/mp4"}
 DEFAULT_MAX_PIXELS = 8192 * 4320
 DEFAULT_MAX_DURATION_S = 3600.0

@@ -141,12 +141,7 @@ class SafeFetcher:
         target = parse_url(url)
         try:
             async with asyncio.timeout(self._policy.total_timeout_s):
-                addresses = await self._vet(target)
-                backend = _PinnedBackend(self._backend, target, addresses)
-                tls = (self._ssl_context or _default_ssl_context()) if target.scheme == "https" else None
-                pool = httpcore.AsyncConnectionPool(
-                    ssl_context=tls, max_connections=1, http1=True, http2=False, network_backend=backend
-                )
+                _, pool = self._pool(target, await self._vet(target))
                 wire = [(k.encode(), v.encode()) for k, v in headers.items()]
                 wire.append((b"User-Agent", USER_AGENT.encode()))
                 async with pool:
@@ -195,11 +190,7 @@ class SafeFetcher:
 
     async def _hop(self, target: Target, addresses: tuple[IPAddress, ...]) -> Fetched | str:
         """One request to a vetted target: the Fetched media, or the Location to follow."""
-        backend = _PinnedBackend(self._backend, target, addresses)
-        tls = (self._ssl_context or _default_ssl_context()) if target.scheme == "https" else None
-        pool = httpcore.AsyncConnectionPool(
-            ssl_context=tls, max_connections=1, http1=True, http2=False, network_backend=backend
-        )
+        backend, pool = self._pool(target, addresses)
         url = httpcore.URL(scheme=target.scheme, host=target.host, port=target.port, target=target.target)
         try:
             async with pool, pool.stream("GET", url, headers=_headers(target), extensions=self._ext()) as r:
@@ -208,6 +199,17 @@ class SafeFetcher:
             raise MediaError("fetching the media URL timed out", code="fetch_timeout") from None
         except (httpcore.NetworkError, httpcore.ProtocolError, httpcore.UnsupportedProtocol) as exc:
             raise MediaError(f"fetching {target.url} failed: {exc}", code="fetch_failed") from None
+
+    def _pool(
+        self, target: Target, addresses: tuple[IPAddress, ...]
+    ) -> tuple[_PinnedBackend, httpcore.AsyncConnectionPool]:
+        """A one-connection pool that can reach only the vetted addresses of `target`."""
+        backend = _PinnedBackend(self._backend, target, addresses)
+        tls = (self._ssl_context or _default_ssl_context()) if target.scheme == "https" else None
+        pool = httpcore.AsyncConnectionPool(
+            ssl_context=tls, max_connections=1, http1=True, http2=False, network_backend=backend
+        )
+        return backend, pool
 
     def _ext(self) -> dict[str, object]:
         total, connect = self._policy.total_timeout_s, self._policy.connect_timeout_s

@@ -94,7 +94,7 @@ class MediaResolver:
         return _b64(ref)
 
     def _remember(self, ref: str, key: str, facts: MediaFacts) -> None:
-        if ref[:5].lower() == "data:" or not ref.lower().startswith("http"):
+        if ref[:4].lower() != "http":
             return  # inline data is its own cache key; no network to save
         self._recent[ref] = (key, facts, time.monotonic())
         self._recent.move_to_end(ref)

@@ -9,10 +9,9 @@ from dataclasses import dataclass
 from studio402.catalog.fields import MediaKind
 from studio402.errors import MediaError
 from studio402.media.avprobe import AUDIO_MIMES, VIDEO_MIMES, probe_audio, probe_video
-from studio402.media.image import probe_image
+from studio402.media.image import IMAGE_MIMES, probe_image
 from studio402.media.sniff import sniff
 
-IMAGE_MIMES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"})
 MAX_BYTES = {
     MediaKind.IMAGE: 25 * 1024 * 1024,
     MediaKind.VIDEO: 200 * 1024 * 1024,

@@ -149,14 +149,14 @@ class UploadService:
             "e": int(upload.expires_at),
         }
         body = _b64(json.dumps(claims, separators=(",", ":")).encode())
-        return (
-            TOKEN_PREFIX + body + "." + _b64(hmac.new(self._secret, body.encode(), hashlib.sha256).digest())
-        )
+        return TOKEN_PREFIX + body + "." + self._mac(body)
+
+    def _mac(self, body: str) -> str:
+        return _b64(hmac.new(self._secret, body.encode(), hashlib.sha256).digest())
 
     def _claims(self, token: str) -> dict[str, Any]:
         body, _, mac = token.removeprefix(TOKEN_PREFIX).partition(".")
-        good = _b64(hmac.new(self._secret, body.encode(), hashlib.sha256).digest())
-        if not token.startswith(TOKEN_PREFIX) or not hmac.compare_digest(mac, good):
+        if not token.startswith(TOKEN_PREFIX) or not hmac.compare_digest(mac, self._mac(body)):
             raise TokenError("invalid upload token", code="upload_token_invalid")
         claims: dict[str, Any] = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
         if claims["e"] < self._clock():
