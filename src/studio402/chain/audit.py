@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from studio402.chain.rpc import AsyncRpc
+from studio402.chain.rpc import AsyncRpc, receipt_succeeded
 from studio402.chain.token import (
     AUTHORIZATION_USED_TOPIC,
     decode_bool,
@@ -18,7 +18,7 @@ class RpcAuditChain:
 
     async def transfers(self, tx_hash: str) -> list[tuple[str, str, int]]:
         receipt = await self._rpc.get_transaction_receipt(tx_hash)
-        if receipt is None or int(str(receipt.get("status", "0x0")), 16) != 1:
+        if receipt is None or not receipt_succeeded(receipt):
             return []
         return [
             (e.sender.lower(), e.receiver.lower(), e.value)

@@ -122,16 +122,20 @@ def _devnet_root(data_dir: Path) -> Path:
     return Path(data_dir).resolve() / "devnet"
 
 
-def _marker(root: Path) -> str:
-    # Part of anvil's command line (its --dump-state path): identifies the process serving this dir.
-    return str(root / EXIT_DUMP_FILE)
+def _serving_record(root: Path) -> anvil.AnvilRecord | None:
+    """The anvil of the pid file, if that process is alive and serves this dir."""
+    record = anvil.read_record(root / "anvil.pid")
+    # Its --dump-state path is part of its command line: it identifies the process serving this dir.
+    if record is None or not anvil.process_matches(record.pid, str(root / EXIT_DUMP_FILE)):
+        return None
+    return record
 
 
 async def read_info(data_dir: Path) -> DevnetInfo | None:
     """The running devnet of `data_dir`, or None if none is running (for CLI commands)."""
     root = _devnet_root(data_dir)
-    meta, record = _read_meta(root / "devnet.json"), anvil.read_record(root / "anvil.pid")
-    if meta is None or record is None or not anvil.process_matches(record.pid, _marker(root)):
+    meta, record = _read_meta(root / "devnet.json"), _serving_record(root)
+    if meta is None or record is None:
         return None
     if await anvil.rpc_chain_id(record.rpc_url) != meta.chain_id:
         return None
@@ -256,8 +260,8 @@ class Devnet:
 
     async def _reuse(self, meta: _Meta | None) -> str | None:
         """The URL of a live, healthy anvil already serving this dir; a sick one is stopped."""
-        record = anvil.read_record(self._pid_path)
-        if record is None or not anvil.process_matches(record.pid, _marker(self.root)):
+        record = _serving_record(self.root)
+        if record is None:
             return None
         if meta is not None and await anvil.rpc_chain_id(record.rpc_url) == self.chain_id:
             async with AsyncRpc(record.rpc_url) as rpc:
@@ -346,13 +350,8 @@ class Devnet:
     # -- ownership ------------------------------------------------------------------------------------------
 
     def _serves_us(self) -> bool:
-        record = anvil.read_record(self._pid_path)
-        return (
-            self._rpc is not None
-            and record is not None
-            and record.rpc_url == self._rpc.url
-            and anvil.process_matches(record.pid, _marker(self.root))
-        )
+        record = _serving_record(self.root)
+        return self._rpc is not None and record is not None and record.rpc_url == self._rpc.url
 
     def _other_users(self) -> bool:
         """True if another live Devnet object (this or another process) still uses the devnet."""
@@ -366,8 +365,8 @@ class Devnet:
         return others
 
     async def _stop_anvil(self) -> None:
-        record = anvil.read_record(self._pid_path)
-        if record is None or not anvil.process_matches(record.pid, _marker(self.root)):
+        record = _serving_record(self.root)
+        if record is None:
             return
         await anvil.terminate(record.pid)
         self._store.promote_exit_dump()

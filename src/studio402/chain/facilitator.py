@@ -48,8 +48,6 @@ class FacilitatorSettlement:
         self._url = url.rstrip("/")
         self._client = httpx.AsyncClient(timeout=timeout, headers=headers or {})
         self._chain = RpcAuditChain(rpc, token)
-        self._rpc = rpc
-        self._token = token
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -152,11 +152,7 @@ class SettlerWallet:
             except _SyncUnsupported:
                 self._sync_receipts = False
         tx_hash = await self.send_prepared(to, data, gas=gas, on_signed=on_signed)
-        try:
-            return tx_hash, await self._rpc.wait_for_receipt(tx_hash, timeout=timeout)
-        except ReceiptTimeout:
-            await self._forget_if_dropped(tx_hash)
-            raise
+        return tx_hash, await self._wait_for_receipt(tx_hash, timeout)
 
     async def _sign_announced(
         self,
@@ -217,12 +213,7 @@ class SettlerWallet:
     ) -> dict[str, Any]:
         """Broadcast and wait for the receipt (check its status: 0x0 = reverted).
         ReceiptTimeout (an OutcomeUnknown) when none arrived in time."""
-        tx_hash = await self.send(to, data, gas=gas, value=value)
-        try:
-            return await self._rpc.wait_for_receipt(tx_hash, timeout=timeout)
-        except ReceiptTimeout:
-            await self._forget_if_dropped(tx_hash)
-            raise
+        return await self._wait_for_receipt(await self.send(to, data, gas=gas, value=value), timeout)
 
     async def resync(self) -> None:
         """Take the next nonce from the node's pending count (never below what we already handed out)."""
@@ -263,6 +254,13 @@ class SettlerWallet:
         """A signed transaction was refused: hand its nonce out again, or resync if later ones exist."""
         async with self._lock:
             self._next_nonce = nonce if self._next_nonce == nonce + 1 else None
+
+    async def _wait_for_receipt(self, tx_hash: str, timeout: float) -> dict[str, Any]:
+        try:
+            return await self._rpc.wait_for_receipt(tx_hash, timeout=timeout)
+        except ReceiptTimeout:
+            await self._forget_if_dropped(tx_hash)
+            raise
 
     async def _forget_if_dropped(self, tx_hash: str) -> None:
         try:

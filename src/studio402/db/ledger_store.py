@@ -198,15 +198,12 @@ class SqlLedgerStore:
         await self._db.write(op)
 
     async def fail(self, payment_id: str, reason: str, now: float, *, keep_job: bool = False) -> None:
+        values: dict[str, Any] = {"state": PaymentState.FAILED.value, "reason": reason, "updated_at": now}
+        if not keep_job:
+            values["job_id"] = None
+
         def op(conn: Connection) -> None:
             for old in (PaymentState.RESERVED, PaymentState.SETTLING):
-                values: dict[str, Any] = {
-                    "state": PaymentState.FAILED.value,
-                    "reason": reason,
-                    "updated_at": now,
-                }
-                if not keep_job:
-                    values["job_id"] = None
                 if _move(conn, payment_id, old, **values):
                     break
             held = and_(jobs.c.payment_id == payment_id, jobs.c.held.is_(True))
