@@ -16,10 +16,11 @@ from typing import Any, ClassVar, Self
 import httpx
 
 from studio402.backends.base import BackendFailure, BackendJob, FailureCode, Poll, UpstreamStatus
-from studio402.backends.hosted_io import fetch_media, final
+from studio402.backends.hosted_io import fetch_media
 from studio402.backends.http_common import (
     api_key,
     ensure_ready,
+    final,
     json_object,
     new_client,
     send,

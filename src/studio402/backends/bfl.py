@@ -35,8 +35,10 @@ from studio402.backends.http_common import (
     DETAIL_LIMIT,
     download,
     encode_base64,
+    final,
     json_object,
     media_inputs,
+    parsed_json,
     send,
     status_failure,
     wait_seconds,
@@ -98,10 +100,7 @@ def _progress(task: Mapping[str, Any]) -> int | None:
 def bfl_failure(resp: httpx.Response, *, accepted: bool) -> BackendFailure:
     failure = status_failure(resp, accepted=accepted)
     if resp.status_code == 429 and failure.retry_after is None:  # body {"retry_after": 5} (skill doc)
-        try:
-            body = resp.json()
-        except ValueError:
-            body = None
+        body = parsed_json(resp)
         failure.retry_after = wait_seconds(body.get("retry_after")) if isinstance(body, dict) else None
     return failure
 
@@ -141,19 +140,12 @@ class BflBackend(UpstreamAdapter):
             f"{self._client.base_url}v1/get_result?id={quote(str(task['id']))}" if task.get("id") else None
         )
         if not isinstance(url, str) or not self.trusted(url):
-            raise BackendFailure(
-                FailureCode.UPSTREAM_ERROR, f"unusable polling_url {url!r}", accepted=True, retryable=False
-            )
+            raise final(FailureCode.UPSTREAM_ERROR, f"unusable polling_url {url!r}")
         return Submitted(url)
 
     async def poll(self, job: BackendJob, upstream_id: str) -> Poll:
         if not self.trusted(upstream_id):  # never send our key to a host we do not know
-            raise BackendFailure(
-                FailureCode.UPSTREAM_ERROR,
-                "the polling URL is on an untrusted host",
-                accepted=True,
-                retryable=False,
-            )
+            raise final(FailureCode.UPSTREAM_ERROR, "the polling URL is on an untrusted host")
         resp = await send(self._client, "GET", upstream_id, accepted=True, headers=self._headers())
         if resp.status_code != 200:
             raise bfl_failure(resp, accepted=True)
@@ -167,14 +159,9 @@ class BflBackend(UpstreamAdapter):
         if status in (TaskStatus.REQUEST_MODERATED, TaskStatus.CONTENT_MODERATED):
             details = task.get("details")
             detail = f"{status}{f': {details}' if details else ''}"[:DETAIL_LIMIT]
-            raise BackendFailure(FailureCode.MODERATED, detail, accepted=True, retryable=False)
+            raise final(FailureCode.MODERATED, detail)
         if status == TaskStatus.ERROR:
-            raise BackendFailure(
-                FailureCode.UPSTREAM_ERROR,
-                f"the task failed: {task.get('details')}",
-                accepted=True,
-                retryable=False,
-            )
+            raise final(FailureCode.UPSTREAM_ERROR, f"the task failed: {task.get('details')}")
         if status == TaskStatus.NOT_FOUND:  # retryable: the runner asks a bounded number of times more
             raise BackendFailure(
                 FailureCode.NOT_FOUND, "the upstream does not know this task", accepted=True, retryable=True
@@ -187,13 +174,9 @@ class BflBackend(UpstreamAdapter):
         result = task.get("result")
         sample = result.get("sample") if isinstance(result, dict) else None
         if not isinstance(sample, str) or not sample:
-            raise BackendFailure(
-                FailureCode.NO_MEDIA, "Ready without a sample", accepted=True, retryable=False
-            )
+            raise final(FailureCode.NO_MEDIA, "Ready without a sample")
         if urlsplit(sample).scheme not in ("https", self._client.base_url.scheme):
-            raise BackendFailure(
-                FailureCode.UPSTREAM_ERROR, "the sample URL is not https", accepted=True, retryable=False
-            )
+            raise final(FailureCode.UPSTREAM_ERROR, "the sample URL is not https")
         data, mime = await download(self._client, sample, what="the sample")  # signed URL: no key sent
         fmt = _FORMATS[str(job.params.get("output_format", "jpg"))]
         return Output(data, mime if mime and mime.startswith("image/") else f"image/{fmt}")

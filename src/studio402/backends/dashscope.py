@@ -21,8 +21,8 @@ import httpx
 
 from studio402.backends.adapter import UpstreamAdapter
 from studio402.backends.base import BackendFailure, BackendJob, FailureCode, Poll, Submitted, UpstreamStatus
-from studio402.backends.hosted_io import final, inline_images, media_ref, member, task_failure
-from studio402.backends.http_common import status_failure
+from studio402.backends.hosted_io import inline_images, media_ref, member, task_failure
+from studio402.backends.http_common import final, parsed_json, status_failure
 
 log = logging.getLogger(__name__)
 DEFAULT_BASE = "https://dashscope-intl.aliyuncs.com/api/v1"
@@ -125,10 +125,7 @@ class WanBackend(UpstreamAdapter):
         return Poll(UpstreamStatus.RUNNING)
 
     def _failure(self, resp: httpx.Response, *, accepted: bool) -> BackendFailure:
-        try:
-            body = resp.json()
-        except ValueError:
-            body = None
+        body = parsed_json(resp)
         code = str(body.get("code") or "") if isinstance(body, dict) else ""
         return status_failure(resp, accepted=accepted, code=code_failure(code))
 

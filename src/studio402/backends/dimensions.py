@@ -21,10 +21,6 @@ class Geometry:
     duration_s: float = 0.0
     fps: int = DEFAULT_FPS
 
-    @property
-    def frames(self) -> int:
-        return round(self.duration_s * self.fps)
-
 
 def _ratio(text: str) -> float:
     w, h = text.split(":")
@@ -53,7 +49,7 @@ def _wxh(text: str) -> tuple[int, int]:
     return int(w), int(h)
 
 
-def _image(route: Route, p: Mapping[str, Any]) -> tuple[int, int]:
+def _image(p: Mapping[str, Any]) -> tuple[int, int]:
     if "imageSize" in p:  # Gemini
         return by_area(p["aspectRatio"], _IMAGE_SIZE_PIXELS[p["imageSize"]])
     if "size" in p:  # OpenAI: "auto" lets the model choose; the preview picks a square
@@ -86,5 +82,5 @@ def geometry(route: Route, params: Mapping[str, Any]) -> Geometry:
     if route.kind is Kind.VIDEO:
         w, h = _video_size(params)
         return Geometry(w - w % 2, h - h % 2, _seconds(params))
-    w, h = _image(route, params)
+    w, h = _image(params)
     return Geometry(w, h)

@@ -24,8 +24,8 @@ import httpx
 
 from studio402.backends.adapter import UpstreamAdapter
 from studio402.backends.base import BackendFailure, BackendJob, FailureCode, Poll, Submitted, UpstreamStatus
-from studio402.backends.hosted_io import InputMap, check_input_options, final, flagged, input_map, media_urls
-from studio402.backends.http_common import error_text, json_object, send, status_failure
+from studio402.backends.hosted_io import InputMap, check_input_options, flagged, input_map, media_urls
+from studio402.backends.http_common import error_text, final, json_object, parsed_json, send, status_failure
 from studio402.config import ProviderSettings
 
 log = logging.getLogger(__name__)
@@ -170,10 +170,7 @@ class FalBackend(UpstreamAdapter):
 
 
 def _detail_types(resp: httpx.Response) -> set[str]:
-    try:
-        body = resp.json()
-    except ValueError:
-        return set()
+    body = parsed_json(resp)
     detail = body.get("detail") if isinstance(body, dict) else None
     if not isinstance(detail, list):
         return set()

@@ -36,6 +36,7 @@ from studio402.backends.http_common import (
     encode_base64,
     error_object,
     error_text,
+    final,
     json_object,
     media_inputs,
     retry_after,
@@ -101,12 +102,7 @@ def image_output(body: Mapping[str, Any]) -> Output:
     """The image of a 200 answer, or the failure its reason calls for (module docstring)."""
     feedback = body.get("promptFeedback")
     if isinstance(feedback, dict) and feedback.get("blockReason"):
-        raise BackendFailure(
-            FailureCode.MODERATED,
-            f"the prompt was blocked ({feedback['blockReason']})",
-            accepted=True,
-            retryable=False,
-        )
+        raise final(FailureCode.MODERATED, f"the prompt was blocked ({feedback['blockReason']})")
     candidates = [c for c in body.get("candidates") or [] if isinstance(c, dict)]
     candidate = candidates[0] if candidates else {}
     image = _image(_parts(candidate))
@@ -116,7 +112,7 @@ def image_output(body: Mapping[str, Any]) -> Output:
     text = " ".join(str(p["text"]) for p in _parts(candidate) if p.get("text") and not p.get("thought"))
     detail = f"no image ({reason}){': ' + text if text else ''}"[:DETAIL_LIMIT]
     code = FailureCode.MODERATED if reason in MODERATED_REASONS else FailureCode.NO_MEDIA
-    raise BackendFailure(code, detail, accepted=True, retryable=False)
+    raise final(code, detail)
 
 
 def _retry_delay(error: Mapping[str, Any]) -> float | None:
@@ -178,9 +174,7 @@ class GeminiImageBackend(UpstreamAdapter):
         return Submitted(None, result=Poll(UpstreamStatus.SUCCEEDED, 100, (image_output(body),)))
 
     async def poll(self, job: BackendJob, upstream_id: str) -> Poll:
-        raise BackendFailure(
-            FailureCode.UPSTREAM_ERROR, "generateContent has no jobs to poll", accepted=True, retryable=False
-        )
+        raise final(FailureCode.UPSTREAM_ERROR, "generateContent has no jobs to poll")
 
     async def cancel(self, job: BackendJob, upstream_id: str) -> None:
         return None  # synchronous: nothing runs upstream once we stopped waiting

@@ -18,7 +18,6 @@ Override example (TOML): `[backends.providers.fal.options.inputs."veo-3.1/genera
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -27,7 +26,7 @@ from typing import Any
 import httpx
 
 from studio402.backends.base import BackendFailure, BackendJob, FailureCode, MediaInput, Output
-from studio402.backends.http_common import decode_base64, download
+from studio402.backends.http_common import decode_base64, download, encode_base64, final
 from studio402.catalog.fields import MediaKind
 from studio402.errors import ConfigError
 from studio402.media.sniff import sniff
@@ -54,11 +53,6 @@ _OUTPUT_KEYS = ("video", "videos", "images", "image", "output", "url", "audio")
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
 
-def final(code: FailureCode, detail: str) -> BackendFailure:
-    """A failure after the upstream accepted the job, which asking again cannot cure."""
-    return BackendFailure(code, detail, accepted=True, retryable=False)
-
-
 def task_failure(name: str, error: Mapping[str, Any], moderation: Callable[[str], bool]) -> BackendFailure:
     """A task the upstream failed, as `{code, message}` (BytePlus, DashScope): final; `moderated` when its
     code is a safety refusal."""
@@ -74,7 +68,7 @@ def member(body: Mapping[str, Any], key: str) -> dict[str, Any]:
 
 
 def data_uri(media: MediaInput) -> str:
-    return f"data:{media.mime};base64,{base64.b64encode(media.data).decode('ascii')}"
+    return f"data:{media.mime};base64,{encode_base64(media.data)}"
 
 
 def inline_images(options: Mapping[str, Any], default: bool = True) -> bool:

@@ -117,21 +117,28 @@ def retry_after(headers: httpx.Headers, *, now: float | None = None) -> float | 
     return wait_seconds(when.timestamp() - (time.time() if now is None else now))
 
 
+def final(code: FailureCode, detail: str) -> BackendFailure:
+    """A failure after the upstream accepted the job, which asking again cannot cure."""
+    return BackendFailure(code, detail, accepted=True, retryable=False)
+
+
+def parsed_json(resp: httpx.Response) -> Any:
+    """The answer's JSON, or None when the body is not JSON (answers are untrusted)."""
+    try:
+        return resp.json()
+    except ValueError:
+        return None
+
+
 def error_object(resp: httpx.Response) -> dict[str, Any]:
     """The `{"error": {...}}` object most APIs answer with (empty when the body has another shape)."""
-    try:
-        body = resp.json()
-    except ValueError:
-        return {}
+    body = parsed_json(resp)
     error = body.get("error") if isinstance(body, dict) else None
     return error if isinstance(error, dict) else {}
 
 
 def error_text(resp: httpx.Response) -> str:
-    try:
-        body = resp.json()
-    except ValueError:
-        body = None
+    body = parsed_json(resp)
     message: Any = None
     if isinstance(body, dict):
         error = body.get("error")
@@ -177,11 +184,8 @@ def transport_failure(exc: httpx.TransportError, *, creates: bool, accepted: boo
     if isinstance(exc, _NOT_SENT):
         return BackendFailure(code, f"upstream unreachable ({what})", accepted=accepted)
     if creates:
-        return BackendFailure(
-            code,
-            f"no answer to the submission ({what}); it may have been accepted, so it is not sent again",
-            accepted=True,
-            retryable=False,
+        return final(
+            code, f"no answer to the submission ({what}); it may have been accepted, so it is not sent again"
         )
     return BackendFailure(code, f"no answer from the upstream ({what})", accepted=accepted)
 
@@ -201,10 +205,7 @@ def media_inputs(job: BackendJob, field: str) -> list[MediaInput]:
 
 
 def json_object(resp: httpx.Response, *, accepted: bool, retryable: bool = True) -> dict[str, Any]:
-    try:
-        body = resp.json()
-    except ValueError:
-        body = None
+    body = parsed_json(resp)
     if not isinstance(body, dict):
         raise BackendFailure(
             FailureCode.UPSTREAM_ERROR,
@@ -220,11 +221,9 @@ def decode_base64(text: Any, what: str) -> bytes:
     try:
         data = base64.b64decode(str(text), validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise BackendFailure(
-            FailureCode.UPSTREAM_ERROR, f"{what} is not valid base64", accepted=True, retryable=False
-        ) from exc
+        raise final(FailureCode.UPSTREAM_ERROR, f"{what} is not valid base64") from exc
     if not data:
-        raise BackendFailure(FailureCode.NO_MEDIA, f"{what} is empty", accepted=True, retryable=False)
+        raise final(FailureCode.NO_MEDIA, f"{what} is empty")
     return data
 
 
@@ -252,12 +251,7 @@ async def download(
             if resp.status_code != 200:
                 await resp.aread()
                 if resp.status_code in _EXPIRED_STATUSES:
-                    raise BackendFailure(
-                        FailureCode.EXPIRED,
-                        f"{what} is no longer available ({error_text(resp)})",
-                        accepted=True,
-                        retryable=False,
-                    )
+                    raise final(FailureCode.EXPIRED, f"{what} is no longer available ({error_text(resp)})")
                 raise status_failure(resp, accepted=True)
             declared = resp.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > limit:
@@ -271,11 +265,9 @@ async def download(
     except httpx.TransportError as exc:
         raise transport_failure(exc, creates=False, accepted=True) from exc
     if not body:
-        raise BackendFailure(FailureCode.NO_MEDIA, f"{what} is empty", accepted=True, retryable=False)
+        raise final(FailureCode.NO_MEDIA, f"{what} is empty")
     return bytes(body), content_type
 
 
 def _too_large(what: str, limit: int) -> BackendFailure:
-    return BackendFailure(
-        FailureCode.UPSTREAM_ERROR, f"{what} is larger than {limit} bytes", accepted=True, retryable=False
-    )
+    return final(FailureCode.UPSTREAM_ERROR, f"{what} is larger than {limit} bytes")

@@ -23,6 +23,7 @@ from studio402.backends.base import (
 from studio402.backends.http_common import (
     Part,
     decode_base64,
+    final,
     form_parts,
     json_object,
     media_inputs,
@@ -61,9 +62,7 @@ def first_image(body: Mapping[str, Any], params: Mapping[str, Any]) -> Output:
     data = body.get("data")
     item = data[0] if isinstance(data, list) and data and isinstance(data[0], dict) else None
     if item is None or not item.get("b64_json"):
-        raise BackendFailure(
-            FailureCode.NO_MEDIA, "the upstream answered without an image", accepted=True, retryable=False
-        )
+        raise final(FailureCode.NO_MEDIA, "the upstream answered without an image")
     fmt = str(body.get("output_format") or params.get("output_format") or "png")
     return Output(decode_base64(item["b64_json"], "b64_json"), f"image/{fmt}")
 
@@ -94,12 +93,7 @@ class OpenAIImagesBackend(UpstreamAdapter):
         return Submitted(None, result=Poll(UpstreamStatus.SUCCEEDED, 100, (first_image(body, job.params),)))
 
     async def poll(self, job: BackendJob, upstream_id: str) -> Poll:
-        raise BackendFailure(
-            FailureCode.UPSTREAM_ERROR,
-            "the OpenAI Images API has no jobs to poll",
-            accepted=True,
-            retryable=False,
-        )
+        raise final(FailureCode.UPSTREAM_ERROR, "the OpenAI Images API has no jobs to poll")
 
     async def cancel(self, job: BackendJob, upstream_id: str) -> None:
         return None  # synchronous: nothing runs upstream once we stopped waiting

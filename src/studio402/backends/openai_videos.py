@@ -32,6 +32,7 @@ from studio402.backends.base import (
 from studio402.backends.http_common import (
     Part,
     download,
+    final,
     form_parts,
     json_object,
     media_inputs,
@@ -104,7 +105,7 @@ def failed(video: Mapping[str, Any]) -> BackendFailure:
     error: dict[str, Any] = raw if isinstance(raw, dict) else {}
     detail = f"the upstream failed the video ({error.get('code') or 'no code'}): {error.get('message')}"
     code = FailureCode.MODERATED if is_moderation(error) else FailureCode.UPSTREAM_ERROR
-    return BackendFailure(code, detail, accepted=True, retryable=False)
+    return final(code, detail)
 
 
 class OpenAIVideosBackend(UpstreamAdapter):
@@ -132,14 +133,12 @@ class OpenAIVideosBackend(UpstreamAdapter):
             raise openai_failure(resp, accepted=False)
         video_id = json_object(resp, accepted=True, retryable=False).get("id")
         if not isinstance(video_id, str) or not VIDEO_ID.fullmatch(video_id):
-            raise BackendFailure(
-                FailureCode.UPSTREAM_ERROR, f"unusable video id {video_id!r}", accepted=True, retryable=False
-            )
+            raise final(FailureCode.UPSTREAM_ERROR, f"unusable video id {video_id!r}")
         return Submitted(video_id)
 
     async def poll(self, job: BackendJob, upstream_id: str) -> Poll:
         if not VIDEO_ID.fullmatch(upstream_id):
-            raise BackendFailure(FailureCode.NOT_FOUND, "not a video id", accepted=True, retryable=False)
+            raise final(FailureCode.NOT_FOUND, "not a video id")
         resp = await send(
             self._client, "GET", f"videos/{upstream_id}", accepted=True, headers=auth_headers(self._settings)
         )

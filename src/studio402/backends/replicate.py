@@ -26,8 +26,8 @@ import httpx
 
 from studio402.backends.adapter import UpstreamAdapter
 from studio402.backends.base import BackendFailure, BackendJob, FailureCode, Poll, Submitted, UpstreamStatus
-from studio402.backends.hosted_io import InputMap, check_input_options, final, input_map, media_urls
-from studio402.backends.http_common import status_failure
+from studio402.backends.hosted_io import InputMap, check_input_options, input_map, media_urls
+from studio402.backends.http_common import final, status_failure
 from studio402.config import ProviderSettings
 
 log = logging.getLogger(__name__)

@@ -43,6 +43,7 @@ from studio402.backends.http_common import (
     api_key,
     decode_base64,
     encode_base64,
+    final,
     json_object,
     media_inputs,
     send,
@@ -125,7 +126,7 @@ def operation_failure(error: Mapping[str, Any]) -> BackendFailure:
     if code is FailureCode.INVALID_REQUEST and any(w in message.lower() for w in _SAFETY_WORDS):
         code = FailureCode.MODERATED
     detail = f"the operation failed (code {error.get('code')}): {message}"[:DETAIL_LIMIT]
-    return BackendFailure(code, detail, accepted=True, retryable=False)
+    return final(code, detail)
 
 
 def operation_poll(op: Mapping[str, Any]) -> Poll:
@@ -143,11 +144,8 @@ def operation_poll(op: Mapping[str, Any]) -> Poll:
             mime = str(video.get("mimeType") or "video/mp4")
             return Poll(UpstreamStatus.SUCCEEDED, 100, (Output(data, mime),))
     if any(v.get("gcsUri") for v in videos):
-        raise BackendFailure(
-            FailureCode.UPSTREAM_ERROR,
-            "the video went to Cloud Storage, which this adapter does not read",
-            accepted=True,
-            retryable=False,
+        raise final(
+            FailureCode.UPSTREAM_ERROR, "the video went to Cloud Storage, which this adapter does not read"
         )
     filtered, reasons = response.get("raiMediaFilteredCount"), response.get("raiMediaFilteredReasons")
     detail = (
@@ -155,7 +153,7 @@ def operation_poll(op: Mapping[str, Any]) -> Poll:
         if filtered
         else "done without a video"
     )
-    raise BackendFailure(FailureCode.NO_MEDIA, detail[:DETAIL_LIMIT], accepted=True, retryable=False)
+    raise final(FailureCode.NO_MEDIA, detail[:DETAIL_LIMIT])
 
 
 class VertexVeoBackend(UpstreamAdapter):
@@ -207,19 +205,12 @@ class VertexVeoBackend(UpstreamAdapter):
             raise google_failure(resp, accepted=False)
         name = json_object(resp, accepted=True, retryable=False).get("name")
         if not isinstance(name, str) or not OPERATION_NAME.fullmatch(name):
-            raise BackendFailure(
-                FailureCode.UPSTREAM_ERROR,
-                f"unusable operation name {name!r}",
-                accepted=True,
-                retryable=False,
-            )
+            raise final(FailureCode.UPSTREAM_ERROR, f"unusable operation name {name!r}")
         return Submitted(name)
 
     async def poll(self, job: BackendJob, upstream_id: str) -> Poll:
         if not OPERATION_NAME.fullmatch(upstream_id):
-            raise BackendFailure(
-                FailureCode.NOT_FOUND, "not an operation name", accepted=True, retryable=False
-            )
+            raise final(FailureCode.NOT_FOUND, "not an operation name")
         model_path = upstream_id.partition(OPERATIONS)[0]  # the operation name carries its model path
         resp = await send(
             self._client,

@@ -27,8 +27,16 @@ from studio402.backends.base import (
     Submitted,
     UpstreamStatus,
 )
-from studio402.backends.hosted_io import data_uri, fetch_media, final, member
-from studio402.backends.http_common import decode_base64, error_text, json_object, send, status_failure
+from studio402.backends.hosted_io import data_uri, fetch_media, member
+from studio402.backends.http_common import (
+    decode_base64,
+    error_text,
+    final,
+    json_object,
+    parsed_json,
+    send,
+    status_failure,
+)
 from studio402.media.sniff import sniff
 
 log = logging.getLogger(__name__)
@@ -164,10 +172,7 @@ class XaiBackend(UpstreamAdapter):
 
 
 def _code(resp: httpx.Response) -> str:
-    try:
-        body = resp.json()
-    except ValueError:
-        return ""
+    body = parsed_json(resp)
     if not isinstance(body, dict):
         return ""
     error = body.get("error")

@@ -176,15 +176,18 @@ def _transition_frames(
     cam_a, cam_b = transition_cameras()
     src_a, src_b = YuvKeyframe(first), YuvKeyframe(last)
     overlay = BadgeOverlay(width, height)
+    other = new_frame(width, height)  # scratch for the last keyframe while they dissolve
     for i in range(count):
         t = _t(i, count)
         frame = new_frame(width, height)
-        src_a.cut(cam_a.box(t, first.width, first.height), frame)
         weight = min(1.0, max(0.0, (t - 0.2) / 0.6))  # dissolve over the middle 60%
-        if weight > 0.0:
-            other = new_frame(width, height)
-            src_b.cut(cam_b.box(t, last.width, last.height), other)
-            crossfade(frame, other, weight)
+        if weight >= 1.0:  # dissolved: only the last keyframe shows
+            src_b.cut(cam_b.box(t, last.width, last.height), frame)
+        else:
+            src_a.cut(cam_a.box(t, first.width, first.height), frame)
+            if weight > 0.0:
+                src_b.cut(cam_b.box(t, last.width, last.height), other)
+                crossfade(frame, other, weight)
         overlay.apply(frame)
         yield frame
 
