@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,19 +25,14 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.devnet_fixture import Payer, authorize, new_payer  # noqa: E402
-from tests.paid_support import network_config  # noqa: E402
+from tests.devnet_fixture import Payer, new_payer  # noqa: E402
+from tests.paid_support import challenge, network_config, payment_header  # noqa: E402
+from tests.server import free_port  # noqa: E402
 
-from studio402.chain.devnet import Devnet  # noqa: E402
+from studio402.chain.devnet import Devnet, DevnetInfo  # noqa: E402
 
 BODY = {"prompt": "bench"}
 PATH = "/api/generate/grok/generate"  # flat $0.07
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def wait_up(url: str, timeout: float = 60) -> None:
@@ -55,19 +48,9 @@ async def wait_up(url: str, timeout: float = 60) -> None:
 
 
 async def headers_for(devnet: Devnet, base: str, payers: list[Payer], n: int) -> list[str]:
-    async with httpx.AsyncClient() as http:
-        response = await http.post(base + PATH, json=BODY)
-    accepted = json.loads(base64.b64decode(response.headers["PAYMENT-REQUIRED"]))["accepts"][0]
-    out = []
-    for i in range(n):
-        auth, signature = authorize(devnet, payers[i % len(payers)], int(accepted["amount"]))
-        payload = {
-            "x402Version": 2,
-            "accepted": accepted,
-            "payload": {"authorization": auth.to_json(), "signature": "0x" + signature.hex()},
-        }
-        out.append(base64.b64encode(json.dumps(payload).encode()).decode())
-    return out
+    async with httpx.AsyncClient(base_url=base) as http:
+        accepted = await challenge(http, PATH, BODY)
+    return [payment_header(devnet, payers[i % len(payers)], accepted) for i in range(n)]
 
 
 async def fire(base: str, headers: list[str], concurrency: int) -> tuple[float, set[str]]:
@@ -111,6 +94,23 @@ def spawn(args: list[str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, *args], env=env, cwd=ROOT)
 
 
+def spawn_studio(info: DevnetInfo, data_dir: Path, port: int, *args: str) -> subprocess.Popen[bytes]:
+    """bench/_studio_server.py settling on the bench's devnet (no refund key), with further `args`."""
+    network = network_config(info, refund_key=None)
+    return spawn(
+        [
+            "bench/_studio_server.py",
+            "--network-json",
+            json.dumps(network),
+            "--data-dir",
+            str(data_dir),
+            "--port",
+            str(port),
+            *args,
+        ]
+    )
+
+
 async def main(requests: int, levels: list[int]) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-paid-"))
     # No state checkpoints on the bench chain: durability is not what is measured, and dumping a growing
@@ -145,20 +145,7 @@ async def main(requests: int, levels: list[int]) -> None:
                 ]
             )
         )
-        network = network_config(info, refund_key=None)
-        procs.append(
-            spawn(
-                [
-                    "bench/_studio_server.py",
-                    "--network-json",
-                    json.dumps(network),
-                    "--data-dir",
-                    str(tmp / "studio"),
-                    "--port",
-                    str(our_port),
-                ]
-            )
-        )
+        procs.append(spawn_studio(info, tmp / "studio", our_port))
         servers = {
             "x402 SDK middleware (reference)": f"http://127.0.0.1:{ref_port}",
             "studio402": f"http://127.0.0.1:{our_port}",

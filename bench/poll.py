@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 import tempfile
 import time
@@ -25,11 +24,11 @@ sys.path.insert(0, str(ROOT / "bench"))
 from eth_account import Account  # noqa: E402
 from tests.auth.conftest import answer_challenge  # noqa: E402
 from tests.devnet_fixture import new_payer  # noqa: E402
-from tests.paid_support import network_config  # noqa: E402
+from tests.server import free_port  # noqa: E402
 from x402.extensions.sign_in_with_x import parse_siwx_header, validate_siwx_message, verify_siwx_signature  # noqa: E402
 from x402.http.clients import x402HttpxClient  # noqa: E402
 
-from paid_request import free_port, spawn, wait_up  # noqa: E402
+from paid_request import spawn_studio, wait_up  # noqa: E402
 from studio402.auth.siwx import SiwxVerifier  # noqa: E402
 from studio402.chain.devnet import Devnet  # noqa: E402
 from studio402.sdk.client import x402_client  # noqa: E402
@@ -80,20 +79,7 @@ async def main(seconds: float, concurrency: int) -> None:
     devnet = Devnet(tmp / "chain", checkpoint_interval=3600)
     info = await devnet.start()
     port = free_port()
-    network = network_config(info, refund_key=None)
-    proc = spawn(
-        [
-            "bench/_studio_server.py",
-            "--network-json",
-            json.dumps(network),
-            "--data-dir",
-            str(tmp / "studio"),
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ]
-    )
+    proc = spawn_studio(info, tmp / "studio", port, "--workers", "1")
     base = f"http://127.0.0.1:{port}"
     try:
         await wait_up(base)

@@ -25,13 +25,12 @@ sys.path.insert(0, str(ROOT))
 
 from eth_account import Account  # noqa: E402
 from sqlalchemy import insert  # noqa: E402
-from tests.fakes.scripted import ScriptedBackend  # noqa: E402
+from tests.fakes.scripted import ScriptedBackend, only  # noqa: E402
 from tests.paid_support import devnet_settings  # noqa: E402
 from tests.server import free_port, serve  # noqa: E402
 from tests.siwx_support import sign_in  # noqa: E402
 
 from studio402.api.app import create_app  # noqa: E402
-from studio402.backends.registry import BackendRegistry  # noqa: E402
 from studio402.catalog import CATALOG  # noqa: E402
 from studio402.chain.devnet import Devnet  # noqa: E402
 from studio402.db.ledger_store import job_row  # noqa: E402
@@ -91,7 +90,7 @@ async def main(n: int) -> None:
     backend = ScriptedBackend("gated")
     services = Services(
         devnet_settings(devnet, tmp / "data", port, **{"jobs.workers": 1}),
-        registry=BackendRegistry({backend.name: backend}, default=[backend.name]),
+        registry=only(backend),
     )
     account = Account.create()
     try:

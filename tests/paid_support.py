@@ -1,7 +1,8 @@
-"""A real studio402 server paying on the session devnet, and helpers to build and inspect payments."""
+"""A real studio402 server paying on the session devnet, and helpers to build, make and inspect payments."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import json
@@ -12,12 +13,14 @@ from typing import Any
 
 import httpx
 import pytest
+from x402.http.clients import x402HttpxClient
 
 from studio402.api.app import create_app
 from studio402.backends.registry import BackendRegistry
 from studio402.chain.devnet import Devnet, DevnetInfo
 from studio402.chain.token import TRANSFER_TOPIC, decode_transfer_log
 from studio402.config import Settings
+from studio402.sdk.client import TERMINAL, x402_client
 from studio402.services import Services
 from tests.devnet_fixture import Payer, authorize
 from tests.server import free_port, serve
@@ -130,3 +133,32 @@ async def transfers_from(devnet: Devnet, address: str) -> list[tuple[str, int, s
     )
     events = [decode_transfer_log(log) for log in logs]
     return [(e.receiver, e.value, e.tx_hash) for e in events if e is not None]
+
+
+async def paid_job(server: PaidServer, key: str, body: Any = BODY, path: str = GENERATE) -> str:
+    """Pay `path` with the official client (signing with `key`); the new job's id."""
+    async with x402HttpxClient(x402_client(key), base_url=server.base, timeout=60) as http:
+        response = await http.post(path, json=body)
+    assert response.status_code == 200, response.text
+    job_id: str = response.json()["jobId"]
+    return job_id
+
+
+async def pay_and_wait(
+    server: PaidServer, key: str, path: str, body: Any, *, timeout: float = 60
+) -> dict[str, Any]:
+    """Pay `path` with the official client, then poll the job over HTTP (the client answers the
+    SIGN-IN-WITH-X 402 by itself) until it ends; its final view."""
+    async with x402HttpxClient(x402_client(key), base_url=server.base, timeout=60) as http:
+        created = await http.post(path, json=body)
+        assert created.status_code == 200, created.text
+        job_id = created.json()["jobId"]
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            polled = await http.get(f"/api/jobs/{job_id}")
+            assert polled.status_code == 200, polled.text
+            job: dict[str, Any] = polled.json()
+            if job["status"] in TERMINAL:
+                return job
+            assert asyncio.get_running_loop().time() < deadline, job
+            await asyncio.sleep(0.1)

@@ -6,9 +6,10 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any, Literal
 
 import uvicorn
-from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 
 def free_port() -> int:
@@ -19,8 +20,13 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def serve(app: FastAPI, port: int) -> AsyncIterator[str]:
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+async def serve(
+    app: ASGIApp, port: int, *, lifespan: Literal["on", "off"] = "on", **options: Any
+) -> AsyncIterator[str]:
+    """`app` listening on `port` until the block ends; `options` are further uvicorn.Config settings."""
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan, **options
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

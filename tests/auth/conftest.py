@@ -18,6 +18,7 @@ from x402.extensions.sign_in_with_x import (
 from x402.schemas import PaymentRequired, PaymentRequiredContext
 
 from studio402.auth.siwx import SiwxVerifier
+from tests.siwx_support import message_fields
 
 PUBLIC_URL = "http://127.0.0.1:8402"
 CHAIN_ID = 31337
@@ -35,14 +36,6 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)
-
-
-def iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def encode_fields(fields: dict[str, Any]) -> str:
-    return base64.b64encode(json.dumps(fields).encode()).decode()
 
 
 def decode_fields(header: str) -> dict[str, Any]:
@@ -85,16 +78,4 @@ async def sign_fields(info: dict[str, Any], signer: LocalAccount, request_url: s
 
 def base_info(now: datetime, uri: str = JOB_URL, **extra: Any) -> dict[str, Any]:
     """Challenge-like info (+ chainId/type) with issuedAt = now and a 5-minute expiry."""
-    info: dict[str, Any] = {
-        "domain": "127.0.0.1:8402",
-        "uri": uri,
-        "version": "1",
-        "nonce": "0123456789abcdef0123456789abcdef",
-        "issuedAt": iso(now),
-        "expirationTime": iso(now + timedelta(minutes=5)),
-        "resources": [uri],
-        "chainId": f"eip155:{CHAIN_ID}",
-        "type": "eip191",
-    }
-    info.update(extra)
-    return {k: v for k, v in info.items() if v is not None}
+    return message_fields(PUBLIC_URL, uri, CHAIN_ID, now, **extra)

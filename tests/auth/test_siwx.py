@@ -16,6 +16,7 @@ from eth_account.signers.local import LocalAccount
 from studio402.auth.siwx import SIWX_HEADER, SiwxCode, SiwxVerifier, build_message, parse_header
 from studio402.auth.siwx_proof import MAX_HEADER_BYTES
 from studio402.errors import AuthError, ChainError, ConfigError
+from tests.siwx_support import encode_fields, iso
 
 from .conftest import (
     CHAIN_ID,
@@ -25,8 +26,6 @@ from .conftest import (
     answer_challenge,
     base_info,
     decode_fields,
-    encode_fields,
-    iso,
     sign_fields,
 )
 

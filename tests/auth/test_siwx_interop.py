@@ -26,8 +26,9 @@ from x402.schemas import PaymentRequired
 
 from studio402.auth.siwx import SIWX_EXTENSION_KEY, SIWX_HEADER, SiwxVerifier
 from studio402.errors import AuthError
+from tests.siwx_support import encode_fields
 
-from .conftest import CHAIN_ID, JOB_URL, PUBLIC_URL, FakeClock, answer_challenge, decode_fields, encode_fields
+from .conftest import CHAIN_ID, JOB_URL, PUBLIC_URL, FakeClock, answer_challenge, decode_fields
 
 
 async def test_sdk_server_checks_agree_with_ours(account: LocalAccount) -> None:

@@ -14,8 +14,9 @@ from x402.extensions.sign_in_with_x import format_siwe_message
 from studio402.auth.evm_signature import personal_sign_hash, recover_address
 from studio402.auth.siwx import SiwxVerifier, build_message, parse_header
 from studio402.errors import AuthError
+from tests.siwx_support import encode_fields, iso
 
-from .conftest import JOB_URL, FakeClock, base_info, decode_fields, encode_fields, iso, sign_fields
+from .conftest import JOB_URL, FakeClock, base_info, decode_fields, sign_fields
 
 STATEMENTS = [None, "Sign in to poll jobs", "Punctuation: -._~:/?#[]@!$&'()*+,;= ok"]
 REQUEST_IDS = [None, "req-42", ""]

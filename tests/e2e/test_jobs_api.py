@@ -16,26 +16,12 @@ from eth_account.signers.local import LocalAccount
 from x402.http.clients import x402HttpxClient
 
 from studio402.backends.base import FailureCode
-from studio402.backends.registry import BackendRegistry
 from studio402.chain.devnet import Devnet
 from studio402.sdk.client import x402_client
-from tests.auth.conftest import iso
 from tests.devnet_fixture import new_payer
-from tests.fakes.scripted import ScriptedAsyncBackend, ScriptedBackend
-from tests.paid_support import GENERATE, PaidServer, running_server
-from tests.siwx_support import sign_in
-
-
-def registry(backend: Any) -> BackendRegistry:
-    return BackendRegistry({backend.name: backend}, default=[backend.name])
-
-
-async def create_job(server: PaidServer, key: str, prompt: str = "a kite") -> str:
-    async with x402HttpxClient(x402_client(key), base_url=server.base, timeout=60) as http:
-        response = await http.post(GENERATE, json={"prompt": prompt})
-    assert response.status_code == 200, response.text
-    job_id: str = response.json()["jobId"]
-    return job_id
+from tests.fakes.scripted import ScriptedAsyncBackend, ScriptedBackend, only
+from tests.paid_support import PaidServer, paid_job, running_server
+from tests.siwx_support import iso, sign_in
 
 
 async def siwx(server: PaidServer, account: LocalAccount, path: str, **info: Any) -> str:
@@ -45,7 +31,7 @@ async def siwx(server: PaidServer, account: LocalAccount, path: str, **info: Any
 @pytest.fixture
 async def owned_job(paid_server: PaidServer) -> tuple[PaidServer, LocalAccount, str]:
     payer = await new_payer(paid_server.devnet, 1_000_000)
-    return paid_server, Account.from_key(payer.key), await create_job(paid_server, payer.key)
+    return paid_server, Account.from_key(payer.key), await paid_job(paid_server, payer.key)
 
 
 async def test_siwx_rules_on_the_job_route(owned_job: tuple[PaidServer, LocalAccount, str]) -> None:
@@ -113,17 +99,17 @@ async def test_siwx_rules_on_the_job_route(owned_job: tuple[PaidServer, LocalAcc
 async def test_list_and_delete(devnet: Devnet, tmp_path: Path) -> None:
     payer, stranger = await new_payer(devnet, 2_000_000), await new_payer(devnet, 1_000_000)
     backend = ScriptedBackend(fail=FailureCode.MODERATED)
-    async with running_server(devnet, tmp_path / "d", registry=registry(backend)) as server:
-        failed = await create_job(server, payer.key, "one")
+    async with running_server(devnet, tmp_path / "d", registry=only(backend)) as server:
+        failed = await paid_job(server, payer.key, {"prompt": "one"})
         for _ in range(200):  # let it fail before the backend is repaired
             job = await server.services.jobs.get(failed)
             if job is not None and job.status.is_terminal:
                 break
             await asyncio.sleep(0.02)
         backend.fail = None
-        await create_job(server, stranger.key, "not mine")
+        await paid_job(server, stranger.key, {"prompt": "not mine"})
         await asyncio.sleep(0.5)
-        done = await create_job(server, payer.key, "two")
+        done = await paid_job(server, payer.key, {"prompt": "two"})
         async with x402HttpxClient(x402_client(payer.key), base_url=server.base, timeout=60) as http:
             for _ in range(100):
                 listed = (await http.get("/api/jobs?limit=10")).json()["jobs"]
@@ -155,8 +141,8 @@ async def test_restart_while_loading_completes_the_job_once(
         if kind == "synchronous"
         else ScriptedAsyncBackend("upstream")
     )
-    async with running_server(devnet, data, registry=registry(first)) as server:
-        job_id = await create_job(server, payer.key)
+    async with running_server(devnet, data, registry=only(first)) as server:
+        job_id = await paid_job(server, payer.key)
         for _ in range(200):
             job = await server.services.jobs.get(job_id)
             if (
@@ -169,7 +155,7 @@ async def test_restart_while_loading_completes_the_job_once(
         assert job is not None and job.status.value == "loading"
     second: Any = ScriptedBackend("upstream") if kind == "synchronous" else ScriptedAsyncBackend("upstream")
     second.gate.set() if kind == "asynchronous" else None
-    async with running_server(devnet, data, registry=registry(second)) as server:
+    async with running_server(devnet, data, registry=only(second)) as server:
         for _ in range(400):
             job = await server.services.jobs.get(job_id)
             if job is not None and job.status.is_terminal:
@@ -193,10 +179,10 @@ async def test_events_stream_pending_loading_complete(devnet: Devnet, tmp_path: 
             return await super().submit(job)
 
     async with running_server(
-        devnet, tmp_path / "d", registry=registry(TwoGates("upstream")), overrides={"jobs.workers": 1}
+        devnet, tmp_path / "d", registry=only(TwoGates("upstream")), overrides={"jobs.workers": 1}
     ) as server:
-        await create_job(server, payer.key, "blocker")
-        job_id = await create_job(server, payer.key, "ours")
+        await paid_job(server, payer.key, {"prompt": "blocker"})
+        job_id = await paid_job(server, payer.key, {"prompt": "ours"})
         path = f"/api/jobs/{job_id}/events"
         seen: list[str] = []
         async with (

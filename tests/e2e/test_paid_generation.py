@@ -3,50 +3,13 @@ SIGN-IN-WITH-X (answering the SIWX 402 by itself) until `complete`, and the down
 
 from __future__ import annotations
 
-import asyncio
 import io
-from typing import Any
 
 import av
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
 from PIL import Image
-from x402 import x402Client
-from x402.extensions.sign_in_with_x import CreateSIWxClientExtensionOptions, create_siwx_client_extension
-from x402.http.clients import x402HttpxClient
-from x402.mechanisms.evm.exact import ExactEvmScheme
-from x402.mechanisms.evm.signers import EthAccountSigner
 
 from tests.devnet_fixture import new_payer
-from tests.paid_support import PaidServer
-
-
-def official_client(account: LocalAccount) -> x402Client:
-    client = x402Client()
-    client.register("eip155:*", ExactEvmScheme(EthAccountSigner(account)))
-    client.register_extension(
-        create_siwx_client_extension(CreateSIWxClientExtensionOptions(signers=[account]))
-    )
-    client.set_spend_controls(False)
-    return client
-
-
-async def pay_and_wait(
-    server: PaidServer, account: LocalAccount, path: str, body: dict[str, Any], timeout: float = 90
-) -> dict[str, Any]:
-    async with x402HttpxClient(official_client(account), base_url=server.base, timeout=60) as http:
-        created = await http.post(path, json=body)
-        assert created.status_code == 200, created.text
-        job_id = created.json()["jobId"]
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            polled = await http.get(f"/api/jobs/{job_id}")
-            assert polled.status_code == 200, polled.text
-            job: dict[str, Any] = polled.json()
-            if job["status"] in ("complete", "failed", "canceled"):
-                return job
-            assert asyncio.get_running_loop().time() < deadline, job
-            await asyncio.sleep(0.2)
+from tests.paid_support import PaidServer, pay_and_wait
 
 
 async def download(url: str) -> bytes:
@@ -60,12 +23,12 @@ async def download(url: str) -> bytes:
 
 async def test_image_route_end_to_end(paid_server: PaidServer) -> None:
     payer = await new_payer(paid_server.devnet, 1_000_000)
-    account = Account.from_key(payer.key)
     job = await pay_and_wait(
         paid_server,
-        account,
+        payer.key,
         "/api/generate/gpt-image-1.5/generate",
         {"prompt": "a paper boat on a pond", "size": "1024x1536", "quality": "low", "output_format": "jpeg"},
+        timeout=90,
     )
     assert job["status"] == "complete", job
     assert job["backend"] == "preview" and job["refund"] is None
@@ -75,12 +38,12 @@ async def test_image_route_end_to_end(paid_server: PaidServer) -> None:
 
 async def test_video_route_end_to_end(paid_server: PaidServer) -> None:
     payer = await new_payer(paid_server.devnet, 5_000_000)
-    account = Account.from_key(payer.key)
     job = await pay_and_wait(
         paid_server,
-        account,
+        payer.key,
         "/api/generate/veo-3.1-fast/generate",
         {"prompt": "waves at night", "durationSeconds": "4", "resolution": "720p"},
+        timeout=90,
     )
     assert job["status"] == "complete", job
     data = await download(job["result"]["videoUrl"])
@@ -102,7 +65,7 @@ async def test_result_urls_are_signed_expiring_and_serve_ranges(paid_server: Pai
 
     payer = await new_payer(paid_server.devnet, 1_000_000)
     job = await pay_and_wait(
-        paid_server, Account.from_key(payer.key), "/api/generate/grok/generate", {"prompt": "ranges"}
+        paid_server, payer.key, "/api/generate/grok/generate", {"prompt": "ranges"}, timeout=90
     )
     url = job["result"]["imageUrl"]
     async with httpx.AsyncClient(timeout=30) as http:

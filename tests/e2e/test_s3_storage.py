@@ -17,8 +17,8 @@ from x402.http.clients import x402HttpxClient
 from studio402.chain.devnet import Devnet
 from studio402.sdk.client import x402_client
 from tests.devnet_fixture import new_payer
-from tests.e2e.test_uploads import buy_upload, generate, png
-from tests.paid_support import PaidServer, running_server
+from tests.e2e.test_uploads import buy_upload, png
+from tests.paid_support import PaidServer, pay_and_wait, running_server
 from tests.s3_support import S3Server
 
 
@@ -64,7 +64,7 @@ async def test_direct_upload_then_edit_with_results_in_the_bucket(
     assert confirmed.status_code == 200, confirmed.text
     assert confirmed.json()["upload"]["blobUrl"] == slot["blobUrl"]
     assert keys(s3_open, bucket) == {slot["pathname"]}  # moved out of incoming/
-    job = await generate(
+    job = await pay_and_wait(
         server,
         payer.key,
         "/api/generate/nano-banana/edit",
@@ -126,7 +126,7 @@ async def test_uploads_through_the_app_and_a_video_result(
         assert stored.status_code == 200, stored.text
         assert (await confirm(server, payer.key, slot)).status_code == 200
         assert keys(s3_open, bucket) == {"tenant/" + slot["pathname"]}
-        clip = await generate(
+        clip = await pay_and_wait(
             server,
             payer.key,
             "/api/generate/seedance-fast/i2v",

@@ -20,7 +20,14 @@ from studio402.media.video import encode_mp4
 from studio402.sdk.client import x402_client
 from tests.devnet_fixture import new_payer
 from tests.fetch.servers import Recorder
-from tests.paid_support import PaidServer, challenge, payment_header, running_server, transfers_from
+from tests.paid_support import (
+    PaidServer,
+    challenge,
+    pay_and_wait,
+    payment_header,
+    running_server,
+    transfers_from,
+)
 
 
 def png(size: tuple[int, int] = (96, 64), color: tuple[int, int, int] = (200, 40, 40)) -> bytes:
@@ -74,23 +81,11 @@ async def upload(server: PaidServer, key: str, filename: str, content_type: str,
     return blob_url
 
 
-async def generate(server: PaidServer, key: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    async with x402HttpxClient(x402_client(key), base_url=server.base, timeout=60) as http:
-        created = await http.post(path, json=body)
-        assert created.status_code == 200, created.text
-        for _ in range(600):
-            job: dict[str, Any] = (await http.get(f"/api/jobs/{created.json()['jobId']}")).json()
-            if job["status"] in ("complete", "failed"):
-                return job
-            await asyncio.sleep(0.1)
-    raise AssertionError("job did not end")
-
-
 async def test_three_step_upload_then_edit_and_i2v(paid_server: PaidServer) -> None:
     payer = await new_payer(paid_server.devnet, 5_000_000)
     image_url = await upload(paid_server, payer.key, "reference.png", "image/png", png())
     assert image_url.startswith(paid_server.base + "/blobs/uploads/")
-    edited = await generate(
+    edited = await pay_and_wait(
         paid_server,
         payer.key,
         "/api/generate/nano-banana/edit",
@@ -98,7 +93,7 @@ async def test_three_step_upload_then_edit_and_i2v(paid_server: PaidServer) -> N
     )
     assert edited["status"] == "complete", edited
     video_url = await upload(paid_server, payer.key, "motion.mp4", "video/mp4", mp4())
-    clip = await generate(
+    clip = await pay_and_wait(
         paid_server,
         payer.key,
         "/api/generate/seedance-fast/i2v",
@@ -204,7 +199,7 @@ async def test_inline_and_remote_media(devnet: Devnet, tmp_path: Path) -> None:
     async with running_server(devnet, tmp_path / "d", overrides=overrides) as server:
         b64 = base64.b64encode(image).decode()
         for ref in (f"data:image/png;base64,{b64}", b64, f"http://127.0.0.2:{port}/img.png"):
-            job = await generate(
+            job = await pay_and_wait(
                 server,
                 payer.key,
                 "/api/generate/flux-2-pro/edit",

@@ -9,7 +9,8 @@ import hmac
 import ipaddress
 import json
 import ssl
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,19 @@ async def receiver(tmp_path: Path) -> AsyncIterator[tuple[WebhookReceiver, SafeF
     await receiver.stop()
 
 
+def webhook_sender(
+    harness: JobHarness, fetcher: SafeFetcher, clock: Callable[[], float] = time.time
+) -> WebhookSender:
+    """A sender on the harness's database, viewing jobs as the API does."""
+    return WebhookSender(
+        harness.engine,
+        fetcher,
+        SECRET,
+        clock=clock,
+        view=lambda j: job_view(j, blobs=harness.blobs, catalog=CATALOG, ttl=60),
+    )
+
+
 async def ended_job(harness: JobHarness, callback: str) -> object:
     job = await harness.submit(
         "nano-banana/generate", {"prompt": "kite", "imageSize": "512", "callBackUrl": callback}
@@ -68,13 +82,7 @@ async def test_signed_delivery_retried_until_accepted(
     server.statuses = [503, 500, 200]
     harness = await JobHarness.open(tmp_path, {"preview": PreviewBackend(CATALOG)})
     clock = Clock()
-    sender = WebhookSender(
-        harness.engine,
-        fetcher,
-        SECRET,
-        clock=clock,
-        view=lambda j: job_view(j, blobs=harness.blobs, catalog=CATALOG, ttl=60),
-    )
+    sender = webhook_sender(harness, fetcher, clock=clock)
     job = await ended_job(harness, f"https://hooks.test:{server.port}/studio")
     await sender.enqueue(job)  # type: ignore[arg-type]
     await sender.enqueue(job)  # type: ignore[arg-type]  # recorded once
@@ -104,13 +112,7 @@ async def test_gives_up_after_twelve_attempts_and_on_permanent_errors(
     server, fetcher = receiver
     harness = await JobHarness.open(tmp_path, {"preview": PreviewBackend(CATALOG)})
     clock = Clock()
-    sender = WebhookSender(
-        harness.engine,
-        fetcher,
-        SECRET,
-        clock=clock,
-        view=lambda j: job_view(j, blobs=harness.blobs, catalog=CATALOG, ttl=60),
-    )
+    sender = webhook_sender(harness, fetcher, clock=clock)
     server.statuses = [503]
     await sender.enqueue(await ended_job(harness, f"https://hooks.test:{server.port}/a"))  # type: ignore[arg-type]
     for _ in range(MAX_ATTEMPTS + 2):
@@ -131,12 +133,7 @@ async def test_private_targets_are_refused_without_a_connection(tmp_path: Path) 
     recorder = Recorder("127.0.0.1")
     await recorder.start(0)
     harness = await JobHarness.open(tmp_path, {"preview": PreviewBackend(CATALOG)})
-    sender = WebhookSender(
-        harness.engine,
-        SafeFetcher(FetchPolicy()),
-        SECRET,
-        view=lambda j: job_view(j, blobs=harness.blobs, catalog=CATALOG, ttl=60),
-    )
+    sender = webhook_sender(harness, SafeFetcher(FetchPolicy()))
     for target in (
         f"https://127.0.0.1:{recorder.port}/x",
         f"https://0x7f000001:{recorder.port}/x",

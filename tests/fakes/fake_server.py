@@ -7,7 +7,6 @@ and every task they created (`created`), so a test can prove a job was submitted
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import functools
@@ -20,7 +19,6 @@ from enum import StrEnum
 from typing import Any
 
 import numpy as np
-import uvicorn
 from PIL import Image
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -29,7 +27,7 @@ from starlette.routing import BaseRoute, Route
 
 from studio402.media.video import encode_mp4
 from tests.media.samples import gradient
-from tests.server import free_port
+from tests.server import free_port, serve
 
 API_KEY = "test-key-0123"
 VIDEO_FPS = 8
@@ -126,27 +124,9 @@ class FakeUpstream:
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[str]:
-        port = free_port()
-        config = uvicorn.Config(
-            self.app(),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            lifespan="off",
-            timeout_graceful_shutdown=1,
-        )
-        server = uvicorn.Server(config)
-        task = asyncio.create_task(server.serve())
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.01)
-        self.base_url = f"http://127.0.0.1:{port}"
-        try:
-            yield self.base_url
-        finally:
-            server.should_exit = True
-            await task
+        async with serve(self.app(), free_port(), lifespan="off", timeout_graceful_shutdown=1) as url:
+            self.base_url = url
+            yield url
 
     # -- scenario hooks ------------------------------------------------------------------------------------
 

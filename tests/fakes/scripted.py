@@ -1,4 +1,5 @@
-"""A backend whose behaviour a test scripts: succeed, fail with a code, or wait at a gate first."""
+"""A backend whose behaviour a test scripts (succeed, fail with a code, or wait at a gate first), and a
+registry that routes everything to one backend."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import io
 from PIL import Image
 
 from studio402.backends.base import (
+    Backend,
     BackendFailure,
     BackendJob,
     FailureCode,
@@ -16,6 +18,12 @@ from studio402.backends.base import (
     Submitted,
     UpstreamStatus,
 )
+from studio402.backends.registry import BackendRegistry
+
+
+def only(backend: Backend) -> BackendRegistry:
+    """A registry that sends every route to `backend`."""
+    return BackendRegistry({backend.name: backend}, default=[backend.name])
 
 
 def tiny_png(size: tuple[int, int] = (64, 64)) -> bytes:

@@ -10,35 +10,23 @@ from eth_account import Account
 from x402.http.clients import x402HttpxClient
 
 from studio402.backends.base import FailureCode
-from studio402.backends.registry import BackendRegistry
 from studio402.chain.devnet import Devnet
 from studio402.cli.ledger import run_audit
 from studio402.sdk.client import x402_client
 from tests.devnet_fixture import new_payer
-from tests.fakes.scripted import ScriptedBackend
+from tests.fakes.scripted import ScriptedBackend, only
 from tests.paid_support import (
     BODY,
     GENERATE,
     PaidServer,
     challenge,
+    paid_job,
     payment_header,
     running_server,
     transfers_from,
 )
 
 PRICE = 67_000  # nano-banana 1K
-
-
-def scripted(backend: ScriptedBackend) -> BackendRegistry:
-    return BackendRegistry({backend.name: backend}, default=[backend.name])
-
-
-async def paid_job(server: PaidServer, payer_key: str, body: dict[str, Any] = BODY) -> str:
-    async with x402HttpxClient(x402_client(payer_key), base_url=server.base, timeout=60) as http:
-        response = await http.post(GENERATE, json=body)
-    assert response.status_code == 200, response.text
-    job_id: str = response.json()["jobId"]
-    return job_id
 
 
 async def ended(server: PaidServer, job_id: str, *, refund: bool = True) -> Any:
@@ -54,7 +42,7 @@ async def ended(server: PaidServer, job_id: str, *, refund: bool = True) -> Any:
 async def test_moderated_job_is_refunded_on_chain(devnet: Devnet, tmp_path: Path) -> None:
     payer = await new_payer(devnet, 1_000_000)
     async with running_server(
-        devnet, tmp_path / "d", registry=scripted(ScriptedBackend(fail=FailureCode.MODERATED))
+        devnet, tmp_path / "d", registry=only(ScriptedBackend(fail=FailureCode.MODERATED))
     ) as server:
         job = await ended(server, await paid_job(server, payer.key))
         assert job.error_code == "moderated"
@@ -75,7 +63,7 @@ async def test_credit_refund_pays_for_the_next_call_without_a_new_payment(
     payer = await new_payer(devnet, 1_000_000)
     gate_backend = ScriptedBackend(fail=FailureCode.NO_MEDIA)
     async with running_server(
-        devnet, tmp_path / "d", registry=scripted(gate_backend), overrides={"payments.refund": "credit"}
+        devnet, tmp_path / "d", registry=only(gate_backend), overrides={"payments.refund": "credit"}
     ) as server:
         first = await ended(server, await paid_job(server, payer.key))
         assert first.refund["method"] == "credit"
@@ -103,7 +91,7 @@ async def test_policy_none_keeps_the_money_and_the_audit_says_retained(
     async with running_server(
         devnet,
         tmp_path / "d",
-        registry=scripted(ScriptedBackend(fail=FailureCode.MODERATED)),
+        registry=only(ScriptedBackend(fail=FailureCode.MODERATED)),
         overrides={"payments.refund": "none"},
     ) as server:
         job = await ended(server, await paid_job(server, payer.key), refund=False)
@@ -117,7 +105,7 @@ async def test_cancel_before_start_refunds_and_after_start_does_not(devnet: Devn
     gate = asyncio.Event()
     backend = ScriptedBackend(gate=gate)
     async with running_server(
-        devnet, tmp_path / "d", registry=scripted(backend), overrides={"jobs.workers": 1}
+        devnet, tmp_path / "d", registry=only(backend), overrides={"jobs.workers": 1}
     ) as server:
         running = await paid_job(server, payer.key, {"prompt": "first"})
         await asyncio.wait_for(backend.started.wait(), 10)  # the only worker is busy with it
@@ -144,7 +132,7 @@ async def test_replayed_payment_after_refund_still_returns_the_same_job(
     payer = await new_payer(devnet, 1_000_000)
     async with (
         running_server(
-            devnet, tmp_path / "d", registry=scripted(ScriptedBackend(fail=FailureCode.MODERATED))
+            devnet, tmp_path / "d", registry=only(ScriptedBackend(fail=FailureCode.MODERATED))
         ) as server,
         server.client() as http,
     ):
