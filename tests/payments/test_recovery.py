@@ -11,8 +11,9 @@ import pytest
 from studio402.catalog import CATALOG
 from studio402.chain.devnet import Devnet
 from studio402.cli.ledger import run_audit
+from studio402.errors import ChainError
 from studio402.payments.ledger import PaymentState
-from tests.devnet_fixture import new_payer
+from tests.devnet_fixture import Payer, new_payer
 from tests.paid_support import (
     BODY,
     GENERATE,
@@ -134,3 +135,74 @@ async def test_receipt_timeout_answers_202_and_the_reconciler_settles(devnet: De
         report = await run_audit(server.settings)
     assert report.ok, report.problems
     assert len(await transfers_from(devnet, payer.address)) == 1
+
+
+async def refuse_log_scan(*args: Any, **kwargs: Any) -> str | None:
+    raise ChainError("block range too large", code="rpc_error")  # what public RPCs answer a scan from 0
+
+
+async def signed_not_broadcast(server: PaidServer, payer: Payer) -> None:
+    """A payment whose settlement was signed and recorded, then the process died before broadcasting."""
+    async with server.client() as http:
+        header = payment_header(server.devnet, payer, await challenge(http))
+    ledger = server.services.engine._ledger
+    original = ledger.begin_settlement  # type: ignore[union-attr]
+
+    async def record_then_crash(*args: Any, **kwargs: Any) -> None:
+        await original(*args, **kwargs)
+        raise Crash
+
+    ledger.begin_settlement = record_then_crash  # type: ignore[union-attr,method-assign]
+    try:
+        with pytest.raises(Crash):
+            await pay_directly(server, header)
+    finally:
+        ledger.begin_settlement = original  # type: ignore[union-attr,method-assign]
+
+
+async def reconcile_until_settled(server: PaidServer, settled: int) -> None:
+    done = 0
+    for _ in range(20):  # the first pass re-sends the signed transaction; a later one sees it mined
+        done += (await server.services.engine.reconcile())["settled"]
+        if done == settled:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{done} of {settled} payments settled")
+
+
+async def test_the_reconciler_settles_from_the_receipt_without_scanning_logs(
+    devnet: Devnet, tmp_path: Path
+) -> None:
+    """The receipt of our own transaction proves the payment: no eth_getLogs over the whole chain, which
+    public RPCs refuse."""
+    payer = await new_payer(devnet, 1_000_000)
+    async with running_server(devnet, tmp_path / "data") as server:
+        await signed_not_broadcast(server, payer)
+        for method in server.services.engine._methods.values():
+            method.settlement._chain.authorization_tx = refuse_log_scan  # type: ignore[attr-defined]
+        await reconcile_until_settled(server, 1)
+    assert len(await transfers_from(devnet, payer.address)) == 1
+
+
+async def test_one_failing_lookup_does_not_stop_the_reconciler(devnet: Devnet, tmp_path: Path) -> None:
+    first, second = await new_payer(devnet, 1_000_000), await new_payer(devnet, 1_000_000)
+    async with running_server(devnet, tmp_path / "data") as server:
+        await signed_not_broadcast(server, first)
+        await signed_not_broadcast(server, second)
+        [method] = server.services.engine._methods.values()
+        original = method.settlement.lookup
+        asked: list[str] = []
+
+        async def lookup(payment: Any, *args: Any) -> Any:
+            asked.append(payment.payer)
+            if payment.payer == first.address.lower():
+                raise ChainError("node unreachable", code="rpc_unavailable")
+            return await original(payment, *args)
+
+        method.settlement.lookup = lookup  # type: ignore[method-assign,assignment]
+        counts = await server.services.engine.reconcile()  # does not raise
+        assert sorted(asked) == sorted([first.address.lower(), second.address.lower()])
+        assert counts["pending"] == 2, counts  # the failed lookup, and the re-sent transaction
+        await reconcile_until_settled(server, 1)  # the second goes on settling while the first cannot
+    assert await transfers_from(devnet, first.address) == []
+    assert len(await transfers_from(devnet, second.address)) == 1

@@ -323,9 +323,15 @@ class PaymentEngine:
             if method is None or record.payload is None:
                 counts["pending"] += 1
                 continue
-            payment = VerifiedPayment.from_json(method.offer.requirement(0), record.payload)
+            # The amount paid: the receipt of our transaction is judged against it.
+            payment = VerifiedPayment.from_json(method.offer.requirement(record.micros), record.payload)
             raw = bytes.fromhex(record.raw_tx) if record.raw_tx else None
-            outcome = await method.settlement.lookup(payment, record.tx_hash, raw, self._clock())
+            try:
+                outcome = await method.settlement.lookup(payment, record.tx_hash, raw, self._clock())
+            except ChainError as exc:  # this record waits for the next pass; the others go on
+                log.warning("reconciling payment %s: %s", record.id, exc.detail)
+                counts["pending"] += 1
+                continue
             if outcome.status is SettleStatus.SETTLED:
                 await ledger.finish_settlement(record.id, outcome.tx_hash, self._clock())
                 if record.job_id:
