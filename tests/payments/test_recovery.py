@@ -206,3 +206,33 @@ async def test_one_failing_lookup_does_not_stop_the_reconciler(devnet: Devnet, t
         await reconcile_until_settled(server, 1)  # the second goes on settling while the first cannot
     assert await transfers_from(devnet, first.address) == []
     assert len(await transfers_from(devnet, second.address)) == 1
+
+
+async def test_node_down_before_settling_charges_nothing_and_the_same_payment_retries(
+    devnet: Devnet, tmp_path: Path
+) -> None:
+    """The node cannot check the payment (twice: on the first try and on the first retry); each try answers
+    502 and frees the payment, so the next retry of the same signed header settles it, once."""
+    payer = await new_payer(devnet, 1_000_000)
+    async with running_server(devnet, tmp_path / "data") as server, server.client() as http:
+        header = payment_header(devnet, payer, await challenge(http))
+        [method] = server.services.engine._methods.values()
+        original = method.settlement.simulate
+        outages = 2
+
+        async def simulate(payment: Any) -> str | None:
+            nonlocal outages
+            if outages:
+                outages -= 1
+                raise ChainError("node unreachable", code="rpc_unavailable")
+            return await original(payment)
+
+        method.settlement.simulate = simulate  # type: ignore[method-assign]
+        for _ in range(2):
+            down = await http.post(GENERATE, json=BODY, headers={"PAYMENT-SIGNATURE": header})
+            assert (down.status_code, down.json()["code"]) == (502, "rpc_unavailable"), down.text
+            assert await transfers_from(devnet, payer.address) == []
+        paid = await http.post(GENERATE, json=BODY, headers={"PAYMENT-SIGNATURE": header})
+        assert paid.status_code == 200, paid.text
+        await wait_complete(server, paid.json()["jobId"])
+    assert len(await transfers_from(devnet, payer.address)) == 1

@@ -153,17 +153,7 @@ class PaymentEngine:
             # replay or a concurrent duplicate, answered from the existing record.
             record = self._new_record(key, payment, request, micros, client_id)
             if await ledger.reserve(record):
-                try:
-                    reason = await method.settlement.simulate(payment)
-                except ChainError:  # cannot check now: free the payment for a retry
-                    await self._fail(record.id, "settlement_unavailable")
-                    raise
-                if reason is not None:
-                    await self._fail(record.id, reason)
-                    raise self.rejected(
-                        reason, f"the payment would fail on chain: {reason}", resource, micros
-                    )
-                return await self._shielded(self._settle(record, payment, method, request, resource))
+                return await self._check_and_settle(record, payment, method, request, micros, resource)
             existing = await ledger.get(key)
             if existing is None and client_id is not None:
                 existing = await ledger.get_by_client_id(payment.payer, client_id)
@@ -172,6 +162,26 @@ class PaymentEngine:
                 if paid is not None:
                     return paid
         raise ConflictError("this payment is contended; retry shortly", code="payment_in_progress")
+
+    async def _check_and_settle(
+        self,
+        record: PaymentRecord,
+        payment: VerifiedPayment,
+        method: EvmExactMethod,
+        request: ValidatedRequest,
+        micros: int,
+        resource: x402.Resource,
+    ) -> Paid:
+        """Settle a payment this request holds (reserved or reopened), if the chain says it would succeed."""
+        try:
+            reason = await method.settlement.simulate(payment)
+        except ChainError:  # cannot check now: free the payment for a retry
+            await self._fail(record.id, "settlement_unavailable")
+            raise
+        if reason is not None:
+            await self._fail(record.id, reason)
+            raise self.rejected(reason, f"the payment would fail on chain: {reason}", resource, micros)
+        return await self._shielded(self._settle(record, payment, method, request, resource))
 
     async def _existing(
         self,
@@ -196,11 +206,7 @@ class PaymentEngine:
                 return None
             if not await self._need_ledger().reopen(record.id, self._clock()):
                 return None
-            reason = await method.settlement.simulate(payment)
-            if reason is not None:
-                await self._fail(record.id, reason)
-                raise self.rejected(reason, f"the payment would fail on chain: {reason}", resource, micros)
-            return await self._shielded(self._settle(record, payment, method, request, resource))
+            return await self._check_and_settle(record, payment, method, request, micros, resource)
         if record.state is PaymentState.RESERVED:
             raise ConflictError(
                 "this payment is being settled by another request; retry shortly", code="payment_in_progress"
