@@ -156,3 +156,16 @@ async def test_ipv6_literal_when_the_operator_opens_it() -> None:
     assert fetched.url == f"http://[::1]:{server.port}/ok"
     assert fetched.peer_ip == IPv6Address("::1")
     assert server.requests[0].headers["host"] == f"[::1]:{server.port}"
+
+
+async def test_post_sends_the_normalised_url(net: LoopbackNet) -> None:
+    """Webhooks: a non-ASCII path or query is sent percent-encoded, like a download's, not refused."""
+    status = await SafeFetcher(POLICY).post(
+        f"{net.server.origin}/ok?note=café", b'{"ok": true}', {"content-type": "application/json"}
+    )
+    assert status == 200
+    (seen,) = net.server.requests
+    assert seen.path == "/ok?note=caf%C3%A9"
+    assert seen.headers["host"] == f"{ALLOWED_TEST_HOST}:{net.port}"
+    assert seen.headers["content-type"] == "application/json"
+    assert await net.forbidden_connections() == 0

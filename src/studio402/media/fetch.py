@@ -142,11 +142,11 @@ class SafeFetcher:
         try:
             async with asyncio.timeout(self._policy.total_timeout_s):
                 _, pool = self._pool(target, await self._vet(target))
-                wire = [(k.encode(), v.encode()) for k, v in headers.items()]
-                wire.append((b"User-Agent", USER_AGENT.encode()))
+                wire = [(b"Host", target.authority.encode("ascii")), (b"User-Agent", USER_AGENT.encode())]
+                wire += [(k.encode(), v.encode()) for k, v in headers.items()]
                 async with pool:
                     response = await pool.request(
-                        "POST", url, headers=wire, content=body, extensions=self._ext()
+                        "POST", _wire_url(target), headers=wire, content=body, extensions=self._ext()
                     )
                 return response.status
         except TimeoutError:
@@ -191,7 +191,7 @@ class SafeFetcher:
     async def _hop(self, target: Target, addresses: tuple[IPAddress, ...]) -> Fetched | str:
         """One request to a vetted target: the Fetched media, or the Location to follow."""
         backend, pool = self._pool(target, addresses)
-        url = httpcore.URL(scheme=target.scheme, host=target.host, port=target.port, target=target.target)
+        url = _wire_url(target)
         try:
             async with pool, pool.stream("GET", url, headers=_headers(target), extensions=self._ext()) as r:
                 return await self._read(target, backend, r)
@@ -286,6 +286,11 @@ class _PinnedBackend(httpcore.AsyncNetworkBackend):
 def _default_ssl_context() -> ssl.SSLContext:
     # Loading the CA bundle costs ~0.1 s, so it is built once, on the first https hop.
     return httpcore.default_ssl_context()
+
+
+def _wire_url(target: Target) -> httpcore.URL:
+    """The request as vetted: normalised host (the pinned origin) and percent-encoded target."""
+    return httpcore.URL(scheme=target.scheme, host=target.host, port=target.port, target=target.target)
 
 
 def _headers(target: Target) -> list[tuple[bytes, bytes]]:
