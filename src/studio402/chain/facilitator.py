@@ -7,12 +7,14 @@ The facilitator broadcasts, so no transaction hash is known in advance: the paym
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import httpx
 
-from studio402.chain.audit import RpcAuditChain
+from studio402.chain.facts import ChainFactReader
 from studio402.chain.rpc import AsyncRpc
+from studio402.chain.settlement import quoted_transfer
 from studio402.errors import ChainError
 from studio402.payments.methods.evm_exact import (
     OnSigned,
@@ -21,7 +23,9 @@ from studio402.payments.methods.evm_exact import (
     SettleStatus,
     VerifiedPayment,
 )
+from studio402.payments.outcome import decide
 
+_RECEIPT_WAIT = 10.0
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
@@ -47,7 +51,8 @@ class FacilitatorSettlement:
     ) -> None:
         self._url = url.rstrip("/")
         self._client = httpx.AsyncClient(timeout=timeout, headers=headers or {})
-        self._chain = RpcAuditChain(rpc, token)
+        self._rpc = rpc
+        self._facts = ChainFactReader(rpc, token)
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -75,25 +80,19 @@ class FacilitatorSettlement:
         except (httpx.HTTPError, ValueError):
             return SettleOutcome(SettleStatus.UNKNOWN)  # it may have broadcast: the reconciler looks
         tx_hash = str(result.get("transaction") or "") or None
-        if result.get("success"):
-            return SettleOutcome(SettleStatus.SETTLED, tx_hash)
-        reason = str(result.get("errorReason") or Reason.TRANSACTION_FAILED.value)
-        if reason == "settlement_pending":
+        if result.get("success") and tx_hash:
+            with contextlib.suppress(ChainError):  # our read node may lag the facilitator's
+                await self._rpc.wait_for_receipt(tx_hash, timeout=min(timeout, _RECEIPT_WAIT))
+        # Whatever it answered (success, failure, pending, a reason we do not know), the chain decides
+        # whether the payer was charged: a facilitator's word is not a receipt.
+        try:
+            facts = await self._facts.facts([tx_hash] if tx_hash else [], quoted_transfer(payment))
+        except ChainError:
             return SettleOutcome(SettleStatus.UNKNOWN, tx_hash)
-        if tx_hash is None and await self._chain.authorization_used(payment.payer, payment.nonce):
-            return SettleOutcome(
-                SettleStatus.UNKNOWN
-            )  # says failed, yet the chain moved: let the reconciler see
-        return SettleOutcome(SettleStatus.REVERTED, tx_hash, reason)
+        return decide(facts, payment.auth.valid_before)
 
     async def lookup(
-        self, payment: VerifiedPayment, tx_hash: str | None, raw_tx: bytes | None, now: float
+        self, payment: VerifiedPayment, tx_hash: str | None, raw_tx: bytes | None
     ) -> SettleOutcome:
-        if await self._chain.authorization_used(payment.payer, payment.nonce):
-            return SettleOutcome(
-                SettleStatus.SETTLED,
-                tx_hash or await self._chain.authorization_tx(payment.payer, payment.nonce),
-            )
-        if payment.auth.valid_before <= now:
-            return SettleOutcome(SettleStatus.REVERTED, tx_hash, Reason.VALID_BEFORE.value)
-        return SettleOutcome(SettleStatus.UNKNOWN, tx_hash)
+        facts = await self._facts.facts([tx_hash] if tx_hash else [], quoted_transfer(payment))
+        return decide(facts, payment.auth.valid_before)

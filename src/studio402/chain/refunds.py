@@ -1,10 +1,18 @@
-"""Sending refunds: an ERC-20 transfer from the operator's refund wallet back to the payer."""
+"""Sending refunds: an ERC-20 transfer from the operator's refund wallet back to the payer.
+
+A refund whose outcome is unknown is re-sent as the same signed bytes (they can land at most once). It is
+given up, and a new transfer signed, only when chain facts show it can never land: its nonce was used by
+another transaction and it has no receipt. An RPC error (rate limit, fee too low, a lagging node's "nonce too
+low") proves nothing."""
 
 from __future__ import annotations
 
-from studio402.chain.errors import OutcomeUnknown, RpcError
+from typing import Any
+
+from studio402.chain.errors import OutcomeUnknown
 from studio402.chain.rpc import AsyncRpc, receipt_succeeded
 from studio402.chain.token import encode_transfer, transfers_in_receipt
+from studio402.chain.txsign import tx_nonce
 from studio402.chain.wallet import SettlerWallet, SignedTx
 from studio402.errors import ChainError
 from studio402.payments.methods.evm_exact import OnSigned, Reason, SettleOutcome, SettleStatus
@@ -30,7 +38,7 @@ class EvmRefunder:
             return SettleOutcome(SettleStatus.UNKNOWN, exc.tx_hash)
         return self._judge(to, amount, tx_hash, receipt)
 
-    def _judge(self, to: str, amount: int, tx_hash: str, receipt: dict[str, object]) -> SettleOutcome:
+    def _judge(self, to: str, amount: int, tx_hash: str, receipt: dict[str, Any]) -> SettleOutcome:
         sent = receipt_succeeded(receipt) and any(
             e.sender.lower() == self._wallet.address.lower()
             and e.receiver.lower() == to.lower()
@@ -42,18 +50,23 @@ class EvmRefunder:
         return SettleOutcome(SettleStatus.REVERTED, tx_hash, Reason.TRANSACTION_FAILED.value)
 
     async def lookup(self, to: str, amount: int, tx_hash: str | None, raw_tx: bytes | None) -> SettleOutcome:
-        if tx_hash is None:
+        if tx_hash is None or raw_tx is None:
             return SettleOutcome(SettleStatus.REVERTED, None, "never_sent")
-        receipt = await self._rpc.get_transaction_receipt(tx_hash)
-        if receipt is not None:
+        # One batch, the count first: if the nonce was used before the receipt is asked for, a missing
+        # receipt means another transaction used it (ours, once mined, stays visible).
+        mined_count, receipt = await self._rpc.batch(
+            [
+                ("eth_getTransactionCount", [self._wallet.address, "latest"]),
+                ("eth_getTransactionReceipt", [tx_hash]),
+            ]
+        )
+        if isinstance(receipt, dict):
             return self._judge(to, amount, tx_hash, receipt)
-        if await self._rpc.get_transaction(tx_hash) is None and raw_tx is not None:
-            try:  # lost by the node: send the same bytes again
-                await self._rpc.send_raw_transaction(raw_tx)
-            except RpcError as exc:
-                if "already known" not in exc.rpc_message.lower():
-                    # Refused for good (its nonce went to another transaction): it can never land.
-                    return SettleOutcome(SettleStatus.REVERTED, tx_hash, "refund_dropped")
-            except ChainError:
-                pass  # unreachable now: ask again next round
+        if int(str(mined_count), 16) > tx_nonce(raw_tx):
+            # Its nonce went to another transaction and it has no receipt: it can never land.
+            return SettleOutcome(SettleStatus.REVERTED, tx_hash, "refund_replaced")
+        try:  # maybe lost by the node: the same bytes again
+            await self._rpc.send_raw_transaction(raw_tx)
+        except ChainError:
+            pass  # whatever the node says, the next round looks at the chain again
         return SettleOutcome(SettleStatus.UNKNOWN, tx_hash)

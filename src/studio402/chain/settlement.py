@@ -1,31 +1,27 @@
 """Settling `exact` EVM payments with our own settler wallet over RPC (the `EvmSettlement` port).
 
 Per payment: one eth_call to simulate, one signed transaction (hash recorded by the caller before it is
-broadcast), one receipt wait shared with every other settlement in flight."""
+broadcast), one receipt wait shared with every other settlement in flight. Every outcome other than "our
+receipt shows the transfer" is decided from chain facts (payments.outcome.decide), never from error texts."""
 
 from __future__ import annotations
 
 import contextlib
 
-from studio402.chain.audit import RpcAuditChain
 from studio402.chain.errors import ExecutionReverted, OutcomeUnknown
-from studio402.chain.rpc import AsyncRpc, receipt_succeeded
-from studio402.chain.token import (
-    encode_transfer_with_authorization,
-    revert_reason_to_x402,
-    transfers_in_receipt,
-)
+from studio402.chain.facts import ChainFactReader, Transfer, receipt_pays
+from studio402.chain.rpc import AsyncRpc
+from studio402.chain.token import encode_transfer_with_authorization, revert_reason_to_x402
 from studio402.chain.wallet import SettlerWallet, SignedTx
 from studio402.errors import ChainError
-from studio402.payments.methods.evm_exact import (
-    OnSigned,
-    Reason,
-    SettleOutcome,
-    SettleStatus,
-    VerifiedPayment,
-)
+from studio402.payments.methods.evm_exact import OnSigned, SettleOutcome, SettleStatus, VerifiedPayment
+from studio402.payments.outcome import ChainFacts, OwnTx, decide
 
 SETTLE_GAS = 150_000  # transferWithAuthorization costs ~90k on FiatToken and on our token
+
+
+def quoted_transfer(payment: VerifiedPayment) -> Transfer:
+    return Transfer(payment.payer, payment.requirement.pay_to, payment.requirement.amount, payment.nonce)
 
 
 class EvmSettler:
@@ -33,18 +29,19 @@ class EvmSettler:
         self._rpc = rpc
         self._wallet = wallet
         self._token = token
-        self._chain = RpcAuditChain(rpc, token)
+        self.facts = ChainFactReader(rpc, token)
 
     async def simulate(self, payment: VerifiedPayment) -> str | None:
         data = encode_transfer_with_authorization(payment.auth, payment.signature)
         try:
             await self._rpc.call(self._token, data, from_=self._wallet.address)
         except ExecutionReverted as exc:
-            return revert_reason_to_x402(exc.reason)
+            return revert_reason_to_x402(exc.reason)  # only a hint for the 402: nothing was broadcast
         return None
 
     async def settle(self, payment: VerifiedPayment, *, on_signed: OnSigned, timeout: float) -> SettleOutcome:
         data = encode_transfer_with_authorization(payment.auth, payment.signature)
+        quoted = quoted_transfer(payment)
 
         async def record(signed: SignedTx) -> None:
             await on_signed(signed.tx_hash, signed.raw)
@@ -54,44 +51,29 @@ class EvmSettler:
                 self._token, data, gas=SETTLE_GAS, timeout=timeout, on_signed=record
             )
         except OutcomeUnknown as exc:
-            return SettleOutcome(SettleStatus.UNKNOWN, exc.tx_hash)
-        return self._judge(payment, tx_hash, receipt)
+            return await self._decide(payment, exc.tx_hash)
+        if receipt_pays(receipt, self._token, quoted):  # the common case: no further reads
+            return decide(
+                ChainFacts(ours=(OwnTx(tx_hash, mined=True, pays=True),)), payment.auth.valid_before
+            )
+        # Reverted or no transfer: a front-run is still a payment, a cancellation is not.
+        return await self._decide(payment, tx_hash)
 
-    def _judge(self, payment: VerifiedPayment, tx_hash: str, receipt: dict[str, object]) -> SettleOutcome:
-        if not receipt_succeeded(receipt):
-            return SettleOutcome(SettleStatus.REVERTED, tx_hash, Reason.TRANSACTION_FAILED.value)
-        paid = any(
-            e.sender.lower() == payment.payer
-            and e.receiver.lower() == payment.requirement.pay_to.lower()
-            and e.value == payment.requirement.amount
-            for e in transfers_in_receipt(receipt, self._token)
-        )
-        if not paid:  # a success without our Transfer is not a payment
-            return SettleOutcome(SettleStatus.REVERTED, tx_hash, "invalid_exact_evm_transfer_event_mismatch")
-        return SettleOutcome(SettleStatus.SETTLED, tx_hash)
+    async def _decide(self, payment: VerifiedPayment, tx_hash: str | None) -> SettleOutcome:
+        try:
+            facts = await self.facts.facts([tx_hash] if tx_hash else [], quoted_transfer(payment))
+        except ChainError:
+            return SettleOutcome(SettleStatus.UNKNOWN, tx_hash)
+        return decide(facts, payment.auth.valid_before)
 
     async def lookup(
-        self, payment: VerifiedPayment, tx_hash: str | None, raw_tx: bytes | None, now: float
+        self, payment: VerifiedPayment, tx_hash: str | None, raw_tx: bytes | None
     ) -> SettleOutcome:
-        """The reconciler's question. Settled once the authorization is used on chain (by our transaction or
-        anyone's); failed only once it can never be used any more (expired unused); unknown in between,
-        re-sending our signed transaction if the node lost it."""
-        if tx_hash is not None:
-            receipt = await self._rpc.get_transaction_receipt(tx_hash)
-            if receipt is not None and self._judge(payment, tx_hash, receipt).status is SettleStatus.SETTLED:
-                return SettleOutcome(SettleStatus.SETTLED, tx_hash)
-        if await self._used(payment):
-            return SettleOutcome(
-                SettleStatus.SETTLED,
-                await self._chain.authorization_tx(payment.payer, payment.nonce) or tx_hash,
-            )
-        if payment.auth.valid_before <= now:
-            return SettleOutcome(SettleStatus.REVERTED, tx_hash, Reason.VALID_BEFORE.value)
-        pending = tx_hash is not None and await self._rpc.get_transaction(tx_hash) is not None
-        if not pending and raw_tx is not None and await self.simulate(payment) is None:
-            with contextlib.suppress(ChainError):  # refused or unreachable: ask again next round
+        quoted, hashes = quoted_transfer(payment), [tx_hash] if tx_hash else []
+        ours = await self.facts.own(hashes, quoted)
+        if any(tx.pays for tx in ours):
+            return decide(ChainFacts(ours=ours), payment.auth.valid_before)
+        if raw_tx is not None and not any(tx.mined or tx.pending for tx in ours):
+            with contextlib.suppress(ChainError):  # lost by the node: the same bytes land at most once
                 await self._rpc.send_raw_transaction(raw_tx)
-        return SettleOutcome(SettleStatus.UNKNOWN, tx_hash)
-
-    async def _used(self, payment: VerifiedPayment) -> bool:
-        return await self._chain.authorization_used(payment.payer, payment.nonce)
+        return decide(await self.facts.facts(hashes, quoted), payment.auth.valid_before)

@@ -38,6 +38,7 @@ CANCEL_AUTHORIZATION_TYPEHASH = keccak(text="CancelAuthorization(address authori
 
 TRANSFER_TOPIC = "0x" + keccak(text="Transfer(address,address,uint256)").hex()
 AUTHORIZATION_USED_TOPIC = "0x" + keccak(text="AuthorizationUsed(address,bytes32)").hex()
+AUTHORIZATION_CANCELED_TOPIC = "0x" + keccak(text="AuthorizationCanceled(address,bytes32)").hex()
 
 # EIP-55 costs a keccak per address; the same few addresses (token, payTo, payers) come back constantly.
 to_checksum_address = lru_cache(maxsize=16_384)(_to_checksum_address)

@@ -47,3 +47,10 @@ class TxSigner:
             r, s, parity = self._sign(keccak(rlp.encode([*fields, tx.chain_id, 0, 0])))
             raw = rlp.encode([*fields, parity + 35 + 2 * tx.chain_id, r, s])
         return raw, "0x" + keccak(raw).hex()
+
+
+def tx_nonce(raw: bytes) -> int:
+    """The nonce of a raw signed transaction (type 2 or legacy)."""
+    if raw[:1] == b"\x02":
+        return int.from_bytes(rlp.decode(raw[1:])[1], "big")
+    return int.from_bytes(rlp.decode(raw)[0], "big")

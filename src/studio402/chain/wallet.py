@@ -4,8 +4,12 @@ Built for many settlements in flight at once: an asyncio lock covers only nonce 
 broadcasting and waiting for receipts run concurrently. The node is asked for the nonce once, then again
 only when it says the local view is wrong ("nonce too low") or a transaction of ours vanished.
 
-Error contract (what the payment engine relies on): `send` raises `OutcomeUnknown` (with `tx_hash`) when a
-transaction may have been broadcast; any other error means nothing was broadcast.
+Error contract (what the payment engine relies on): a call raises `RpcError` / `ChainError` only when the
+node refused the transaction before its pool (bad signature, gas, funds for gas, fee too low, a nonce that
+another transaction of ours used); everything else (a lost answer, geth's "added to the pool but not
+processed in 2s", reth's "not confirmed within", a rate limit, an unknown text) means the transaction may be
+on its way: the wallet keeps waiting for its receipt (re-sending the same bytes, which can land at most once)
+and raises `OutcomeUnknown` (with `tx_hash`) if none came in time.
 """
 
 from __future__ import annotations
@@ -26,28 +30,67 @@ from studio402.errors import ChainError
 
 DEFAULT_GAS_LIMIT = 200_000  # transferWithAuthorization uses ~90k, a first mint ~70k
 _MAX_ATTEMPTS = 4
+_RESEND_EVERY = 2.0  # while a receipt is awaited, make sure the node still has the transaction
 
 
-class _SyncUnsupported(Exception):
-    """The node has no eth_sendRawTransactionSync (nothing was broadcast)."""
+class _Verdict(Enum):
+    """What a node's answer to a broadcast proves."""
+
+    KNOWN = "known"  # the node already has this exact transaction: wait for it
+    NONCE_USED = "nonce_used"  # "nonce too low": refused only if another transaction took the nonce
+    NONCE_TAKEN = "nonce_taken"  # another pending transaction holds the nonce; ours was refused
+    FEE = "fee"  # fee below what the node accepts: refused, refresh fees and sign again
+    INVALID = "invalid"  # refused before the pool for good
+    UNCERTAIN = "uncertain"  # anything else: it may be in the pool
 
 
-class _Rejection(Enum):
-    NONCE = "nonce"  # our nonce is stale: resync and sign again
-    FEE = "fee"  # fee below the base fee: refresh fees and sign again
-    KNOWN = "known"  # the node already has this exact transaction
-    OTHER = "other"
+# Texts of geth, reth, erigon, nethermind, besu and anvil for refusals that happen before the pool. Only
+# these count as "not sent"; an unknown text is never read as a refusal.
+_MARKERS: tuple[tuple[_Verdict, tuple[str, ...]], ...] = (
+    (_Verdict.KNOWN, ("already known", "known transaction", "already imported", "alreadyknown")),
+    (_Verdict.NONCE_TAKEN, ("replacement transaction underpriced", "replacementnotallowed")),
+    (_Verdict.NONCE_USED, ("nonce too low", "oldnonce", "nonce has already been used")),
+    (
+        _Verdict.FEE,
+        ("underpriced", "less than block base fee", "fee cap less than", "feetoolow", "gas price too low"),
+    ),
+    (
+        _Verdict.INVALID,
+        (
+            "insufficient funds",
+            "intrinsic gas too low",
+            "exceeds block gas limit",
+            "gas limit reached",
+            "gas too high",
+            "invalid sender",
+            "invalid chain id",
+            "exceeds the configured cap",
+            "only replay-protected",
+            "transaction type not supported",
+            "oversized data",
+            "higher than max fee per gas",
+            "nonce too high",
+            "nonce has max value",
+        ),
+    ),
+)
 
 
-def _classify(message: str) -> _Rejection:
-    text = message.lower()
-    if "already known" in text or "known transaction" in text:
-        return _Rejection.KNOWN
-    if any(m in text for m in ("nonce too low", "replacement transaction underpriced", "nonce has already")):
-        return _Rejection.NONCE
-    if "base fee" in text or "fee cap" in text or "underpriced" in text:
-        return _Rejection.FEE
-    return _Rejection.OTHER
+class _NoSyncMethod(Exception):
+    """The node has no eth_sendRawTransactionSync (a missing method processes nothing)."""
+
+
+def _is_missing_method(error: RpcError) -> bool:
+    text = error.rpc_message.lower()
+    return error.rpc_code == -32601 or "method not found" in text or "does not exist" in text
+
+
+def _classify(error: RpcError) -> _Verdict:
+    text = error.rpc_message.lower()
+    for verdict, markers in _MARKERS:
+        if any(m in text for m in markers):
+            return verdict
+    return _Verdict.UNCERTAIN
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +136,8 @@ class SettlerWallet:
         return self._address
 
     async def send(self, to: str | None, data: bytes, *, gas: int | None = None, value: int = 0) -> str:
-        """Sign and broadcast (to=None deploys a contract); the tx hash, right after the node accepted it."""
+        """Sign and broadcast (to=None deploys a contract); the tx hash once the node has it. Raises
+        BroadcastUncertain (an OutcomeUnknown) when it may or may not have it."""
         return await self.send_prepared(to, data, gas=gas, value=value)
 
     async def send_prepared(
@@ -106,33 +150,14 @@ class SettlerWallet:
         on_signed: Callable[[SignedTx], Awaitable[None]] | None = None,
     ) -> str:
         """Like `send`, but `on_signed` sees every signed transaction (its hash is known) before it is
-        broadcast, so a caller can record the hash durably first. A nonce conflict re-signs: the callback then
-        sees the new transaction."""
-        gas_limit = gas or self._gas_default or await self._estimate(to, data, value)
-        for _ in range(_MAX_ATTEMPTS):
-            signed = await self._sign_announced(to, data, gas_limit, value, on_signed)
-            try:
-                return await self._rpc.send_raw_transaction(signed.raw)
-            except RpcUnavailable as exc:
-                if not exc.request_sent:
-                    await self._release(signed.nonce)
-                    raise
-                await self._forget_nonces()  # was the nonce used? only the node can tell now
-                raise BroadcastUncertain(
-                    f"broadcast of {signed.tx_hash} may have happened: {exc.detail}", tx_hash=signed.tx_hash
-                ) from exc
-            except RpcError as exc:
-                kind = _classify(exc.rpc_message)
-                if kind is _Rejection.KNOWN:
-                    return signed.tx_hash
-                if kind is _Rejection.NONCE:
-                    await self.resync()
-                    continue
-                await self._release(signed.nonce)
-                if kind is _Rejection.OTHER:
-                    raise
-                self._fees = None
-        raise ChainError(f"gave up after {_MAX_ATTEMPTS} nonce/fee conflicts", code="nonce_conflict")
+        broadcast, so a caller can record the hash durably first. A refusal that proves nothing was sent
+        (stale nonce, low fee) re-signs: the callback then sees the new transaction."""
+        signed, sent = await self._broadcast(to, data, gas, value, on_signed, sync=False)
+        if not sent:
+            raise BroadcastUncertain(
+                f"broadcast of {signed.tx_hash} may have happened", tx_hash=signed.tx_hash
+            )
+        return signed.tx_hash
 
     async def send_for_receipt(
         self,
@@ -144,15 +169,128 @@ class SettlerWallet:
         on_signed: Callable[[SignedTx], Awaitable[None]] | None = None,
     ) -> tuple[str, dict[str, Any]]:
         """Broadcast and wait for the receipt: one `eth_sendRawTransactionSync` where the node has it (no
-        polling), else send + poll. Same error contract as `send_prepared`; ReceiptTimeout (an
-        OutcomeUnknown) when no receipt came in time."""
-        if self._sync_receipts is not False:
+        polling), else send + poll. Raises ReceiptTimeout (an OutcomeUnknown) when the transaction may be on
+        its way but no receipt came in time; any other error means it was refused before the pool."""
+        deadline = time.monotonic() + timeout
+        signed, receipt = await self._broadcast(to, data, gas, 0, on_signed, sync=True)
+        if isinstance(receipt, dict):
+            return signed.tx_hash, receipt
+        return signed.tx_hash, await self._await_receipt(signed, deadline)
+
+    async def send_and_wait(
+        self, to: str | None, data: bytes, *, timeout: float, gas: int | None = None, value: int = 0
+    ) -> dict[str, Any]:
+        """Broadcast and wait for the receipt (check its status: 0x0 = reverted).
+        ReceiptTimeout (an OutcomeUnknown) when none arrived in time."""
+        deadline = time.monotonic() + timeout
+        signed, _ = await self._broadcast(to, data, gas, value, None, sync=False)
+        return await self._await_receipt(signed, deadline)
+
+    async def resync(self) -> None:
+        """Take the next nonce from the node's pending count (never below what we already handed out)."""
+        async with self._lock:
+            pending = await self._rpc.get_transaction_count(self.address, "pending")
+            self._next_nonce = max(pending, self._next_nonce or 0)
+
+    # -- broadcasting ---------------------------------------------------------------------------------------
+
+    async def _broadcast(
+        self,
+        to: str | None,
+        data: bytes,
+        gas: int | None,
+        value: int,
+        on_signed: Callable[[SignedTx], Awaitable[None]] | None,
+        *,
+        sync: bool,
+    ) -> tuple[SignedTx, dict[str, Any] | bool]:
+        """Sign and send until the node has the transaction or refused it for good. Returns the transaction
+        and its receipt (sync send), True (the node has it) or False (it may or may not)."""
+        gas_limit = gas or self._gas_default or await self._estimate(to, data, value)
+        for _ in range(_MAX_ATTEMPTS):
+            signed = await self._sign_announced(to, data, gas_limit, value, on_signed)
             try:
-                return await self._send_sync(to, data, gas, on_signed)
-            except _SyncUnsupported:
+                return signed, await self._send_once(signed, sync and self._sync_receipts is not False)
+            except RpcUnavailable as exc:
+                if exc.request_sent:
+                    await self._forget_nonces()  # was the nonce used? only the node can tell now
+                    return signed, False
+                await self._release(signed.nonce)
+                raise
+            except _NoSyncMethod:
                 self._sync_receipts = False
-        tx_hash = await self.send_prepared(to, data, gas=gas, on_signed=on_signed)
-        return tx_hash, await self._wait_for_receipt(tx_hash, timeout)
+                await self._release(signed.nonce)
+                continue
+            except RpcError as exc:
+                verdict = _classify(exc)
+                resolved = await self._after_refusal(signed, verdict, exc)
+                if resolved is not None:
+                    return signed, resolved
+        raise ChainError(f"gave up after {_MAX_ATTEMPTS} nonce/fee conflicts", code="nonce_conflict")
+
+    async def _send_once(self, signed: SignedTx, sync: bool) -> dict[str, Any] | bool:
+        if not sync:
+            await self._rpc.send_raw_transaction(signed.raw)
+            return True
+        try:
+            receipt = await self._rpc.send_raw_transaction_sync(signed.raw)
+        except RpcError as exc:
+            if _is_missing_method(exc):
+                raise _NoSyncMethod from exc
+            raise
+        self._sync_receipts = True
+        return receipt
+
+    async def _after_refusal(
+        self, signed: SignedTx, verdict: _Verdict, exc: RpcError
+    ) -> dict[str, Any] | bool | None:
+        """React to a refusal: None to sign again, else what `_broadcast` returns. Raises when refused for
+        good. Only chain facts turn "nonce too low" into a refusal: our transaction may be the one mined."""
+        if verdict is _Verdict.KNOWN:
+            return True
+        if verdict is _Verdict.UNCERTAIN:
+            await self._forget_nonces()
+            return False
+        if verdict is _Verdict.NONCE_USED:
+            # The count first: once the nonce is used, a missing receipt means another transaction used it.
+            mined_count = await self._rpc.get_transaction_count(self.address, "latest")
+            receipt = await self._rpc.get_transaction_receipt(signed.tx_hash)
+            if receipt is not None:
+                return receipt  # ours was mined (an earlier send of the same bytes went through)
+            if mined_count <= signed.nonce:
+                await self._forget_nonces()
+                return False  # a lagging node or a pending twin: we cannot tell
+            await self.resync()  # another transaction took the nonce: ours can never land
+            return None
+        if verdict is _Verdict.NONCE_TAKEN:
+            await self.resync()
+            return None
+        await self._release(signed.nonce)
+        if verdict is _Verdict.FEE:
+            self._fees = None
+            return None
+        raise exc
+
+    async def _await_receipt(self, signed: SignedTx, deadline: float) -> dict[str, Any]:
+        """Poll for the receipt until `deadline`, re-sending the same bytes now and then in case the node lost
+        them (a second copy cannot land twice). ReceiptTimeout when none came."""
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                await self._forget_if_dropped(signed.tx_hash)
+                raise ReceiptTimeout(f"no receipt for {signed.tx_hash} in time", tx_hash=signed.tx_hash)
+            try:
+                return await self._rpc.wait_for_receipt(signed.tx_hash, timeout=min(remaining, _RESEND_EVERY))
+            except ReceiptTimeout:
+                pass
+            if deadline - time.monotonic() > 0:
+                await self._resend(signed)
+
+    async def _resend(self, signed: SignedTx) -> None:
+        try:
+            await self._rpc.send_raw_transaction(signed.raw)
+        except ChainError:
+            pass  # known, mined, or the node is unreachable: the receipt poll decides
 
     async def _sign_announced(
         self,
@@ -171,55 +309,6 @@ class SettlerWallet:
                 await self._release(signed.nonce)
                 raise
         return signed
-
-    async def _send_sync(
-        self, to: str, data: bytes, gas: int, on_signed: Callable[[SignedTx], Awaitable[None]] | None
-    ) -> tuple[str, dict[str, Any]]:
-        for _ in range(_MAX_ATTEMPTS):
-            signed = await self._sign_announced(to, data, gas, 0, on_signed)
-            try:
-                receipt = await self._rpc.send_raw_transaction_sync(signed.raw)
-            except RpcUnavailable as exc:
-                if not exc.request_sent:
-                    await self._release(signed.nonce)
-                    raise
-                await self._forget_nonces()
-                raise ReceiptTimeout(
-                    f"no answer for {signed.tx_hash}: {exc.detail}", tx_hash=signed.tx_hash
-                ) from exc
-            except RpcError as exc:
-                if exc.rpc_code == -32601 or "not supported" in exc.rpc_message.lower():
-                    await self._release(signed.nonce)
-                    raise _SyncUnsupported from exc
-                kind = _classify(exc.rpc_message)
-                if kind is _Rejection.NONCE:
-                    await self.resync()
-                    continue
-                if kind is _Rejection.KNOWN or "timeout" in exc.rpc_message.lower():
-                    raise ReceiptTimeout(
-                        f"{signed.tx_hash}: {exc.rpc_message}", tx_hash=signed.tx_hash
-                    ) from exc
-                await self._release(signed.nonce)
-                if kind is _Rejection.OTHER:
-                    raise
-                self._fees = None
-                continue
-            self._sync_receipts = True
-            return signed.tx_hash, receipt
-        raise ChainError(f"gave up after {_MAX_ATTEMPTS} nonce/fee conflicts", code="nonce_conflict")
-
-    async def send_and_wait(
-        self, to: str | None, data: bytes, *, timeout: float, gas: int | None = None, value: int = 0
-    ) -> dict[str, Any]:
-        """Broadcast and wait for the receipt (check its status: 0x0 = reverted).
-        ReceiptTimeout (an OutcomeUnknown) when none arrived in time."""
-        return await self._wait_for_receipt(await self.send(to, data, gas=gas, value=value), timeout)
-
-    async def resync(self) -> None:
-        """Take the next nonce from the node's pending count (never below what we already handed out)."""
-        async with self._lock:
-            pending = await self._rpc.get_transaction_count(self.address, "pending")
-            self._next_nonce = max(pending, self._next_nonce or 0)
 
     # -- internals ------------------------------------------------------------------------------------------
 
@@ -254,13 +343,6 @@ class SettlerWallet:
         """A signed transaction was refused: hand its nonce out again, or resync if later ones exist."""
         async with self._lock:
             self._next_nonce = nonce if self._next_nonce == nonce + 1 else None
-
-    async def _wait_for_receipt(self, tx_hash: str, timeout: float) -> dict[str, Any]:
-        try:
-            return await self._rpc.wait_for_receipt(tx_hash, timeout=timeout)
-        except ReceiptTimeout:
-            await self._forget_if_dropped(tx_hash)
-            raise
 
     async def _forget_if_dropped(self, tx_hash: str) -> None:
         try:

@@ -23,7 +23,9 @@ class AuditChain(Protocol):
         """(sender, receiver, value) of every token Transfer in a transaction (lowercase addresses)."""
         ...
 
-    async def authorization_used(self, payer: str, nonce: str) -> bool: ...
+    async def paid_with_authorization(self, payer: str, nonce: str, pay_to: str, amount: int) -> str | None:
+        """The transaction (anyone's) that used this authorization for exactly this transfer, if any."""
+        ...
 
 
 @dataclass
@@ -76,12 +78,10 @@ async def audit(
         chain = chains.get(p.key.network)
         if p.state is PaymentState.SETTLED:
             await _settled(report, p, job_status, by_job, chain)
-        elif (
-            p.state is PaymentState.FAILED
-            and chain is not None
-            and await chain.authorization_used(p.key.payer, p.key.nonce)
-        ):
-            report.problems.append(f"payment {p.id} is marked failed but its authorization was used on chain")
+        elif p.state is PaymentState.FAILED and chain is not None and p.pay_to and p.amount is not None:
+            tx = await chain.paid_with_authorization(p.key.payer, p.key.nonce, p.pay_to, p.amount)
+            if tx is not None:
+                report.problems.append(f"payment {p.id} is marked failed but {tx} paid it on chain")
     for r in refunds:
         if r.method.value == "credit":
             report.credit_refunded_micros += r.micros

@@ -11,6 +11,7 @@ No I/O here except through the ledger and settlement ports."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
@@ -141,6 +142,11 @@ class PaymentEngine:
             x402.decode_v1_payment(header, self.requirements(micros)) if v1 else x402.decode_payment(header)
         )
         method, requirement = self._match(payload, micros, resource)
+        # A payment already in the ledger answers with its job whatever the clock says now (a client that
+        # lost our answer retries the same header, maybe after the authorization expired).
+        replayed = await self._replay(payload, requirement, request)
+        if replayed is not None:
+            return replayed
         try:
             payment = method.verify(payload, requirement, self._clock())
         except PaymentRejected as exc:
@@ -163,6 +169,40 @@ class PaymentEngine:
                     return paid
         raise ConflictError("this payment is contended; retry shortly", code="payment_in_progress")
 
+    async def _replay(
+        self, payload: PaymentPayload, requirement: Requirement, request: ValidatedRequest
+    ) -> Paid | None:
+        """The job of this exact authorization if the ledger has it (and it did not fail)."""
+        claimed = _claimed_authorization(payload)
+        if claimed is None:
+            return None
+        payer, nonce, signature = claimed
+        record = await self._need_ledger().get(PaymentKey.of(requirement.network, payer, nonce))
+        if record is None or record.state is PaymentState.FAILED or not _same_signature(record, signature):
+            return None
+        if record.fingerprint != request.fingerprint:
+            raise PaymentConflict("this payment was already used for another request", job_id=record.job_id)
+        record = await self._wait_for_outcome(record)
+        if record.state is PaymentState.FAILED:
+            return None  # verified and retried below like a new attempt
+        if record.state is PaymentState.RESERVED:
+            raise ConflictError(
+                "this payment is being settled by another request; retry shortly", code="payment_in_progress"
+            )
+        return self._paid(record)
+
+    @staticmethod
+    def _paid(record: PaymentRecord) -> Paid:
+        assert record.job_id is not None
+        return Paid(
+            record.job_id,
+            record.key.payer,
+            record.key.network,
+            record.tx_hash,
+            settled=record.state is PaymentState.SETTLED,
+            replay=True,
+        )
+
     async def _check_and_settle(
         self,
         record: PaymentRecord,
@@ -175,13 +215,30 @@ class PaymentEngine:
         """Settle a payment this request holds (reserved or reopened), if the chain says it would succeed."""
         try:
             reason = await method.settlement.simulate(payment)
+            # The transfer would fail: maybe because someone already landed this very authorization (a copy
+            # of it reached the chain first). That is a payment to us; only chain facts can tell.
+            elsewhere = None if reason is None else await method.settlement.lookup(payment, None, None)
         except ChainError:  # cannot check now: free the payment for a retry
             await self._fail(record.id, "settlement_unavailable")
             raise
+        if elsewhere is not None and elsewhere.status is SettleStatus.SETTLED:
+            return await self._shielded(self._record_settled(record, payment, request, elsewhere.tx_hash))
         if reason is not None:
             await self._fail(record.id, reason)
             raise self.rejected(reason, f"the payment would fail on chain: {reason}", resource, micros)
         return await self._shielded(self._settle(record, payment, method, request, resource))
+
+    async def _record_settled(
+        self, record: PaymentRecord, payment: VerifiedPayment, request: ValidatedRequest, tx_hash: str | None
+    ) -> Paid:
+        """The authorization was used for the quoted transfer by a transaction not ours: record it as paid."""
+        ledger = self._need_ledger()
+        job = _new_job(request, payment.payer, record.micros)
+        await ledger.begin_settlement(record.id, tx_hash, None, job, self._clock())
+        await ledger.finish_settlement(record.id, tx_hash, self._clock())
+        self._notify(record.id)
+        await self._job_ready(job.id)
+        return Paid(job.id, payment.payer, record.key.network, tx_hash, settled=True)
 
     async def _existing(
         self,
@@ -211,15 +268,7 @@ class PaymentEngine:
             raise ConflictError(
                 "this payment is being settled by another request; retry shortly", code="payment_in_progress"
             )
-        assert record.job_id is not None
-        return Paid(
-            record.job_id,
-            record.key.payer,
-            record.key.network,
-            record.tx_hash,
-            settled=record.state is PaymentState.SETTLED,
-            replay=True,
-        )
+        return self._paid(record)
 
     @staticmethod
     async def _shielded(settling: Coroutine[Any, Any, Paid]) -> Paid:
@@ -254,7 +303,7 @@ class PaymentEngine:
                 payment, on_signed=on_signed, timeout=self._settle_timeout
             )
         except ChainError:
-            # Nothing was broadcast (the port's contract): the payer was not charged and may retry.
+            # The node refused it before its pool (the port's contract): not charged, the payer may retry.
             await self._fail(record.id, "settlement_unavailable")
             raise
         # Any other exception leaves the record as it is (reserved, or settling with its transaction):
@@ -269,10 +318,12 @@ class PaymentEngine:
             await self._job_ready(job.id)
             return Paid(job.id, payment.payer, record.key.network, outcome.tx_hash, settled=True)
         if outcome.status is SettleStatus.REVERTED:
+            # Chain facts prove this authorization can never charge the payer (canceled, used for another
+            # transfer, or expired): a definite "not charged".
             reason = outcome.reason or Reason.TRANSACTION_FAILED.value
             await self._fail(record.id, reason)
             raise self.rejected(
-                reason, "the settlement transaction failed; nothing was charged", resource, record.micros
+                reason, "the payment did not go through; nothing was charged", resource, record.micros
             )
         self._notify(record.id)
         log.warning(
@@ -333,7 +384,7 @@ class PaymentEngine:
             payment = VerifiedPayment.from_json(method.offer.requirement(record.micros), record.payload)
             raw = bytes.fromhex(record.raw_tx) if record.raw_tx else None
             try:
-                outcome = await method.settlement.lookup(payment, record.tx_hash, raw, self._clock())
+                outcome = await method.settlement.lookup(payment, record.tx_hash, raw)
             except ChainError as exc:  # this record waits for the next pass; the others go on
                 log.warning("reconciling payment %s: %s", record.id, exc.detail)
                 counts["pending"] += 1
@@ -403,8 +454,8 @@ class PaymentEngine:
             payload=payment.to_json(),
         )
 
-    async def _fail(self, payment_id: str, reason: str) -> None:
-        await self._need_ledger().fail(payment_id, reason, self._clock())
+    async def _fail(self, payment_id: str, reason: str, *, keep_job: bool = False) -> None:
+        await self._need_ledger().fail(payment_id, reason, self._clock(), keep_job=keep_job)
         self._notify(payment_id)
 
     def _notify(self, payment_id: str) -> None:
@@ -442,6 +493,28 @@ def _new_job(request: ValidatedRequest, payer: str, micros: int) -> NewJob:
         callback_url=callback if isinstance(callback, str) else None,
         status="complete" if delivered_at_once else "pending",
         result='{"upload": true}' if delivered_at_once else None,
+    )
+
+
+def _claimed_authorization(payload: PaymentPayload) -> tuple[str, str, str] | None:
+    """(payer, nonce, signature) the payload claims, unverified; None if it does not have that shape."""
+    inner = payload.payload
+    auth, signature = inner.get("authorization"), inner.get("signature")
+    if not isinstance(auth, dict) or not isinstance(signature, str):
+        return None
+    payer, nonce = auth.get("from"), auth.get("nonce")
+    if not isinstance(payer, str) or not isinstance(nonce, str):
+        return None
+    return payer, nonce, signature
+
+
+def _same_signature(record: PaymentRecord, signature: str) -> bool:
+    """The header carries the very signature we recorded (proof it is the same authorization)."""
+    if record.payload is None:
+        return False
+    stored = json.loads(record.payload).get("signature", "")
+    return isinstance(stored, str) and stored.lower().removeprefix("0x") == signature.lower().removeprefix(
+        "0x"
     )
 
 

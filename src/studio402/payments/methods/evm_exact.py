@@ -21,8 +21,21 @@ from studio402.chain.token import (
 )
 from studio402.errors import MalformedPayment, PaymentRejected
 from studio402.payments.offers import Offer, Requirement
+from studio402.payments.outcome import SettleOutcome, SettleStatus
+
+__all__ = [
+    "EvmExactMethod",
+    "EvmSettlement",
+    "OnSigned",
+    "Reason",
+    "SettleOutcome",
+    "SettleStatus",
+    "VerifiedPayment",
+    "reject",
+]
 
 VALID_BEFORE_MARGIN_SECONDS = 6  # the settlement must have time to land before the authorization expires
+VALID_BEFORE_SLACK_SECONDS = 300  # client clocks run ahead; beyond this an authorization lives too long
 
 
 class Reason(StrEnum):
@@ -70,19 +83,6 @@ class VerifiedPayment:
         )
 
 
-class SettleStatus(StrEnum):
-    SETTLED = "settled"  # the transfer is on chain
-    REVERTED = "reverted"  # the settlement failed for good: nothing moved
-    UNKNOWN = "unknown"  # a transaction may still land; ask again later
-
-
-@dataclass(frozen=True, slots=True)
-class SettleOutcome:
-    status: SettleStatus
-    tx_hash: str | None = None
-    reason: str | None = None
-
-
 # Called before each broadcast with (tx hash, raw signed tx); (None, None) when a remote facilitator
 # broadcasts and the hash is only known afterwards.
 OnSigned = Callable[[str | None, bytes | None], Awaitable[None]]
@@ -96,13 +96,15 @@ class EvmSettlement(Protocol):
         ...
 
     async def settle(self, payment: VerifiedPayment, *, on_signed: OnSigned, timeout: float) -> SettleOutcome:
-        """Broadcast the transfer. Raises studio402.errors.ChainError only when nothing was broadcast."""
+        """Broadcast the transfer; the outcome decided from chain facts (payments.outcome.decide). Raises
+        studio402.errors.ChainError only when the node refused the transaction before its pool."""
         ...
 
     async def lookup(
-        self, payment: VerifiedPayment, tx_hash: str | None, raw_tx: bytes | None, now: float
+        self, payment: VerifiedPayment, tx_hash: str | None, raw_tx: bytes | None
     ) -> SettleOutcome:
-        """What became of a settlement whose outcome was unknown (the reconciler's question)."""
+        """What became of a settlement (the reconciler's question), from chain facts and the chain's clock;
+        re-sends our signed transaction while the outcome is unknown and the node lost it."""
         ...
 
 
@@ -127,6 +129,12 @@ class EvmExactMethod:
             )
         if auth.valid_before < now + VALID_BEFORE_MARGIN_SECONDS:
             raise reject(Reason.VALID_BEFORE, "the authorization expires too soon (or has expired)")
+        if auth.valid_before > now + requirement.max_timeout_seconds + VALID_BEFORE_SLACK_SECONDS:
+            # A settlement whose outcome is unknown is decided when the authorization expires: keep that near.
+            raise reject(
+                Reason.VALID_BEFORE,
+                f"validBefore is more than maxTimeoutSeconds ({requirement.max_timeout_seconds} s) away",
+            )
         if auth.valid_after > now:
             raise reject(Reason.VALID_AFTER, "the authorization is not valid yet")
         signer = recover_authorization_signer(
