@@ -15,6 +15,7 @@ from enum import StrEnum
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -42,11 +43,33 @@ class RefundMethod(StrEnum):
     NONE = "none"
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def canonical_public_url(url: str) -> str:
+    """`scheme://host[:port][/path]` in one spelling (lower-case host, no default port, no trailing slash):
+    resource URLs, signed URLs and SIGN-IN-WITH-X URIs are compared as strings."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+        raise ValueError(f"public URL must be an absolute http(s) URL: {url!r}")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ValueError(f"public URL must not carry credentials, a query or a fragment: {url!r}")
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    port = parts.port
+    authority = host if port in (None, _DEFAULT_PORTS[parts.scheme]) else f"{host}:{port}"
+    return f"{parts.scheme}://{authority}{parts.path.rstrip('/')}"
+
+
 class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8402, ge=0, le=65535)
     # The origin clients use to reach us. SIWX domains and signed URLs derive from it, never from Host.
     public_url: str | None = None
+
+    @field_validator("public_url")
+    @classmethod
+    def _canonical(cls, v: str | None) -> str | None:
+        return canonical_public_url(v) if v is not None else None
 
 
 class PricingSettings(_Section):

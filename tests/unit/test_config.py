@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from studio402.auth.siwx import SiwxVerifier
 from studio402.config import RefundMethod, Settings, example_config, load_settings
 from studio402.errors import ConfigError
 
@@ -113,3 +114,20 @@ def test_incomplete_s3_storage_is_refused(tmp_path: Path, text: str, needle: str
     path.write_text(text)
     with pytest.raises(ConfigError, match=re.escape(needle)):
         load_settings(path, environ={})
+
+
+@pytest.mark.parametrize(
+    ("configured", "public"),
+    [
+        ("https://API.Example.com:443/", "https://api.example.com"),
+        ("HTTP://studio.example:80/base/", "http://studio.example/base"),
+        ("https://studio.example:8443", "https://studio.example:8443"),
+        ("http://[::1]:8402", "http://[::1]:8402"),
+    ],
+)
+def test_public_url_is_one_canonical_origin(configured: str, public: str) -> None:
+    """Resource, poll and SIGN-IN-WITH-X URLs name the same URL, whatever spelling was configured."""
+    settings = Settings().with_overrides(**{"server.public_url": configured})
+    assert settings.public_url == public
+    siwx = SiwxVerifier(settings.public_url, supported_chain_ids=[31337])
+    assert siwx.url_for("/api/jobs/j1") == settings.public_url + "/api/jobs/j1"

@@ -27,6 +27,7 @@ from studio402.auth.evm_signature import decode_signature, personal_sign_hash, r
 from studio402.auth.interfaces import Eip1271Checker
 from studio402.auth.siwx_challenge import SIWX_EXTENSION_KEY, build_extension, build_payment_required
 from studio402.auth.siwx_proof import SiwxCode, SiwxProof, build_message, parse_header
+from studio402.config import canonical_public_url
 from studio402.errors import AuthError, ConfigError
 
 __all__ = [
@@ -47,7 +48,6 @@ DEFAULT_STATEMENT = "Sign in to read your jobs"
 VERIFIED_CACHE_SIZE = 10_000
 MISSING_ERROR = "SIGN-IN-WITH-X header is required"
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 # EIP-4361 statement grammar: 1*( reserved / unreserved / " " ); the official client refuses anything else.
 _STATEMENT = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;= ]+")
 
@@ -58,16 +58,12 @@ def utc_now() -> datetime:
 
 def _public_base(public_url: str) -> tuple[str, str, str]:
     """(domain, origin, base URL) of the public URL; the default port is dropped, as clients drop it."""
-    parts = urlsplit(public_url.strip())
-    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
-        raise ConfigError(f"public URL must be an absolute http(s) URL: {public_url!r}")
-    if parts.username or parts.password or parts.query or parts.fragment:
-        raise ConfigError(f"public URL must not carry credentials, a query or a fragment: {public_url!r}")
-    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
-    port = parts.port
-    domain = host if port in (None, _DEFAULT_PORTS[parts.scheme]) else f"{host}:{port}"
-    origin = f"{parts.scheme}://{domain}"
-    return domain, origin, origin + parts.path.rstrip("/")
+    try:
+        base = canonical_public_url(public_url)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    parts = urlsplit(base)
+    return parts.netloc, f"{parts.scheme}://{parts.netloc}", base
 
 
 def _check_statement(statement: str | None) -> str | None:
