@@ -43,6 +43,7 @@ from studio402.media.netpolicy import IPAddress, IPNetwork, Target, parse_url, r
 
 USER_AGENT = "studio402-fetcher/1"
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+MAX_ANSWER_BYTES = 64 * 1024  # of a webhook receiver's answer: enough to end a normal reply cleanly
 # Special-use names that never point at a public media host (RFC 6761, 6762, 8375, ICANN .internal).
 DEFAULT_DENIED_HOSTS = ("localhost", "*.localhost", "*.local", "*.internal", "*.home.arpa")
 
@@ -137,22 +138,32 @@ class SafeFetcher:
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
         """POST `body` to a user URL (webhooks) under the same address rules; redirects are not followed.
-        Returns the HTTP status; failures to connect are MediaError like for downloads."""
+        Returns the HTTP status; failures to connect are MediaError like for downloads. At most
+        MAX_ANSWER_BYTES of the answer are read (only its status matters); once the status has arrived, a
+        body that is too big, too slow or cut off does not change the outcome."""
         target = parse_url(url)
+        status: int | None = None
         try:
             async with asyncio.timeout(self._policy.total_timeout_s):
                 _, pool = self._pool(target, await self._vet(target))
                 wire = [(b"Host", target.authority.encode("ascii")), (b"User-Agent", USER_AGENT.encode())]
                 wire += [(k.encode(), v.encode()) for k, v in headers.items()]
-                async with pool:
-                    response = await pool.request(
+                async with (
+                    pool,
+                    pool.stream(
                         "POST", _wire_url(target), headers=wire, content=body, extensions=self._ext()
-                    )
-                return response.status
+                    ) as response,
+                ):
+                    status = response.status
+                    await _skim(response, MAX_ANSWER_BYTES)
         except TimeoutError:
-            raise MediaError(f"posting to {target.url} timed out", code="fetch_timeout") from None
+            if status is None:
+                raise MediaError(f"posting to {target.url} timed out", code="fetch_timeout") from None
         except (httpcore.TimeoutException, httpcore.NetworkError, httpcore.ProtocolError) as exc:
-            raise MediaError(f"posting to {target.url} failed: {exc}", code="fetch_failed") from None
+            if status is None:
+                raise MediaError(f"posting to {target.url} failed: {exc}", code="fetch_failed") from None
+        assert status is not None  # every path without a status raised above
+        return status
 
     async def _follow(self, target: Target) -> Fetched:
         for _ in range(self._policy.max_redirects + 1):
@@ -301,6 +312,15 @@ def _headers(target: Target) -> list[tuple[bytes, bytes]]:
         (b"Accept-Encoding", b"identity"),
         (b"Connection", b"close"),
     ]
+
+
+async def _skim(resp: httpcore.Response, limit: int) -> None:
+    """Read and drop at most about `limit` bytes of a body; leaving the stream closes the connection."""
+    seen = 0
+    async for chunk in resp.aiter_stream():
+        seen += len(chunk)
+        if seen >= limit:
+            return
 
 
 def _header(resp: httpcore.Response, name: bytes) -> str | None:
