@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import os
 import secrets
@@ -71,7 +70,7 @@ def build_registry(settings: Settings, catalog: Catalog) -> BackendRegistry:
 
 
 def load_secret(path: Path) -> bytes:
-    """The instance's signing secret (blob URLs, webhooks): created once, kept in the data dir."""
+    """The instance's signing secret (blob URLs, upload tokens): created once, kept in the data dir."""
     if not path.exists():
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as f:
@@ -200,7 +199,6 @@ class Services:
         self.webhooks = WebhookSender(
             self.db,
             SafeFetcher(FetchPolicy(total_timeout_s=15.0)),
-            hashlib.sha256(b"webhooks\n" + secret).digest(),
             view=self.job_view,
         )
         await self.reconcile()
@@ -223,24 +221,39 @@ class Services:
                 log.exception("error while stopping")
         self._closers.clear()
 
-    async def reconcile(self) -> None:
-        """Finish what a crash or a flaky RPC interrupted: settlements, refunds, refunds never started."""
-        await self.engine.reconcile()
+    async def reconcile(self) -> list[str]:
+        """Finish what a crash or a flaky RPC interrupted: settlements, refunds never started, refunds in
+        flight. Each step runs whatever the others did (a failing one is logged and retried next pass);
+        returns the names of the steps that failed."""
+        steps: list[tuple[str, Callable[[], Awaitable[object]]]] = [
+            ("payments", self.engine.reconcile),
+            ("refunds to start", self._start_missing_refunds),
+            ("refunds in flight", self.refunds.reconcile),
+        ]
+        failed = []
+        for name, step in steps:
+            try:
+                await step()
+            except Exception:  # a flaky RPC or disk must not stop the other steps
+                log.exception("reconciling %s failed; will retry", name)
+                failed.append(name)
+        return failed
+
+    async def _start_missing_refunds(self) -> None:
         for job in await self.jobs.needing_refund():
             await self._refund(job)
-        await self.refunds.reconcile()
 
     async def _reconcile_forever(self) -> None:
         last_sweep = 0.0
         while True:
             await asyncio.sleep(RECONCILE_EVERY_SECONDS)
-            try:
-                await self.reconcile()
-                if self.clock() - last_sweep > SWEEP_EVERY_SECONDS:
-                    last_sweep = self.clock()
+            await self.reconcile()
+            if self.clock() - last_sweep > SWEEP_EVERY_SECONDS:
+                last_sweep = self.clock()
+                try:
                     await self.sweep_storage()
-            except Exception:  # a flaky RPC or disk must not kill the loop
-                log.exception("reconciliation failed; will retry")
+                except Exception:  # a full disk or a bucket outage must not kill the loop
+                    log.exception("storage sweep failed; will retry")
 
     async def sweep_storage(self) -> dict[str, int]:
         """Delete stored files past their retention (docs/storage.md)."""

@@ -31,7 +31,7 @@ from studio402.jobs.events import JobEvents
 from studio402.jobs.model import Job
 from studio402.jobs.runner import JobRunner, RunnerConfig
 from studio402.jobs.store import SqlJobStore
-from studio402.payments.ledger import NewJob, new_id
+from studio402.payments.ledger import NewJob, new_id, new_webhook_secret
 from studio402.storage.base import UrlSigner
 from studio402.storage.local import LocalBlobStore
 
@@ -80,6 +80,7 @@ class JobHarness:
     ) -> Job:
         route = CATALOG.get(*route_key.split("/"))
         request = CATALOG.validate(route, dict(body))
+        callback = request.canonical.get("callBackUrl")
         new = NewJob(
             new_id("job"),
             "0x" + "ab" * 20,
@@ -88,7 +89,8 @@ class JobHarness:
             request.canonical_json,
             request.fingerprint,
             10_000,
-            callback_url=request.canonical.get("callBackUrl"),
+            callback_url=callback,
+            webhook_secret=new_webhook_secret() if callback else None,  # as the engine makes it
         )
         row = job_row(new, held=False, payment_id=None, now=time.time())
         await self.engine.write(lambda conn: conn.execute(insert(jobs).values(row)))

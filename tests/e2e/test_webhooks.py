@@ -17,20 +17,22 @@ from typing import Any
 
 import httpcore
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
+from x402.http.clients import x402HttpxClient
 
 from studio402.backends.preview.backend import PreviewBackend
 from studio402.catalog import CATALOG
-from studio402.db.schema import webhook_deliveries
+from studio402.db.schema import jobs, webhook_deliveries
 from studio402.jobs.model import Job
 from studio402.jobs.view import job_view
-from studio402.jobs.webhooks import MAX_ATTEMPTS, WebhookSender, backoff
+from studio402.jobs.webhooks import MAX_ATTEMPTS, WebhookSender, backoff, signing_key
 from studio402.media.fetch import FetchPolicy, SafeFetcher
+from studio402.sdk.client import x402_client
 from tests.backends.harness import JobHarness
+from tests.devnet_fixture import new_payer
 from tests.fakes.webhook_receiver import Received, WebhookReceiver
 from tests.fetch.servers import MapResolver, Recorder, SocketOption, make_certificate
-
-SECRET = b"s" * 32
+from tests.paid_support import BODY, GENERATE, PaidServer, challenge, payment_header
 
 
 class Clock:
@@ -132,7 +134,6 @@ def webhook_sender(
     return WebhookSender(
         harness.engine,
         fetcher,
-        SECRET,
         clock=clock,
         view=lambda j: job_view(j, blobs=harness.blobs, catalog=CATALOG, ttl=60),
     )
@@ -146,8 +147,12 @@ async def ended_job(harness: JobHarness, callback: str) -> Job:
 
 
 async def receiver_key(harness: JobHarness, job: Job) -> bytes:
-    """The key a receiver needs to verify this job's deliveries: today, the instance-wide one."""
-    return SECRET
+    """The key a receiver needs to verify this job's deliveries: the job's own secret, as its payer got it."""
+    secret = await harness.engine.read(
+        lambda conn: conn.execute(select(jobs.c.webhook_secret).where(jobs.c.id == job.id)).scalar_one()
+    )
+    assert isinstance(secret, str) and secret.startswith("whsec_")
+    return signing_key(secret)
 
 
 def verifies(delivery: Received, key: bytes) -> bool:
@@ -184,6 +189,40 @@ async def test_signed_delivery_retried_until_accepted(tmp_path: Path, hooks: Hoo
     event = json.loads(last.body)
     assert event["type"] == "job.complete" and event["data"]["jobId"] == job.id
     assert event["data"]["result"]["imageUrl"].startswith("http://127.0.0.1:8402/blobs/")
+
+
+async def test_each_job_is_signed_with_its_own_secret(tmp_path: Path, hooks: Hooks) -> None:
+    """Finding 6: with one instance-wide secret, receiver A (which must hold the key that verifies its own
+    deliveries) could sign a forged delivery of receiver B's job that B accepts."""
+    harness = await JobHarness.open(tmp_path, {"preview": PreviewBackend(CATALOG)})
+    sender = webhook_sender(harness, hooks.fetcher())
+    a, b = await ended_job(harness, hooks.url("/a")), await ended_job(harness, hooks.url("/b"))
+    await sender.enqueue(a)
+    await sender.enqueue(b)
+    assert await sender.deliver_due() == 2
+    key_a, key_b = await receiver_key(harness, a), await receiver_key(harness, b)
+    await harness.close()
+    got = {r.path: r for r in hooks.server.received}
+    assert verifies(got["/a"], key_a) and verifies(got["/b"], key_b)
+    assert not verifies(got["/b"], key_a), "A's key verifies B's deliveries: A can forge them"
+    assert not verifies(got["/a"], key_b)
+    for delivery in got.values():  # never in the payload itself
+        assert base64.b64encode(key_a) not in delivery.body and base64.b64encode(key_b) not in delivery.body
+
+
+async def test_a_job_without_its_own_secret_is_never_sent(tmp_path: Path, hooks: Hooks) -> None:
+    harness = await JobHarness.open(tmp_path, {"preview": PreviewBackend(CATALOG)})
+    sender = webhook_sender(harness, hooks.fetcher())
+    job = await ended_job(harness, hooks.url("/unkeyed"))
+    await harness.engine.write(
+        lambda conn: conn.execute(update(jobs).where(jobs.c.id == job.id).values(webhook_secret=None))
+    )
+    await sender.enqueue(job)
+    assert await sender.deliver_due() == 1
+    [row] = await delivery_rows(harness)
+    await harness.close()
+    assert (row.state, row.attempts, row.last_status) == ("failed", 1, None)
+    assert row.last_error.startswith("webhook_secret_missing") and hooks.server.received == []
 
 
 async def test_a_huge_answer_is_read_only_up_to_64_kib(tmp_path: Path, hooks: Hooks) -> None:
@@ -252,3 +291,36 @@ async def test_private_targets_are_refused_without_a_connection(tmp_path: Path) 
     assert all(r.state == "failed" and r.last_error.startswith("address_not_allowed") for r in rows)
     assert await recorder.connections() == 0
     await recorder.stop()
+
+
+async def test_the_secret_is_shown_once_in_the_paid_answer(paid_server: PaidServer) -> None:
+    """In the 200 that created the job; not in a replay of the same payment, a poll or a listing."""
+    devnet = paid_server.devnet
+    payer = await new_payer(devnet, 1_000_000)
+    body = {**BODY, "callBackUrl": "https://hooks.example.com/studio"}
+    async with paid_server.client() as http:
+        header = payment_header(devnet, payer, await challenge(http, body=body))
+        first = await http.post(GENERATE, json=body, headers={"PAYMENT-SIGNATURE": header})
+        replay = await http.post(GENERATE, json=body, headers={"PAYMENT-SIGNATURE": header})
+        plain = await http.post(
+            GENERATE,
+            json=BODY,
+            headers={"PAYMENT-SIGNATURE": payment_header(devnet, payer, await challenge(http))},
+        )
+    assert first.status_code == replay.status_code == plain.status_code == 200, first.text
+    job_id, secret = first.json()["jobId"], first.json()["webhookSecret"]
+    assert secret.startswith("whsec_") and len(base64.b64decode(secret.removeprefix("whsec_"))) >= 24
+    assert replay.json()["jobId"] == job_id and "webhookSecret" not in replay.json()
+    assert "webhookSecret" not in plain.json()  # no callBackUrl, no secret
+    async with x402HttpxClient(x402_client(payer.key), base_url=paid_server.base, timeout=60) as http:
+        polled = await http.get(f"/api/jobs/{job_id}")
+        listed = await http.get("/api/jobs")
+    assert polled.status_code == listed.status_code == 200
+    key = secret.removeprefix("whsec_")
+    assert all(key not in text for text in (replay.text, polled.text, listed.text))
+    db = paid_server.services.db
+    assert db is not None
+    stored = await db.read(
+        lambda conn: conn.execute(select(jobs.c.webhook_secret).where(jobs.c.id == job_id)).scalar_one()
+    )
+    assert stored == secret  # what the sender signs this job's deliveries with

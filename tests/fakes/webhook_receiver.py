@@ -47,8 +47,8 @@ class WebhookReceiver:
             body = await reader.readexactly(int(headers.get("content-length", "0")))
             self.received.append(Received(request_line.split(" ")[1], headers, body))
             status = self.statuses[min(len(self.received), len(self.statuses)) - 1]
-            head = f"HTTP/1.1 {status} X\r\ncontent-length: {self.answer_bytes}\r\nconnection: close\r\n\r\n"
-            writer.write(head.encode())
+            fields = f"content-length: {self.answer_bytes}\r\nconnection: close"
+            writer.write(f"HTTP/1.1 {status} X\r\n{fields}\r\n\r\n".encode())
             await writer.drain()
             await self._answer(writer)
         except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):

@@ -80,6 +80,7 @@ def job_row(job: NewJob, *, held: bool, payment_id: str | None, now: float) -> d
         "progress": 0,
         "attempts": 0,
         "callback_url": job.callback_url,
+        "webhook_secret": job.webhook_secret,
         "created_at": now,
         "updated_at": now,
     }

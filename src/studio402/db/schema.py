@@ -69,6 +69,7 @@ jobs = Table(
     Column("error_message", Text),
     Column("refund", Text),  # JSON {amount, method, tx, state}
     Column("callback_url", Text),
+    Column("webhook_secret", String(64)),  # signs this job's webhooks (whsec_...); never in a job view
     Column("lease_owner", String(64)),
     Column("lease_expires", Float),
     Column("attempts", Integer, nullable=False, default=0),

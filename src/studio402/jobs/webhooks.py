@@ -1,7 +1,9 @@
 """Webhooks: when a job with a `callBackUrl` ends, POST its final state there, signed Standard-Webhooks style
-(`webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256(secret, id.timestamp.body)>`),
-retried with backoff up to 12 times (as cog does) and recorded. Targets go through the SSRF rules of media
-fetching (https only, no private or metadata addresses, connection pinned to the checked address)."""
+(`webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256(secret, id.timestamp.body)>`)
+with the job's own secret (made with the job, shown once in the answer that paid for it), so a receiver can
+never sign another job's deliveries. Retried with backoff up to 12 times (as cog does) and recorded. Targets
+go through the SSRF rules of media fetching (https only, no private or metadata addresses, connection pinned
+to the checked address); at most 64 KiB of an answer is read."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from sqlalchemy import and_, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from studio402.db.engine import Database
+from studio402.db.schema import jobs
 from studio402.db.schema import webhook_deliveries as wd
 from studio402.errors import MediaError
 from studio402.jobs.model import Job
@@ -33,6 +36,11 @@ RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 def backoff(attempt: int) -> float:
     """Seconds before attempt number `attempt + 1`: 0.5, 1, 2, ... capped at 5 minutes (~18 min in all)."""
     return float(min(300.0, 0.5 * 2**attempt))
+
+
+def signing_key(secret: str) -> bytes:
+    """The HMAC key of a `whsec_<base64>` secret (Standard Webhooks: the bytes after the prefix)."""
+    return base64.b64decode(secret.removeprefix("whsec_"))
 
 
 def sign(secret: bytes, message_id: str, timestamp: int, body: bytes) -> str:
@@ -49,14 +57,12 @@ class WebhookSender:
         self,
         db: Database,
         poster: Poster,
-        secret: bytes,
         *,
         view: Callable[[Job], dict[str, Any]],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._db = db
         self._poster = poster
-        self._secret = secret
         self._view = view
         self._clock = clock
         self._wake = asyncio.Event()
@@ -101,7 +107,8 @@ class WebhookSender:
     async def deliver_due(self) -> int:
         now = self._clock()
         due = (
-            select(wd)
+            select(wd, jobs.c.webhook_secret)
+            .select_from(wd.outerjoin(jobs, jobs.c.id == wd.c.job_id))
             .where(and_(wd.c.state == "pending", wd.c.next_at <= now))
             .order_by(wd.c.next_at)
             .limit(20)
@@ -110,23 +117,29 @@ class WebhookSender:
         await asyncio.gather(*(self._attempt(r) for r in rows))
         return len(rows)
 
-    async def _attempt(self, row: Mapping[str, Any]) -> None:
-        body = row["payload"].encode()
+    def _signed_headers(self, row: Mapping[str, Any], body: bytes) -> dict[str, str]:
         timestamp = int(self._clock())
-        headers = {
+        return {
             "content-type": "application/json",
             "webhook-id": row["id"],
             "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign(self._secret, row["id"], timestamp, body),
+            "webhook-signature": sign(signing_key(row["webhook_secret"]), row["id"], timestamp, body),
         }
+
+    async def _attempt(self, row: Mapping[str, Any]) -> None:
         status: int | None = None
         error: str | None = None
-        refused = False
-        try:
-            status = await self._poster.post(row["url"], body, headers)
-        except MediaError as exc:
-            error = f"{exc.code}: {exc.detail}"
-            refused = exc.code.startswith(("address_not_allowed", "url_", "dns_failed"))
+        # A job without its own secret (never made by the engine): no receiver could verify it.
+        refused = row["webhook_secret"] is None
+        if refused:
+            error = "webhook_secret_missing: the job has no webhook secret"
+        else:
+            body = row["payload"].encode()
+            try:
+                status = await self._poster.post(row["url"], body, self._signed_headers(row, body))
+            except MediaError as exc:
+                error = f"{exc.code}: {exc.detail}"
+                refused = exc.code.startswith(("address_not_allowed", "url_", "dns_failed"))
         attempts = row["attempts"] + 1
         if status is not None and 200 <= status < 300:
             state = "delivered"

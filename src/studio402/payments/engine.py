@@ -39,6 +39,7 @@ from studio402.payments.ledger import (
     PaymentRecord,
     PaymentState,
     new_id,
+    new_webhook_secret,
 )
 from studio402.payments.methods.evm_exact import EvmExactMethod, Reason, SettleStatus, VerifiedPayment
 from studio402.payments.offers import Offer, Requirement, requirements
@@ -59,6 +60,8 @@ class Paid:
     tx_hash: str | None
     settled: bool  # False: the settlement is still pending (the job waits for it)
     replay: bool = False
+    # The new job's webhook secret: only on the answer that created the job, never on a replay.
+    webhook_secret: str | None = None
 
     def settle_response(self) -> dict[str, Any]:
         """The x402 SettleResponse sent in PAYMENT-RESPONSE."""
@@ -238,7 +241,14 @@ class PaymentEngine:
         await ledger.finish_settlement(record.id, tx_hash, self._clock())
         self._notify(record.id)
         await self._job_ready(job.id)
-        return Paid(job.id, payment.payer, record.key.network, tx_hash, settled=True)
+        return Paid(
+            job.id,
+            payment.payer,
+            record.key.network,
+            tx_hash,
+            settled=True,
+            webhook_secret=job.webhook_secret,
+        )
 
     async def _existing(
         self,
@@ -313,10 +323,24 @@ class PaymentEngine:
                 await ledger.finish_settlement(record.id, outcome.tx_hash, self._clock())
             except Exception:  # the money moved: never an error page now; the reconciler records it
                 log.exception("recording settlement %s failed; left to the reconciler", record.id)
-                return Paid(job.id, payment.payer, record.key.network, outcome.tx_hash, settled=False)
+                return Paid(
+                    job.id,
+                    payment.payer,
+                    record.key.network,
+                    outcome.tx_hash,
+                    settled=False,
+                    webhook_secret=job.webhook_secret,
+                )
             self._notify(record.id)
             await self._job_ready(job.id)
-            return Paid(job.id, payment.payer, record.key.network, outcome.tx_hash, settled=True)
+            return Paid(
+                job.id,
+                payment.payer,
+                record.key.network,
+                outcome.tx_hash,
+                settled=True,
+                webhook_secret=job.webhook_secret,
+            )
         if outcome.status is SettleStatus.REVERTED:
             # Chain facts prove this authorization can never charge the payer (canceled, used for another
             # transfer, or expired): a definite "not charged".
@@ -329,7 +353,14 @@ class PaymentEngine:
         log.warning(
             "settlement of %s pending (tx %s): the reconciler will finish it", record.id, outcome.tx_hash
         )
-        return Paid(job.id, payment.payer, record.key.network, outcome.tx_hash, settled=False)
+        return Paid(
+            job.id,
+            payment.payer,
+            record.key.network,
+            outcome.tx_hash,
+            settled=False,
+            webhook_secret=job.webhook_secret,
+        )
 
     async def pay_with_credit(
         self, payer: str, nonce: str, request: ValidatedRequest, micros: int
@@ -360,7 +391,9 @@ class PaymentEngine:
             )
             if await ledger.spend_credit(record, job):
                 await self._job_ready(job.id)
-                return Paid(job.id, key.payer, CREDIT_NETWORK, None, settled=True)
+                return Paid(
+                    job.id, key.payer, CREDIT_NETWORK, None, settled=True, webhook_secret=job.webhook_secret
+                )
             if await ledger.get(key) is None:
                 return None  # not enough credit
         return None
@@ -491,6 +524,7 @@ def _new_job(request: ValidatedRequest, payer: str, micros: int) -> NewJob:
         fingerprint=request.fingerprint,
         micros=micros,
         callback_url=callback if isinstance(callback, str) else None,
+        webhook_secret=new_webhook_secret() if isinstance(callback, str) else None,
         status="complete" if delivered_at_once else "pending",
         result='{"upload": true}' if delivered_at_once else None,
     )

@@ -5,6 +5,7 @@ same key can never be charged twice. Its fingerprint binds it to one request (mo
 
 from __future__ import annotations
 
+import base64
 import secrets
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -39,6 +40,12 @@ def check_transition(old: PaymentState, new: PaymentState) -> None:
 
 def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(12)}"
+
+
+def new_webhook_secret() -> str:
+    """A job's own webhook signing secret, in the Standard Webhooks form `whsec_<base64 of 32 bytes>`: each
+    receiver can verify its deliveries and can never sign another job's."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +97,7 @@ class NewJob:
     fingerprint: str
     micros: int
     callback_url: str | None = None
+    webhook_secret: str | None = None  # set with callback_url; shown once, in the answer that paid for it
     # Most jobs wait for a worker; a paid upload slot is delivered the moment it is paid.
     status: str = "pending"
     result: str | None = None  # JSON, for jobs delivered at once

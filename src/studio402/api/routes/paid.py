@@ -39,8 +39,11 @@ async def charge(svc: Services, request: Request, validated: ValidatedRequest, m
 
 
 def paid_response(paid: Paid, body: dict[str, Any], *, v1: bool = False) -> JSONResponse:
-    """200 with the x402 receipt, or 202 while the settlement is still pending (never a 402 then)."""
+    """200 with the x402 receipt, or 202 while the settlement is still pending (never a 402 then).
+    The answer that created a job with a `callBackUrl` carries its webhook secret (sent only this once)."""
     headers = {"Cache-Control": "private"}
+    if paid.webhook_secret is not None:
+        body = {**body, "webhookSecret": paid.webhook_secret}
     if paid.settled:
         receipt = paid.settle_response()
         if v1:
