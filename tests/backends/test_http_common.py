@@ -170,3 +170,12 @@ async def test_download_transport_error_is_retryable_and_accepted() -> None:
         await download(client, "out.mp4")
     await client.aclose()
     assert (info.value.code, info.value.accepted, info.value.retryable) == (FailureCode.TIMEOUT, True, True)
+
+
+def test_upstream_error_text_never_repeats_url_credentials() -> None:
+    """Finding 7: an upstream echoing a URL (a signed link, its own endpoint with a key) in its error
+    message would put the key in the job's public error."""
+    message = "cannot read https://u:pw-secret@cdn.example/x.png?X-Amz-Signature=topsecret"
+    failure = status_failure(httpx.Response(400, json={"error": {"message": message}}), accepted=False)
+    assert "topsecret" not in failure.detail and "pw-secret" not in failure.detail
+    assert "https://cdn.example/x.png" in failure.detail

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from studio402 import __version__
 from studio402.api import problems
 from studio402.api.routes import blobs, discovery, generate, jobs, quote, upload
+from studio402.redact import Scrubber
 from studio402.services import Services
 
 
@@ -32,6 +33,7 @@ def create_app(services: Services) -> FastAPI:
     )
     app.state.services = services
     app.state.openapi_cache = None
+    app.state.scrubber = Scrubber.from_settings(services.settings)
     problems.install(app)
     for module in (generate, quote, upload, jobs, blobs, discovery):
         app.include_router(module.router)

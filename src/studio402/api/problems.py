@@ -34,10 +34,12 @@ from studio402.errors import (
     field_errors_from_pydantic,
 )
 from studio402.payments import x402
+from studio402.redact import Scrubber
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 TYPE_PREFIX = "urn:studio402:problem:"
+_URLS_ONLY = Scrubber()  # an app without configured secrets still never echoes URL credentials
 
 _STATUS: dict[type[Studio402Error], int] = {
     PayloadTooLarge: 413,
@@ -85,14 +87,30 @@ def problem(
 
 
 def problem_response(
-    body: dict[str, Any], *, headers: dict[str, str] | None = None, status: int | None = None
+    body: dict[str, Any],
+    *,
+    headers: dict[str, str] | None = None,
+    status: int | None = None,
+    scrubber: Scrubber = _URLS_ONLY,
 ) -> JSONResponse:
+    """The last line of defence for secrets: every string in the document is scrubbed of URL credentials
+    and queries and of the configured secret values, whatever the code that raised put in it."""
     return JSONResponse(
-        body, status_code=status or int(body["status"]), headers=headers, media_type=PROBLEM_JSON
+        scrubber.scrub_value(body),
+        status_code=status or int(body["status"]),
+        headers=headers,
+        media_type=PROBLEM_JSON,
     )
 
 
-def error_response(exc: Studio402Error, instance: str | None) -> JSONResponse:
+def scrubber_of(request: Request) -> Scrubber:
+    scrubber = getattr(request.app.state, "scrubber", None)
+    return scrubber if isinstance(scrubber, Scrubber) else _URLS_ONLY
+
+
+def error_response(
+    exc: Studio402Error, instance: str | None, *, scrubber: Scrubber = _URLS_ONLY
+) -> JSONResponse:
     status = status_for(exc)
     members: dict[str, Any] = dict(exc.extra)
     if isinstance(exc, ValidationFailed):
@@ -107,19 +125,22 @@ def error_response(exc: Studio402Error, instance: str | None) -> JSONResponse:
             # x402 v1 clients read the offers from the body.
             members.update(x402Version=1, error=exc.code, accepts=list(exc.v1_accepts))
     body = problem(status, exc.code, exc.title, exc.detail, instance=instance, **members)
-    return problem_response(body, headers=headers)
+    return problem_response(body, headers=headers, scrubber=scrubber)
 
 
 async def _on_studio402_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, Studio402Error)
+    scrubber = scrubber_of(request)
     if status_for(exc) >= 500:
-        log.error("%s on %s: %s", type(exc).__name__, request.url.path, exc.detail, exc_info=exc)
-    return error_response(exc, request.url.path)
+        detail = scrubber.scrub(exc.detail)
+        log.error("%s on %s: %s", type(exc).__name__, request.url.path, detail, exc_info=exc)
+    return error_response(exc, request.url.path, scrubber=scrubber)
 
 
 async def _on_request_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return error_response(ValidationFailed(field_errors_from_pydantic(exc.errors())), request.url.path)
+    failed = ValidationFailed(field_errors_from_pydantic(exc.errors()))
+    return error_response(failed, request.url.path, scrubber=scrubber_of(request))
 
 
 async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
@@ -128,7 +149,7 @@ async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
         exc.status_code, "http_error"
     )
     body = problem(exc.status_code, code, str(exc.detail), str(exc.detail), instance=request.url.path)
-    return problem_response(body, headers=dict(exc.headers or {}))
+    return problem_response(body, headers=dict(exc.headers or {}), scrubber=scrubber_of(request))
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:

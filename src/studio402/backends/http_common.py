@@ -21,6 +21,7 @@ import httpx
 
 from studio402.backends.base import BackendFailure, BackendJob, FailureCode, MediaInput
 from studio402.config import ProviderSettings
+from studio402.redact import Scrubber
 
 RETRY_AFTER_MS = "retry-after-ms"  # OpenAI
 RETRY_AFTER = "retry-after"
@@ -54,6 +55,7 @@ _NOT_SENT = (
 )
 # Signed result URLs answer these once expired (Azure SAS: 403, S3/GCS: 403/404).
 _EXPIRED_STATUSES = frozenset({403, 404, 410})
+_URLS_ONLY = Scrubber()
 
 
 @functools.cache
@@ -145,7 +147,8 @@ def error_text(resp: httpx.Response) -> str:
         message = error.get("message") if isinstance(error, dict) else body.get("message") or error
         message = message or body.get("detail")
     text = str(message) if message else resp.text or resp.reason_phrase
-    return f"HTTP {resp.status_code}: {text}"[:DETAIL_LIMIT]
+    # The detail becomes the job's public error: URLs the upstream echoes lose their credentials.
+    return f"HTTP {resp.status_code}: {_URLS_ONLY.scrub(text[: DETAIL_LIMIT * 4])}"[:DETAIL_LIMIT]
 
 
 def status_failure(

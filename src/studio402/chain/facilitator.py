@@ -24,6 +24,7 @@ from studio402.payments.methods.evm_exact import (
     VerifiedPayment,
 )
 from studio402.payments.outcome import decide
+from studio402.redact import redact_url, safe_repr
 
 _RECEIPT_WAIT = 10.0
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -66,7 +67,10 @@ class FacilitatorSettlement:
         try:
             verdict = await self._post("verify", _request(payment))
         except (httpx.HTTPError, ValueError) as exc:
-            raise ChainError(f"facilitator /verify failed: {exc!r}", code="facilitator_unavailable") from exc
+            raise ChainError(
+                f"facilitator {redact_url(self._url)} /verify failed: {safe_repr(exc)}",
+                code="facilitator_unavailable",
+            ) from exc
         if verdict.get("isValid"):
             return None
         return str(verdict.get("invalidReason") or Reason.TRANSACTION_FAILED.value)
@@ -76,7 +80,10 @@ class FacilitatorSettlement:
         try:
             result = await self._post("settle", _request(payment))
         except _NOT_SENT as exc:
-            raise ChainError(f"facilitator unreachable: {exc!r}", code="facilitator_unavailable") from exc
+            raise ChainError(
+                f"facilitator {redact_url(self._url)} unreachable: {safe_repr(exc)}",
+                code="facilitator_unavailable",
+            ) from exc
         except (httpx.HTTPError, ValueError):
             return SettleOutcome(SettleStatus.UNKNOWN)  # it may have broadcast: the reconciler looks
         tx_hash = str(result.get("transaction") or "") or None

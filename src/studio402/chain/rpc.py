@@ -28,6 +28,7 @@ from studio402.chain.errors import (
     RpcUnavailable,
 )
 from studio402.errors import ChainError
+from studio402.redact import redact_url, safe_repr
 
 __all__ = [
     "AsyncRpc",
@@ -135,14 +136,16 @@ class AsyncRpc:
         try:
             response = await self._client.post(self.url, json=payload)
         except _NOT_SENT as exc:
-            raise RpcUnavailable(f"cannot reach {self.url}: {exc!r}", request_sent=False) from exc
+            raise RpcUnavailable(f"cannot reach {self._where}: {safe_repr(exc)}", request_sent=False) from exc
         except httpx.HTTPError as exc:
-            raise RpcUnavailable(f"RPC request to {self.url} failed: {exc!r}", request_sent=True) from exc
+            raise RpcUnavailable(
+                f"RPC request to {self._where} failed: {safe_repr(exc)}", request_sent=True
+            ) from exc
         try:
             return response.json()
         except ValueError as exc:
             raise RpcUnavailable(
-                f"{self.url} answered HTTP {response.status_code} without JSON", request_sent=True
+                f"{self._where} answered HTTP {response.status_code} without JSON", request_sent=True
             ) from exc
 
     async def _post_aiohttp(self, payload: Any) -> Any:
@@ -157,15 +160,22 @@ class AsyncRpc:
                 text = await response.text()
                 status = response.status
         except aiohttp.ClientConnectorError as exc:  # no connection: the request never left
-            raise RpcUnavailable(f"cannot reach {self.url}: {exc!r}", request_sent=False) from exc
+            raise RpcUnavailable(f"cannot reach {self._where}: {safe_repr(exc)}", request_sent=False) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise RpcUnavailable(f"RPC request to {self.url} failed: {exc!r}", request_sent=True) from exc
+            raise RpcUnavailable(
+                f"RPC request to {self._where} failed: {safe_repr(exc)}", request_sent=True
+            ) from exc
         try:
             return json.loads(text)
         except ValueError as exc:
             raise RpcUnavailable(
-                f"{self.url} answered HTTP {status} without JSON", request_sent=True
+                f"{self._where} answered HTTP {status} without JSON", request_sent=True
             ) from exc
+
+    @property
+    def _where(self) -> str:
+        """The node as error messages name it: never its key (see studio402.redact)."""
+        return redact_url(self.url)
 
     def _message(self, method: str, params: Sequence[Any]) -> dict[str, Any]:
         return {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": list(params)}

@@ -46,6 +46,7 @@ def serve(
     """Run the API (embedded default: devnet + SQLite + local blobs + preview backend)."""
     from studio402.api.app import create_app
     from studio402.cli.demo import run_demo
+    from studio402.redact import Scrubber, install_log_redaction
     from studio402.services import Services
 
     settings = settings_from(config, data_dir, **{"server.host": host, "server.port": port})
@@ -53,15 +54,16 @@ def serve(
     for chatty in ("httpx", "httpcore", "x402"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
     services = Services(settings)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(services),
-            host=settings.server.host,
-            port=settings.server.port,
-            log_level="info",
-            lifespan="on",
-        )
+    server_config = uvicorn.Config(
+        create_app(services),
+        host=settings.server.host,
+        port=settings.server.port,
+        log_level="info",
+        lifespan="on",
     )
+    # After uvicorn.Config, which sets up uvicorn's own handlers: every handler gets the filter.
+    install_log_redaction(Scrubber.from_settings(settings))
+    server = uvicorn.Server(server_config)
 
     async def main() -> None:
         serving = asyncio.create_task(server.serve())

@@ -14,6 +14,7 @@ from urllib.parse import quote, urlencode
 import httpx
 
 from studio402.errors import NotFound, StorageError
+from studio402.redact import redact_url
 from studio402.storage.base import BlobInfo, check_key
 from studio402.storage.sigv4 import MAX_PRESIGN_SECONDS, SigV4Signer, encode_path
 
@@ -88,7 +89,9 @@ class S3BlobStore:
                         f"object storage answered {method} with {resp.status_code} ({_s3_code(resp)})",
                         code="storage_unavailable",
                     )
-            log.warning("object storage %s %s failed (attempt %d); retrying", method, url, attempt)
+            log.warning(
+                "object storage %s %s failed (attempt %d); retrying", method, redact_url(url), attempt
+            )
             await self._sleep(delay)
             delay *= 4
         raise AssertionError("unreachable")
