@@ -12,7 +12,12 @@ from urllib.parse import quote
 
 from studio402.errors import InputError
 
-_KEY = re.compile(r"^[a-z0-9][a-z0-9_\-]*(/[A-Za-z0-9][A-Za-z0-9._\-]*)+$")
+# One path segment of a key, and so exactly the file names an upload may have. Written without
+# look-arounds (pydantic's pattern engine has none): every '.' is followed by another allowed character
+# or ends the segment, so a segment never contains "..".
+_SEGMENT = r"[A-Za-z0-9](?:[A-Za-z0-9_\-]|\.[A-Za-z0-9_\-])*\.?"
+NAME_PATTERN = rf"^{_SEGMENT}$"
+_KEY = re.compile(rf"^[a-z0-9][a-z0-9_\-]*(/{_SEGMENT})+$")
 
 
 def check_key(key: str) -> str:

@@ -8,6 +8,7 @@ from pydantic import Field, StringConstraints
 
 from studio402.catalog.base import Kind, Route, RouteInput
 from studio402.catalog.pricing import Flat
+from studio402.storage.base import NAME_PATTERN
 
 UploadType = Literal[
     "image/png",
@@ -28,9 +29,12 @@ UploadType = Literal[
 
 
 class UploadRequest(RouteInput):
-    filename: Annotated[
-        str, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._ -]*$")
-    ] = Field(description="File name (letters, digits, '.', '_', '-', spaces; no paths).")
+    # Exactly the names the blob store takes as a key segment: a slot is never sold for a name its PUT
+    # would then refuse.
+    filename: Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NAME_PATTERN)] = Field(
+        description="File name: letters, digits, '.', '_', '-', starting with a letter or digit "
+        "(no spaces, no '..', no paths)."
+    )
     contentType: UploadType
 
 
