@@ -17,6 +17,8 @@ from studio402.errors import InputError
 # or ends the segment, so a segment never contains "..".
 _SEGMENT = r"[A-Za-z0-9](?:[A-Za-z0-9_\-]|\.[A-Za-z0-9_\-])*\.?"
 NAME_PATTERN = rf"^{_SEGMENT}$"
+_EXPIRES = re.compile(r"[0-9]{1,12}")
+_SIGNATURE = re.compile(r"[0-9a-f]{40}")
 _KEY = re.compile(rf"^[a-z0-9][a-z0-9_\-]*(/{_SEGMENT})+$")
 
 
@@ -73,7 +75,15 @@ class UrlSigner:
         expires = int((now if now is not None else time.time()) + ttl_seconds)
         return f"{self._base}/blobs/{quote(key)}?e={expires}&s={self._sign(key, expires)}"
 
+    @staticmethod
+    def well_formed(expires: str, signature: str) -> bool:
+        """`e` a Unix time in ASCII digits, `s` our 40 hex digits: anything else was never signed by us
+        (and must not reach int(), which takes "²"-like digits or chokes on thousands of them)."""
+        return _EXPIRES.fullmatch(expires) is not None and _SIGNATURE.fullmatch(signature) is not None
+
     def verify(self, key: str, expires: str, signature: str, *, now: float | None = None) -> bool:
-        if not expires.isdigit() or int(expires) < (now if now is not None else time.time()):
+        if not self.well_formed(expires, signature):
+            return False
+        if int(expires) < (now if now is not None else time.time()):
             return False
         return hmac.compare_digest(self._sign(key, int(expires)), signature)

@@ -15,6 +15,8 @@ router = APIRouter()
 @router.api_route("/blobs/{key:path}", methods=["GET", "HEAD"], include_in_schema=False, response_model=None)
 async def blob(key: str, request: Request, e: str = "", s: str = "") -> Response:
     svc = services(request)
+    if not svc.signer.well_formed(e, s):
+        raise AccessDenied("this link's signature is malformed", code="invalid_signature")
     if not svc.signer.verify(key, e, s):
         raise AccessDenied(
             "this link is invalid or has expired; poll the job for a fresh one", code="url_expired"
