@@ -10,12 +10,17 @@ from studio402.config import Settings
 from studio402.money import Asset
 from studio402.payments.offers import Offer
 from studio402.services import Services
+from tests.devnet_fixture import add_block_time_option
 
 STATIC_OFFER = Offer(
     Asset("eip155:31337", "0x5FbDB2315678afecb367f032d93F642f64180aa3", 6, "USD Coin", "2"),
     "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
     300,
 )
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_block_time_option(parser)
 
 
 @pytest.fixture

@@ -2,22 +2,28 @@
 
     from tests.devnet_fixture import devnet, settler  # noqa: F401  (re-exported fixtures)
 
-`devnet` is session-scoped: one anvil per test session, in a temporary data dir, stopped at the end.
+`devnet` is session-scoped: one anvil per test session, in a temporary data dir, stopped at the end. It
+automines unless the run asks for a block clock: `pytest --block-time=1` or `STUDIO402_TEST_BLOCK_TIME=1`
+(the option wins), so the money tests can run on both modes. `devnet_blocks` is a second session devnet
+with 1 s blocks (its own data dir), for tests that run on both modes within every run.
 Tests isolate themselves with fresh payer keys (`new_payer`) rather than chain snapshots, so the
 devnet's background checkpointer never sees the chain go backwards.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from eth_account import Account
 
 from studio402.chain.devnet import Devnet
+from studio402.chain.rpc import AsyncRpc
 from studio402.chain.token import (
     TransferAuthorization,
     eip712_domain_separator,
@@ -26,15 +32,52 @@ from studio402.chain.token import (
 )
 from studio402.chain.wallet import SettlerWallet
 
+BLOCK_TIME_ENV = "STUDIO402_TEST_BLOCK_TIME"
+BLOCKS_SECONDS = 1.0  # the block clock of `devnet_blocks`
 
-@pytest.fixture(scope="session")
-async def devnet(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Devnet]:
-    net = Devnet(tmp_path_factory.mktemp("devnet-data"))
+
+def add_block_time_option(parser: pytest.Parser) -> None:
+    """Register `--block-time` (call from the root conftest's pytest_addoption)."""
+    parser.addoption(
+        "--block-time",
+        type=float,
+        default=None,
+        help=f"block time in seconds of the session devnet (0 = automine; default: ${BLOCK_TIME_ENV} or 0)",
+    )
+
+
+def session_block_time(config: pytest.Config) -> float:
+    option = config.getoption("--block-time", default=None)
+    if option is not None:
+        return float(option)
+    return float(os.environ.get(BLOCK_TIME_ENV) or 0)
+
+
+@contextlib.asynccontextmanager
+async def _running_devnet(data_dir: Path, block_time: float) -> AsyncIterator[Devnet]:
+    net = Devnet(data_dir, block_time=block_time)
     await net.start()
     try:
         yield net
     finally:
         await net.stop()
+
+
+@pytest.fixture(scope="session")
+async def devnet(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Devnet]:
+    """The session devnet: automine unless `--block-time` / $STUDIO402_TEST_BLOCK_TIME says otherwise."""
+    block_time = session_block_time(request.config)
+    async with _running_devnet(tmp_path_factory.mktemp("devnet-data"), block_time) as net:
+        yield net
+
+
+@pytest.fixture(scope="session")
+async def devnet_blocks(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Devnet]:
+    """A second session devnet that mines a block every second (no automine), whatever the run's mode."""
+    async with _running_devnet(tmp_path_factory.mktemp("devnet-blocks"), BLOCKS_SECONDS) as net:
+        yield net
 
 
 @pytest.fixture(scope="session")
@@ -79,3 +122,11 @@ def authorize(
     )
     separator = eip712_domain_separator(info.token_name, info.token_version, info.chain_id, info.token)
     return auth, sign_digest(transfer_with_authorization_digest(auth, separator), payer.key)
+
+
+async def bystander(devnet: Devnet, rpc: AsyncRpc | None = None) -> SettlerWallet:
+    """A wallet of a fresh key holding 1 ETH for gas (set by anvil, no transaction): someone else on the
+    chain, whose nonces never collide with the devnet's roles. It sends through `rpc` (default: the node)."""
+    account = Account.create()
+    await devnet.rpc.request("anvil_setBalance", [account.address, hex(10**18)])
+    return SettlerWallet(rpc or devnet.rpc, "0x" + bytes(account.key).hex())

@@ -116,6 +116,8 @@ class DevnetSettings(_Section):
     token_version: str = "2"
     anvil_bin: str | None = None
     demo_funds_usd: str = "100"
+    # 0: automine (a block per transaction, at once); N > 0: a block every N s, like a real chain.
+    block_time_seconds: float = Field(0, ge=0)
 
 
 class StorageBackend(StrEnum):

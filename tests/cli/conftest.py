@@ -1,5 +1,5 @@
 from __future__ import annotations
 
-from tests.devnet_fixture import devnet, settler
+from tests.devnet_fixture import devnet, devnet_blocks, settler
 
-__all__ = ["devnet", "settler"]
+__all__ = ["devnet", "devnet_blocks", "settler"]

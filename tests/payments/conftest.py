@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from tests.devnet_fixture import devnet, settler
+from tests.devnet_fixture import devnet, devnet_blocks, settler
 from tests.paid_support import paid_server
 
-__all__ = ["devnet", "paid_server", "settler"]
+__all__ = ["devnet", "devnet_blocks", "paid_server", "settler"]

@@ -75,6 +75,7 @@ class AnvilRecord:
     port: int
     rpc_url: str
     started_at: float
+    block_time: float = 0.0  # what it was started with: 0 = automine (also for records older than the field)
 
 
 def read_record(path: Path) -> AnvilRecord | None:
@@ -85,6 +86,7 @@ def read_record(path: Path) -> AnvilRecord | None:
             port=int(data["port"]),
             rpc_url=str(data["rpc_url"]),
             started_at=float(data["started_at"]),
+            block_time=float(data.get("block_time", 0.0)),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -124,12 +126,26 @@ def process_matches(pid: int, marker: str) -> bool:
     return marker in cmdline
 
 
+def describe_mining(block_time: float) -> str:
+    return "automine" if block_time == 0 else f"{block_time:g} s blocks"
+
+
 def spawn(
-    anvil_bin: str, *, port: int, chain_id: int, load_state: Path | None, exit_dump: Path, log: Path
+    anvil_bin: str,
+    *,
+    port: int,
+    chain_id: int,
+    load_state: Path | None,
+    exit_dump: Path,
+    log: Path,
+    block_time: float = 0.0,
 ) -> subprocess.Popen[bytes]:
-    """Start anvil; on SIGTERM it dumps its state to `exit_dump`."""
+    """Start anvil; on SIGTERM it dumps its state to `exit_dump`. `block_time` > 0 mines a block every that
+    many seconds (interval mining) instead of one per transaction."""
     args = [anvil_bin, "--host", HOST, "--port", str(port), "--chain-id", str(chain_id), "--silent"]
     args += ["--dump-state", str(exit_dump)]
+    if block_time > 0:
+        args += ["--block-time", f"{block_time:.6f}".rstrip("0").rstrip(".")]
     if load_state is not None:
         args += ["--load-state", str(load_state)]
     with log.open("wb") as log_file:

@@ -7,6 +7,13 @@
 
 Roles use anvil's default dev accounts (accounts.py): 0 deploys and mints, 1 settles, 2 is the operator
 (payTo and refunds), 3 is a demo payer funded with test USDC.
+
+Mining: `block_time` 0 is automine (a block per transaction, at once); N > 0 mines a block every N s, so
+transactions wait in the pool and receipts come with the next block, as on a real chain. Every path here
+waits for receipts, so both modes work alike. A live anvil is reused only in the mode asked for (the node is
+asked whether it automines: a test may have switched it). One in the other mode is restarted in the asked
+mode (its state is dumped and loaded again) when no other process uses it; when one does, start() fails
+with `devnet_mode_mismatch` rather than change the chain under that process's feet.
 """
 
 from __future__ import annotations
@@ -131,6 +138,14 @@ def _serving_record(root: Path) -> anvil.AnvilRecord | None:
     return record
 
 
+async def _live_block_time(rpc: AsyncRpc, record: anvil.AnvilRecord) -> float:
+    """The mode the serving anvil mines in now: 0 if it automines, else the block time it was started with
+    (anvil reports its interval in whole seconds only)."""
+    if await rpc.request("anvil_getAutomine"):
+        return 0.0
+    return record.block_time or float(await rpc.request("anvil_getIntervalMining"))
+
+
 async def read_info(data_dir: Path) -> DevnetInfo | None:
     """The running devnet of `data_dir`, or None if none is running (for CLI commands)."""
     root = _devnet_root(data_dir)
@@ -156,8 +171,12 @@ class Devnet:
         anvil_bin: str | None = None,
         demo_funds_micros: int = 100_000_000,
         checkpoint_interval: float = 0.1,
+        block_time: float = 0.0,
     ) -> None:
+        if block_time < 0:
+            raise ConfigError(f"devnet block time must be >= 0 s, not {block_time:g}")
         self.root = _devnet_root(data_dir)
+        self.block_time = block_time
         self.chain_id = chain_id
         self._token_args = (token_name, token_symbol, token_version)
         self._anvil_bin = anvil_bin
@@ -266,11 +285,31 @@ class Devnet:
         if meta is not None and await anvil.rpc_chain_id(record.rpc_url) == self.chain_id:
             async with AsyncRpc(record.rpc_url) as rpc:
                 if await rpc.get_code(meta.token):
-                    self.reused = True
-                    return record.rpc_url
+                    live = await _live_block_time(rpc, record)
+                    if live == self.block_time:
+                        self.reused = True
+                        return record.rpc_url
+                    self._refuse_mode_change(live)
+                    log.info(
+                        "devnet anvil (pid %s) runs with %s; restarting it with %s",
+                        record.pid,
+                        anvil.describe_mining(live),
+                        anvil.describe_mining(self.block_time),
+                    )
+                    await anvil.terminate(record.pid)  # dumps its state: the restart loads it
+                    return None
         log.warning("devnet anvil (pid %s) is not serving this devnet correctly; restarting it", record.pid)
         await anvil.terminate(record.pid)
         return None
+
+    def _refuse_mode_change(self, live: float) -> None:
+        """Another process on this devnet expects the mode it runs in: switching it would break its waits."""
+        if self._other_users():
+            raise ConfigError(
+                f"the devnet of {self.root} is running with {anvil.describe_mining(live)} and is used by "
+                f"another process; stop that process first, or set devnet.block_time_seconds = {live:g}",
+                code="devnet_mode_mismatch",
+            )
 
     async def _spawn(self, meta: _Meta | None) -> str:
         self._store.promote_exit_dump()
@@ -296,6 +335,7 @@ class Devnet:
                 load_state=load,
                 exit_dump=self._store.exit_dump,
                 log=log_path,
+                block_time=self.block_time,
             )
             try:
                 await anvil.wait_ready(proc, url, log_path)
@@ -306,7 +346,8 @@ class Devnet:
                 if "in use" in exc.detail and attempt < 2:
                     continue  # lost a race for the port
                 raise
-            anvil.write_record(self._pid_path, anvil.AnvilRecord(proc.pid, port, url, time.time()))
+            record = anvil.AnvilRecord(proc.pid, port, url, time.time(), self.block_time)
+            anvil.write_record(self._pid_path, record)
             self._proc = proc
             return url
         raise AssertionError("unreachable")
@@ -385,4 +426,5 @@ def devnet_for(settings: Settings) -> Devnet:
         token_version=dev.token_version,
         anvil_bin=dev.anvil_bin,
         demo_funds_micros=parse_usd(dev.demo_funds_usd),
+        block_time=dev.block_time_seconds,
     )
