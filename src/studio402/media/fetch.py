@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import socket
 import ssl
 from collections.abc import Iterable, Mapping, Sequence
@@ -41,6 +42,7 @@ import httpcore
 from studio402.errors import ConfigError, MediaError
 from studio402.media.netpolicy import IPAddress, IPNetwork, Target, parse_url, refusal_reason
 
+log = logging.getLogger(__name__)
 USER_AGENT = "studio402-fetcher/1"
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_ANSWER_BYTES = 64 * 1024  # of a webhook receiver's answer: enough to end a normal reply cleanly
@@ -185,8 +187,13 @@ class SafeFetcher:
         addresses = (target.literal,) if target.literal is not None else await self._resolve(target)
         for ip in addresses:
             reason = refusal_reason(ip, self._policy.extra_allowed_networks)
-            if reason is not None:
+            if reason is None:
+                continue
+            if target.literal is not None:  # the client wrote this address: naming it tells them nothing
                 raise _refused(target, f"{ip} is {reason}")
+            # What an internal name resolves to is a map of the network: the operator's log only.
+            log.debug("refused %s: it resolves to %s (%s)", target.host, ip, reason)
+            raise _refused(target, "it resolves to a non-public address")
         return addresses
 
     async def _resolve(self, target: Target) -> tuple[IPAddress, ...]:
