@@ -1,10 +1,12 @@
 """Paid requests per second: studio402 vs the official x402 SDK's FastAPI middleware + in-process facilitator,
 both settling on the same anvil in one run (challenge -> verify -> settle -> job row).
 
-    .venv/bin/python bench/paid_request.py [--requests 200] [--concurrency 1,16,64]
+    .venv/bin/python bench/paid_request.py [--requests 200] [--concurrency 1,16,64] [--block-time 1]
 
 Payment headers are signed before the clock starts (client signing is not server work); each server gets
-its own payers. Every answer must be a 200 with a distinct job, and every payment one on-chain transfer."""
+its own payers. Every answer must be a 200 with a distinct job, and every payment one on-chain transfer.
+`--block-time N` runs the chain with a block every N s instead of automine, as a real chain does: what
+counts there is how many settlements a server keeps in flight per block."""
 
 from __future__ import annotations
 
@@ -53,7 +55,7 @@ async def headers_for(devnet: Devnet, base: str, payers: list[Payer], n: int) ->
     return [payment_header(devnet, payers[i % len(payers)], accepted) for i in range(n)]
 
 
-async def fire(base: str, headers: list[str], concurrency: int) -> tuple[float, set[str]]:
+async def fire(base: str, headers: list[str], concurrency: int, timeout: float) -> tuple[float, set[str]]:
     """Send every payment with `concurrency` requests in flight (aiohttp: a light client leaves the two
     cores to the servers and anvil)."""
     queue: asyncio.Queue[str] = asyncio.Queue()
@@ -76,7 +78,9 @@ async def fire(base: str, headers: list[str], concurrency: int) -> tuple[float, 
             jobs.add(json.loads(text)["jobId"])
 
     connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as http:
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=aiohttp.ClientTimeout(total=timeout)
+    ) as http:
         start = time.perf_counter()
         await asyncio.gather(*(worker(http) for _ in range(concurrency)))
         elapsed = time.perf_counter() - start
@@ -111,12 +115,15 @@ def spawn_studio(info: DevnetInfo, data_dir: Path, port: int, *args: str) -> sub
     )
 
 
-async def main(requests: int, levels: list[int]) -> None:
+async def main(requests: int, levels: list[int], block_time: float) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-paid-"))
     # No state checkpoints on the bench chain: durability is not what is measured, and dumping a growing
     # state pauses anvil for both servers alike, which only adds noise.
-    devnet = Devnet(tmp / "chain", checkpoint_interval=3600)
+    devnet = Devnet(tmp / "chain", checkpoint_interval=3600, block_time=block_time)
     info = await devnet.start()
+    print(f"chain: {'automine' if block_time == 0 else f'a block every {block_time:g} s'}", flush=True)
+    # A server that settles one payment per block answers the last of `requests` after that many blocks.
+    timeout = 120 + 2 * requests * block_time
     procs: list[subprocess.Popen[bytes]] = []
     try:
         ref_port, our_port = free_port(), free_port()
@@ -158,11 +165,12 @@ async def main(requests: int, levels: list[int]) -> None:
         for concurrency in levels:
             row: dict[str, Any] = {"concurrency": concurrency}
             for label, base in servers.items():
-                payers = [await new_payer(devnet, requests * 70_000) for _ in range(4)]
+                # Funded together: on a block clock each mint waits for its block.
+                payers = list(await asyncio.gather(*(new_payer(devnet, requests * 70_000) for _ in range(4))))
                 headers = await headers_for(devnet, base, payers, requests)
                 pid = pids[label]
                 cpu0, chain0 = cpu_seconds(pid), cpu_seconds(anvil_pid)
-                elapsed, jobs = await fire(base, headers, concurrency)
+                elapsed, jobs = await fire(base, headers, concurrency, timeout)
                 cpu = (cpu_seconds(pid) - cpu0) / requests * 1000
                 chain_cpu = (cpu_seconds(anvil_pid) - chain0) / requests * 1000
                 assert len(jobs) == requests, f"{label}: {len(jobs)} distinct jobs for {requests} payments"
@@ -191,5 +199,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--concurrency", default="1,16,64")
+    parser.add_argument("--block-time", type=float, default=0.0, help="seconds per block; 0 = automine")
     cli = parser.parse_args()
-    asyncio.run(main(cli.requests, [int(c) for c in cli.concurrency.split(",")]))
+    asyncio.run(main(cli.requests, [int(c) for c in cli.concurrency.split(",")], cli.block_time))
