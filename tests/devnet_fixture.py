@@ -55,7 +55,9 @@ def session_block_time(config: pytest.Config) -> float:
 
 @contextlib.asynccontextmanager
 async def _running_devnet(data_dir: Path, block_time: float) -> AsyncIterator[Devnet]:
-    net = Devnet(data_dir, block_time=block_time)
+    # A block clock makes a new (mostly empty) block every tick, and each new block means a dump of the
+    # whole state; nothing reads a session devnet's checkpoints back, so take them less often there.
+    net = Devnet(data_dir, block_time=block_time, checkpoint_interval=5.0 if block_time else 0.1)
     await net.start()
     try:
         yield net
