@@ -165,9 +165,15 @@ class Services:
             max_bytes=media.max_fetch_mb * 1024 * 1024,
             extra_allowed_networks=tuple(ip_network(n) for n in media.allowed_networks),
         )
-        self.media = MediaResolver(self.catalog, self.blobs, SafeFetcher(fetch_policy), settings.public_url)
         direct = self.blobs if isinstance(self.blobs, S3BlobStore) and self.uploads_direct else None
         self.uploads = UploadService(self.db, self.blobs, secret, settings.public_url, direct=direct)
+        self.media = MediaResolver(
+            self.catalog,
+            self.blobs,
+            SafeFetcher(fetch_policy),
+            settings.public_url,
+            upload_confirmed=self.uploads.confirmed,
+        )
         loader = BlobMediaLoader(self.catalog, self.blobs, self.media, settings.storage.url_ttl_seconds)
         runner = JobRunner(
             self.jobs,

@@ -13,6 +13,7 @@ import binascii
 import hashlib
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from studio402.backends.base import MediaInput
@@ -26,13 +27,25 @@ from studio402.storage.base import BlobStore
 
 CACHE_SECONDS = 600.0
 _CACHE_SIZE = 512
+# Blob key -> whether that upload was confirmed, None when it is no upload (UploadService.confirmed).
+UploadState = Callable[[str], Awaitable[bool | None]]
 
 
 class MediaResolver:
-    def __init__(self, catalog: Catalog, blobs: BlobStore, fetcher: SafeFetcher, public_url: str) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        blobs: BlobStore,
+        fetcher: SafeFetcher,
+        public_url: str,
+        *,
+        upload_confirmed: UploadState | None = None,
+    ) -> None:
         self._catalog = catalog
         self._blobs = blobs
         self._fetcher = fetcher
+        # None (no upload service): every `uploads/` key is refused, never taken unchecked.
+        self._upload_confirmed = upload_confirmed
         self._own_prefix = public_url.rstrip("/") + "/blobs/"
         # URL -> (our key, facts, when): the paid retry does not download the same URL again.
         self._recent: OrderedDict[str, tuple[str, MediaFacts, float]] = OrderedDict()
@@ -80,11 +93,26 @@ class MediaResolver:
             raise
 
     async def _check_own(self, key: str, slot: MediaSlot) -> MediaFacts:
+        if key.startswith("uploads/"):
+            await self._check_upload(key)
         if not key.startswith(("uploads/", "media/", "results/")) or await self._blobs.stat(key) is None:
             raise MediaError(
                 "unknown upload or blob URL (upload and confirm the file first)", code="unknown_blob"
             )
         return await inspect_async(await self._blobs.get(key), _expected(slot))
+
+    async def _check_upload(self, key: str) -> None:
+        """A paid slot becomes an input only once its owner confirmed it (PUT alone is not enough)."""
+        confirmed = await self._upload_confirmed(key) if self._upload_confirmed is not None else None
+        if confirmed is None:
+            raise MediaError(
+                "unknown upload or blob URL (upload and confirm the file first)", code="unknown_blob"
+            )
+        if not confirmed:
+            raise MediaError(
+                "this upload is not confirmed yet: POST /api/upload/confirm first",
+                code="upload_not_confirmed",
+            )
 
     async def _bytes_of(self, ref: str) -> bytes:
         if ref[:5].lower() == "data:":

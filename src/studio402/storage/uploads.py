@@ -133,6 +133,12 @@ class UploadService:
         assert created is not None
         return created
 
+    async def confirmed(self, pathname: str) -> bool | None:
+        """Whether the upload stored at `pathname` was confirmed; None when no upload has that pathname.
+        Only a confirmed upload is a usable media input: until then it is a paid slot, not a file."""
+        upload = await self._by("pathname", pathname)
+        return None if upload is None else upload.state == "confirmed"
+
     async def _by(self, column: str, value: str) -> Upload | None:
         def op(conn: Connection) -> Upload | None:
             found = conn.execute(select(uploads).where(uploads.c[column] == value)).first()
