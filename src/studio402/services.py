@@ -41,6 +41,7 @@ from studio402.jobs.store import SqlJobStore
 from studio402.jobs.view import job_view
 from studio402.jobs.webhooks import WebhookSender
 from studio402.jobs.worker import WorkerPool
+from studio402.media.budget import DecodeLimits
 from studio402.media.fetch import FetchPolicy, SafeFetcher
 from studio402.media.resolver import BlobMediaLoader, MediaResolver
 from studio402.money import Asset
@@ -173,6 +174,7 @@ class Services:
             SafeFetcher(fetch_policy),
             settings.public_url,
             upload_confirmed=self.uploads.confirmed,
+            limits=DecodeLimits(int(media.max_request_megapixels * 1e6), media.max_request_frames),
         )
         loader = BlobMediaLoader(self.catalog, self.blobs, self.media, settings.storage.url_ttl_seconds)
         runner = JobRunner(

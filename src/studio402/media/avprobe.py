@@ -2,7 +2,10 @@
 
 A header can promise more than the bytes hold (an upload cut short, a half-written result). So every packet
 is demuxed and the content is checked against the container's own claims: the sample count of an MP4, and the
-declared duration against the timestamps actually present. The first frame (or all of them) is decoded.
+declared duration against the timestamps actually present. Only the first packet is decoded (a few for audio,
+whose decoders may prime first), then the decoder is drained: a stream with no keyframe costs one frame, not
+one per packet. ``decode_all`` (our results) decodes every frame. A `DecodeBudget` is charged the first
+frame's pixels and every packet before they are touched.
 Errors are `MediaError` with code ``media_unsupported``, ``media_corrupt`` or ``media_too_large``.
 """
 
@@ -20,6 +23,7 @@ from av.packet import Packet
 from av.stream import Stream
 
 from studio402.errors import MediaError
+from studio402.media.budget import DecodeBudget
 from studio402.media.sniff import sniff
 
 VIDEO_MIMES = frozenset({"video/mp4", "video/quicktime", "video/webm", "video/x-matroska"})
@@ -33,6 +37,9 @@ DEFAULT_MAX_DURATION_S = 3600.0
 # A declared duration may exceed the packets present by rounding and codec delay, not by more.
 _DURATION_SLACK_S = 0.25
 _DURATION_SLACK_RATIO = 0.02
+# Packets fed to the decoder before it is drained, hunting for the first frame: video keyframes decode alone;
+# some audio decoders (Vorbis) keep their first packet for the overlap.
+_FIRST_FRAME_PACKETS = {"video": 1, "audio": 8}
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +92,10 @@ def probe_video(
     decode_all: bool = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_duration_s: float = DEFAULT_MAX_DURATION_S,
+    budget: DecodeBudget | None = None,
 ) -> VideoInfo:
     """Describe a video after demuxing every packet; ``decode_all`` also decodes every frame."""
+    budget = budget or DecodeBudget.unbounded()
     mime = sniff(data)
     if mime not in VIDEO_MIMES:
         raise MediaError(
@@ -101,7 +110,9 @@ def probe_video(
         ctx = stream.codec_context
         if ctx.width * ctx.height > max_pixels or ctx.width <= 0 or ctx.height <= 0:
             raise MediaError(f"video is {ctx.width}x{ctx.height}", code="media_too_large")
-        scan = _scan(container, stream, decode_all=decode_all)
+        budget.spend_pixels(ctx.width * ctx.height, f"a {ctx.width}x{ctx.height} video")
+        _precheck_frames(stream, budget)
+        scan = _scan(container, stream, decode_all=decode_all, budget=budget)
         declared = stream.frames
         _check_complete(stream, scan, declared, decode_all)
         duration = _duration(container, stream, scan)
@@ -120,8 +131,11 @@ def probe_video(
         )
 
 
-def probe_audio(data: bytes, *, max_duration_s: float = DEFAULT_MAX_DURATION_S) -> AudioInfo:
+def probe_audio(
+    data: bytes, *, max_duration_s: float = DEFAULT_MAX_DURATION_S, budget: DecodeBudget | None = None
+) -> AudioInfo:
     """Describe the first audio stream (an audio file, or the soundtrack of a video container)."""
+    budget = budget or DecodeBudget.unbounded()
     mime = sniff(data)
     if mime not in AUDIO_MIMES and mime not in VIDEO_MIMES:
         raise MediaError(
@@ -133,7 +147,8 @@ def probe_audio(data: bytes, *, max_duration_s: float = DEFAULT_MAX_DURATION_S) 
         if not container.streams.audio:
             raise MediaError("the file has no audio stream", code="media_corrupt")
         stream = container.streams.audio[0]
-        scan = _scan(container, stream, decode_all=False)
+        _precheck_frames(stream, budget)
+        scan = _scan(container, stream, decode_all=False, budget=budget)
         _check_complete(stream, scan, stream.frames, decode_all=False)
         duration = _duration(container, stream, scan)
         _check_duration(duration, max_duration_s)
@@ -168,12 +183,19 @@ def check_iso_boxes(data: bytes) -> None:
         pos += size
 
 
-def _scan(container: InputContainer, stream: Stream, *, decode_all: bool) -> _Scan:
+def _precheck_frames(stream: Stream, budget: DecodeBudget) -> None:
+    """Refuse from the header alone a stream declaring more packets than the budget holds."""
+    budget.check_frames(stream.frames, f"the {stream.type} stream")  # packets are charged as they are read
+
+
+def _scan(container: InputContainer, stream: Stream, *, decode_all: bool, budget: DecodeBudget) -> _Scan:
     scan = _Scan()
+    hunt = _FIRST_FRAME_PACKETS.get(stream.type, 1)
+    what = f"the {stream.type} stream"
     try:
         for packet in container.demux(stream):
             if packet.size == 0 and packet.pts is None:
-                if decode_all or scan.first_format is None:
+                if decode_all:
                     _decode(packet, scan)  # the flush packet drains the decoder's delayed frames
                 continue
             if packet.is_corrupt:
@@ -181,9 +203,16 @@ def _scan(container: InputContainer, stream: Stream, *, decode_all: bool) -> _Sc
                     f"packet {scan.packets} is incomplete (truncated file)", code="media_corrupt"
                 )
             scan.packets += 1
+            budget.spend_frames(1, what)
             _extend(scan, packet.pts, packet.duration)
-            if decode_all or scan.first_format is None:
+            if decode_all:
                 _decode(packet, scan)
+            elif scan.first_format is None and scan.packets <= hunt:
+                _decode(packet, scan)
+                if scan.first_format is None and scan.packets == hunt:
+                    _drain(stream, scan)
+        if not decode_all and scan.first_format is None and 0 < scan.packets < hunt:
+            _drain(stream, scan)
     except av.FFmpegError as exc:
         raise MediaError(f"media data is broken: {exc}", code="media_corrupt") from exc
     if scan.first_format is None:
@@ -193,11 +222,22 @@ def _scan(container: InputContainer, stream: Stream, *, decode_all: bool) -> _Sc
 
 def _decode(packet: Packet[Stream], scan: _Scan) -> None:
     for frame in packet.decode():
-        if not isinstance(frame, av.VideoFrame | av.AudioFrame):
-            continue
-        scan.decoded += 1
-        if scan.first_format is None:
-            scan.first_format = frame.format.name
+        _count(frame, scan)
+
+
+def _count(frame: object, scan: _Scan) -> None:
+    if not isinstance(frame, av.VideoFrame | av.AudioFrame):
+        return
+    scan.decoded += 1
+    if scan.first_format is None:
+        scan.first_format = frame.format.name
+
+
+def _drain(stream: Stream, scan: _Scan) -> None:
+    """End of input for the decoder: it hands over the frames it was holding back."""
+    if isinstance(stream, av.VideoStream | av.AudioStream):
+        for frame in stream.decode(None):
+            _count(frame, scan)
 
 
 def _extend(scan: _Scan, pts: int | None, duration: int | None) -> None:

@@ -21,6 +21,7 @@ from studio402.catalog import Catalog, MediaSlot, ValidatedRequest
 from studio402.catalog.fields import MediaKind
 from studio402.catalog.models.seedance import check_references
 from studio402.errors import MediaError, ValidationFailed
+from studio402.media.budget import DecodeBudget, DecodeLimits
 from studio402.media.fetch import SafeFetcher
 from studio402.media.verify import MediaFacts, inspect_async
 from studio402.storage.base import BlobStore
@@ -40,8 +41,10 @@ class MediaResolver:
         public_url: str,
         *,
         upload_confirmed: UploadState | None = None,
+        limits: DecodeLimits | None = None,
     ) -> None:
         self._catalog = catalog
+        self._limits = limits or DecodeLimits()  # decode work per request, all its media inputs together
         self._blobs = blobs
         self._fetcher = fetcher
         # None (no upload service): every `uploads/` key is refused, never taken unchecked.
@@ -65,24 +68,25 @@ class MediaResolver:
             return request
         body: dict[str, Any] = dict(request.canonical)
         kinds: dict[tuple[str | int, ...], MediaKind] = {}
+        budget = self._limits.budget()
         for slot in slots:
-            key, facts = await self._resolve_slot(slot)
+            key, facts = await self._resolve_slot(slot, budget)
             _set(body, slot.loc, self.url_of(key))
             kinds[slot.loc] = facts.kind
         _persist_seedance_types(body, kinds)
         return self._catalog.validate(request.route, body)
 
-    async def _resolve_slot(self, slot: MediaSlot) -> tuple[str, MediaFacts]:
+    async def _resolve_slot(self, slot: MediaSlot, budget: DecodeBudget) -> tuple[str, MediaFacts]:
         try:
             own = self.key_of(slot.ref)
             if own is not None:
-                return own, await self._check_own(own, slot)
+                return own, await self._check_own(own, slot, budget)
             cached = self._recent.get(slot.ref)
             if cached is not None and time.monotonic() - cached[2] < CACHE_SECONDS:
                 _check_kind(slot, cached[1])
                 return cached[0], cached[1]
             data = await self._bytes_of(slot.ref)
-            facts = await inspect_async(data, _expected(slot))
+            facts = await inspect_async(data, _expected(slot), budget)
             key = content_key(data, facts)
             if await self._blobs.stat(key) is None:
                 await self._blobs.put(key, data, facts.mime)
@@ -92,14 +96,14 @@ class MediaResolver:
             exc.extra.setdefault("field", ".".join(str(p) for p in slot.loc))
             raise
 
-    async def _check_own(self, key: str, slot: MediaSlot) -> MediaFacts:
+    async def _check_own(self, key: str, slot: MediaSlot, budget: DecodeBudget) -> MediaFacts:
         if key.startswith("uploads/"):
             await self._check_upload(key)
         if not key.startswith(("uploads/", "media/", "results/")) or await self._blobs.stat(key) is None:
             raise MediaError(
                 "unknown upload or blob URL (upload and confirm the file first)", code="unknown_blob"
             )
-        return await inspect_async(await self._blobs.get(key), _expected(slot))
+        return await inspect_async(await self._blobs.get(key), _expected(slot), budget)
 
     async def _check_upload(self, key: str) -> None:
         """A paid slot becomes an input only once its owner confirmed it (PUT alone is not enough)."""

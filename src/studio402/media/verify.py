@@ -1,5 +1,6 @@
-"""What a media input really is, by content: magic bytes, then a full decode (Pillow / PyAV), against the
-limits of its kind. Extensions and declared types are never trusted."""
+"""What a media input really is, by content: magic bytes, header facts, then its first frame decoded
+(Pillow / PyAV), against the limits of its kind and the request's `DecodeBudget`. Extensions and declared
+types are never trusted."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from dataclasses import dataclass
 from studio402.catalog.fields import MediaKind
 from studio402.errors import MediaError
 from studio402.media.avprobe import AUDIO_MIMES, VIDEO_MIMES, probe_audio, probe_video
-from studio402.media.image import IMAGE_MIMES, probe_image
+from studio402.media.budget import DecodeBudget
+from studio402.media.image import IMAGE_MIMES, check_image
 from studio402.media.sniff import sniff
 
 MAX_BYTES = {
@@ -62,9 +64,10 @@ def kind_of(mime: str | None) -> MediaKind | None:
     return None
 
 
-def inspect(data: bytes, expected: MediaKind | None = None) -> MediaFacts:
-    """Identify and fully check `data`; MediaError (media_kind_mismatch, media_unsupported, media_corrupt,
-    media_too_large) when it is not a usable media file of the expected kind."""
+def inspect(data: bytes, expected: MediaKind | None = None, budget: DecodeBudget | None = None) -> MediaFacts:
+    """Identify and check `data`; MediaError (media_kind_mismatch, media_unsupported, media_corrupt,
+    media_too_large) when it is not a usable media file of the expected kind. Without a `budget`, only the
+    per-file limits bound the work (bytes we already hold for a paid job)."""
     mime = sniff(data)
     kind = kind_of(mime)
     if kind is None or mime is None:
@@ -81,15 +84,17 @@ def inspect(data: bytes, expected: MediaKind | None = None) -> MediaFacts:
     if len(data) > MAX_BYTES[kind]:
         raise MediaError(f"{kind.value} larger than {MAX_BYTES[kind] // 2**20} MB", code="media_too_large")
     if kind is MediaKind.IMAGE:
-        info = probe_image(data, max_pixels=MAX_IMAGE_PIXELS)
+        info = check_image(data, max_pixels=MAX_IMAGE_PIXELS, budget=budget)
         return MediaFacts(kind, info.mime, len(data), info.width, info.height)
     if kind is MediaKind.VIDEO:
-        video = probe_video(data, max_duration_s=MAX_VIDEO_SECONDS)
+        video = probe_video(data, max_duration_s=MAX_VIDEO_SECONDS, budget=budget)
         return MediaFacts(kind, video.mime, len(data), video.width, video.height, video.duration_s)
-    audio = probe_audio(data, max_duration_s=MAX_AUDIO_SECONDS)
+    audio = probe_audio(data, max_duration_s=MAX_AUDIO_SECONDS, budget=budget)
     return MediaFacts(kind, audio.mime, len(data), duration_s=audio.duration_s)
 
 
-async def inspect_async(data: bytes, expected: MediaKind | None = None) -> MediaFacts:
-    """`inspect` off the event loop (decoding a video takes real CPU)."""
-    return await asyncio.to_thread(inspect, data, expected)
+async def inspect_async(
+    data: bytes, expected: MediaKind | None = None, budget: DecodeBudget | None = None
+) -> MediaFacts:
+    """`inspect` off the event loop (decoding takes real CPU)."""
+    return await asyncio.to_thread(inspect, data, expected, budget)
