@@ -175,6 +175,10 @@ class MediaSettings(_Section):
     # are decoded, JPEG at 1/8 scale): more is a 400 media_too_large. WebP, the slowest, decodes ~35 MP/s.
     max_request_megapixels: float = Field(24.0, gt=0)
     max_request_frames: int = Field(50_000, ge=1)  # frames and packets walked (demuxing is cheap)
+    # Remote media downloads an unpaid request (a 402, /api/quote) may start, per client address and minute
+    # (429 + Retry-After beyond); 0 = no limit. The client is the peer address: uvicorn takes
+    # X-Forwarded-For only from the proxies in FORWARDED_ALLOW_IPS (default 127.0.0.1).
+    unpaid_fetches_per_minute: int = Field(30, ge=0)
 
 
 class DatabaseSettings(_Section):

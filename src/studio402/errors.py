@@ -21,6 +21,7 @@ Every error we raise on purpose derives from `Studio402Error` and carries a stab
      │    ├── PaymentConflict          same payment, other request (409)
      │    └── SettlementPending        the outcome on chain is not known yet (never a 402)
      ├── ConflictError               the resource is in a state that forbids the action (409)
+     ├── RateLimited                 too many unpaid requests from one client; `retry_after` seconds (429)
      ├── ChainError                  the chain / RPC misbehaved (infrastructure)
      ├── BackendError                a generation backend failed; carries a stable code
      └── StorageError                the blob store failed
@@ -176,6 +177,15 @@ class SettlementPending(PaymentError):
 class ConflictError(Studio402Error):
     code = "conflict"
     title = "Conflict"
+
+
+class RateLimited(Studio402Error):
+    code = "rate_limited"
+    title = "Too many requests"
+
+    def __init__(self, detail: str = "", *, retry_after: int, **extra: Any) -> None:
+        super().__init__(detail, retry_after=retry_after, **extra)
+        self.retry_after = retry_after
 
 
 class ChainError(Studio402Error):

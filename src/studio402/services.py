@@ -16,6 +16,7 @@ from typing import Any
 
 from x402.extensions.payment_identifier import PAYMENT_IDENTIFIER, declare_payment_identifier_extension
 
+from studio402.api.ratelimit import TokenBuckets
 from studio402.auth.siwx import SIWX_EXTENSION_KEY, SiwxVerifier
 from studio402.backends.base import Backend
 from studio402.backends.factory import build_backend
@@ -99,6 +100,7 @@ class Services:
         chain_ids = [o.chain_id for o in offers or ()] or [settings.devnet.chain_id]
         self.siwx = SiwxVerifier(settings.public_url, supported_chain_ids=chain_ids)
         self.events = JobEvents()
+        self.unpaid_fetches = TokenBuckets(settings.media.unpaid_fetches_per_minute)
         self.owner = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         self.db: Database | None = None
         self.devnet: Devnet | None = None
@@ -276,6 +278,10 @@ class Services:
             if days > 0:
                 removed[area] = await self.blobs.sweep(area, self.clock() - days * 86_400)
         return removed
+
+    def media_fetches(self, request: ValidatedRequest) -> int:
+        """Downloads resolving `request` would start now (none in static mode, which resolves nothing)."""
+        return 0 if self._static_offers is not None else self.media.fetches_for(request)
 
     async def resolve_media(self, request: ValidatedRequest) -> ValidatedRequest:
         """Fetch and verify the media inputs (before any price is quoted); static mode skips it."""

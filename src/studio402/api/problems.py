@@ -25,6 +25,7 @@ from studio402.errors import (
     PaymentError,
     PaymentRejected,
     PaymentRequired,
+    RateLimited,
     SettlementPending,
     StorageError,
     Studio402Error,
@@ -56,6 +57,7 @@ _STATUS: dict[type[Studio402Error], int] = {
     SettlementPending: 202,
     PaymentError: 402,
     ConflictError: 409,
+    RateLimited: 429,
     ChainError: 502,
     BackendError: 502,
     StorageError: 503,  # the blob store is down: try again later, nothing was charged
@@ -118,6 +120,8 @@ def error_response(
     headers: dict[str, str] = {}
     if isinstance(exc, PaymentError | AuthError) and status == 402:
         headers["Cache-Control"] = "no-store"
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, PaymentError | AuthError) and exc.challenge is not None:
         headers[x402.PAYMENT_REQUIRED] = x402.encode(exc.challenge)
     if isinstance(exc, PaymentError):

@@ -62,6 +62,16 @@ class MediaResolver:
     def url_of(self, key: str) -> str:
         return self._own_prefix + key
 
+    def fetches_for(self, request: ValidatedRequest) -> int:
+        """How many downloads resolving `request` would start now (remote URLs not fetched recently)."""
+        now = time.monotonic()
+        count = 0
+        for slot in request.params.media_slots():
+            if self.key_of(slot.ref) is None and _remote(slot.ref):
+                cached = self._recent.get(slot.ref)
+                count += cached is None or now - cached[2] >= CACHE_SECONDS
+        return count
+
     async def resolve(self, request: ValidatedRequest) -> ValidatedRequest:
         slots = list(request.params.media_slots())
         if not slots:
@@ -121,7 +131,7 @@ class MediaResolver:
     async def _bytes_of(self, ref: str) -> bytes:
         if ref[:5].lower() == "data:":
             return _b64(ref.split(",", 1)[1])
-        if ref[:8].lower() == "https://" or ref[:7].lower() == "http://":
+        if _remote(ref):
             return (await self._fetcher.fetch(ref)).content
         return _b64(ref)
 
@@ -132,6 +142,10 @@ class MediaResolver:
         self._recent.move_to_end(ref)
         while len(self._recent) > _CACHE_SIZE:
             self._recent.popitem(last=False)
+
+
+def _remote(ref: str) -> bool:
+    return ref[:8].lower() == "https://" or ref[:7].lower() == "http://"
 
 
 def content_key(data: bytes, facts: MediaFacts) -> str:

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from studio402.api.body import read_json
 from studio402.api.deps import services
-from studio402.api.routes.paid import charge, paid_response
+from studio402.api.routes.paid import charge, paid_response, resolve_media
 from studio402.payments import x402
 
 router = APIRouter()
@@ -17,7 +17,7 @@ router = APIRouter()
 async def generate(model: str, operation: str, request: Request) -> JSONResponse:
     svc = services(request)
     route = svc.catalog.get(model, operation)
-    validated = await svc.resolve_media(svc.catalog.validate(route, await read_json(request)))
+    validated = await resolve_media(svc, request, svc.catalog.validate(route, await read_json(request)))
     micros = svc.catalog.quote(validated, svc.settings.pricing.markup_bps)
     paid = await charge(svc, request, validated, micros)
     body = {

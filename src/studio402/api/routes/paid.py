@@ -1,4 +1,5 @@
-"""The paid half of a POST shared by generate and upload: pay (or spend credit) and answer with the job."""
+"""The paid half of a POST shared by generate and upload: pay (or spend credit) and answer with the job;
+and the unpaid half's limit: remote media downloads for requests that pay nothing (429 per client)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,56 @@ from fastapi.responses import JSONResponse
 
 from studio402.auth.siwx import SIWX_HEADER, parse_header
 from studio402.catalog import ValidatedRequest
+from studio402.errors import AuthError, PaymentError
 from studio402.payments import x402
 from studio402.payments.engine import Paid
 from studio402.services import Services
 
+# Headers that may pay (x402 v2 and v1, an MPP-style `Authorization: Payment`, a credit sign-in).
+_PAYING_HEADERS = (x402.PAYMENT_SIGNATURE, x402.X_PAYMENT, SIWX_HEADER)
+
+
+def carries_payment(request: Request) -> bool:
+    """A payment or sign-in is attached; whether it pays is known only after the quote."""
+    auth = request.headers.get("authorization", "")
+    return auth[:8].lower() == "payment " or any(h in request.headers for h in _PAYING_HEADERS)
+
+
+async def resolve_media(
+    svc: Services, request: Request, validated: ValidatedRequest, *, quote: bool = False
+) -> ValidatedRequest:
+    """Fetch and verify the media inputs. An unpaid request spends a token of its client's bucket per
+    remote download up front (429 when empty). One carrying a payment only needs a token left, and is
+    counted afterwards if it does not pay (`charge`): a made-up header does not lift the limit, and a paid
+    retry usually downloads nothing (its 402 attempt did, and the URL is cached)."""
+    fetches = svc.media_fetches(validated)
+    if fetches and svc.unpaid_fetches.enabled:
+        client = _client(request)
+        if quote or not carries_payment(request):
+            svc.unpaid_fetches.take(client, fetches)
+        else:
+            svc.unpaid_fetches.check(client)
+            request.state.unpaid_fetches = fetches
+    return await svc.resolve_media(validated)
+
 
 async def charge(svc: Services, request: Request, validated: ValidatedRequest, micros: int) -> Paid:
     """Settle the payment sent with the request, or spend the signed-in payer's credit, or raise the 402."""
+    try:
+        return await _charge(svc, request, validated, micros)
+    except (PaymentError, AuthError):
+        fetches = getattr(request.state, "unpaid_fetches", 0)
+        if fetches:  # its downloads were for a request that did not pay after all
+            svc.unpaid_fetches.spend(_client(request), fetches)
+        raise
+
+
+def _client(request: Request) -> str:
+    # The peer address: X-Forwarded-For is anyone's to write (a trusted proxy's is applied by uvicorn).
+    return request.client.host if request.client else "unknown"
+
+
+async def _charge(svc: Services, request: Request, validated: ValidatedRequest, micros: int) -> Paid:
     resource = svc.resource(validated.route)
     header = request.headers.get(x402.PAYMENT_SIGNATURE)
     if header is not None:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 
 from studio402.api.body import read_json
 from studio402.api.deps import services
+from studio402.api.routes.paid import resolve_media
 from studio402.money import format_usd
 
 router = APIRouter()
@@ -17,7 +18,9 @@ router = APIRouter()
 async def quote(model: str, operation: str, request: Request) -> dict[str, Any]:
     svc = services(request)
     route = svc.catalog.get(model, operation)
-    validated = await svc.resolve_media(svc.catalog.validate(route, await read_json(request)))
+    validated = await resolve_media(
+        svc, request, svc.catalog.validate(route, await read_json(request)), quote=True
+    )
     micros = svc.catalog.quote(validated, svc.settings.pricing.markup_bps)
     return {
         "model": route.model,
