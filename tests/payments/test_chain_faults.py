@@ -14,12 +14,16 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
+from studio402.backends.base import FailureCode
 from studio402.chain.devnet import Devnet
+from studio402.chain.token import TransferAuthorization, encode_transfer_with_authorization
 from studio402.cli.ledger import run_audit
 from studio402.payments.ledger import PaymentState
 from tests.chainfaults import Dialect, FaultyRpc, cancel_first, frontrun
-from tests.devnet_fixture import Payer, new_payer
+from tests.devnet_fixture import Payer, bystander, new_payer
+from tests.fakes.scripted import ScriptedBackend, only
 from tests.paid_support import (
     BODY,
     GENERATE,
@@ -30,6 +34,7 @@ from tests.paid_support import (
     running_server,
     transfers_from,
 )
+from tests.server import free_port, serve
 
 PRICE = 67_000  # nano-banana 1K
 SECRET = "topsecretrpckey"  # an RPC URL carries a provider key: it must never reach a client
@@ -262,3 +267,78 @@ async def test_one_failing_reconciler_step_does_not_skip_the_others(devnet: Devn
         services.refunds.reconcile = refunds  # type: ignore[method-assign]
         assert await services.reconcile() == ["payments"]
         assert ran == ["refunds"]
+
+
+@pytest.mark.parametrize("dialect", [Dialect.GETH_TIMEOUT, Dialect.RETH_TIMEOUT])
+async def test_a_refund_through_an_unkind_node_is_sent_once(
+    chain: Devnet, tmp_path: Path, dialect: Dialect
+) -> None:
+    """A moderated job's on-chain refund, sent while the node answers in another dialect and loses a send."""
+    payer = await new_payer(chain, 1_000_000)
+    registry = only(ScriptedBackend(fail=FailureCode.MODERATED))
+    async with (
+        FaultyRpc(chain.info.rpc_url) as proxy,
+        running_server(
+            chain,
+            tmp_path / "d",
+            registry=registry,
+            overrides={"payments.networks": [network_config(chain.info, rpc_url=proxy.url)]},
+        ) as server,
+        server.client() as http,
+    ):
+        header = payment_header(chain, payer, await challenge(http))
+        paid = await post(http, header)
+        assert paid.status_code == 200, paid.text
+        proxy.sync_dialect(dialect)
+        proxy.drop_next_sends(1)
+        for _ in range(200):
+            job = await server.services.jobs.get(paid.json()["jobId"])
+            assert job is not None
+            if job.refund and job.refund["status"] == "done":
+                break
+            await server.services.reconcile()
+            await asyncio.sleep(0.1)
+        assert job is not None and job.refund is not None and job.refund["status"] == "done", job
+        await audit_clean(server)
+    assert await chain.balance_of(payer.address) == 1_000_000  # paid once, refunded once
+
+
+def lying_facilitator(devnet: Devnet) -> tuple[FastAPI, list[str]]:
+    """A facilitator whose transfer lands (sent by its own bystander key) but which answers
+    `success: false` with no transaction, as one that lost track of its broadcast would."""
+    app, landed = FastAPI(), []
+
+    @app.post("/verify")
+    async def verify(body: dict[str, Any]) -> dict[str, Any]:
+        return {"isValid": True, "payer": body["paymentPayload"]["payload"]["authorization"]["from"]}
+
+    @app.post("/settle")
+    async def settle(body: dict[str, Any]) -> dict[str, Any]:
+        inner = body["paymentPayload"]["payload"]
+        auth = TransferAuthorization.from_json(inner["authorization"])
+        data = encode_transfer_with_authorization(auth, bytes.fromhex(inner["signature"][2:]))
+        receipt = await (await bystander(devnet)).send_and_wait(devnet.info.token, data, timeout=30)
+        landed.append(str(receipt["transactionHash"]))
+        return {"success": False, "errorReason": "transaction_failed", "transaction": "", "network": ""}
+
+    return app, landed
+
+
+async def test_a_facilitator_word_is_not_a_receipt(devnet: Devnet, tmp_path: Path) -> None:
+    """The remote facilitator says the settlement failed, yet the transfer is on chain: the chain, not the
+    facilitator's answer, says the payer was charged, so the payer gets the job."""
+    payer = await new_payer(devnet, 1_000_000)
+    app, landed = lying_facilitator(devnet)
+    async with serve(app, free_port()) as facilitator_url:
+        network = network_config(devnet.info, settler_key=None, facilitator_url=facilitator_url)
+        overrides = {"payments.networks": [network]}
+        async with running_server(devnet, tmp_path / "d", overrides=overrides) as server:
+            async with server.client() as http:
+                paid = await post(http, payment_header(devnet, payer, await challenge(http)))
+                assert paid.status_code in (200, 202), paid.text
+                await settle_all(server)
+                job = await server.services.jobs.get(paid.json()["jobId"])
+                assert job is not None and job.status.value != "failed"
+            await audit_clean(server)
+    [(_, value, tx)] = await transfers_from(devnet, payer.address)
+    assert (value, [tx]) == (PRICE, landed)

@@ -4,21 +4,29 @@ nonce used by another transaction, no receipt) say the first can never land."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 from eth_account import Account
 
+from studio402.backends.base import FailureCode
 from studio402.chain.devnet import Devnet
 from studio402.chain.refunds import EvmRefunder
 from studio402.chain.rpc import AsyncRpc
 from studio402.chain.txsign import tx_nonce
 from studio402.chain.wallet import SettlerWallet
+from studio402.config import RefundMethod
 from studio402.payments.outcome import SettleOutcome, SettleStatus
+from studio402.payments.refunds import RefundRecord, RefundService, RefundState
 from tests.chainfaults import FaultyRpc
 from tests.devnet_fixture import new_payer
+from tests.fakes.scripted import ScriptedBackend, only
+from tests.paid_support import paid_job, running_server
 
 AMOUNT = 12_345
 
@@ -108,3 +116,48 @@ async def test_a_refund_whose_nonce_another_transaction_used_can_be_sent_anew(
     verdict = await rig.refunder.lookup(rig.to, AMOUNT, sent.tx_hash, sent.raw)
     assert (verdict.status, verdict.reason) == (SettleStatus.REVERTED, "refund_replaced")
     assert await devnet.balance_of(rig.to) == 0
+
+
+async def test_two_senders_of_one_pending_refund_send_one_transfer(devnet: Devnet, tmp_path: Path) -> None:
+    """Two reconcilers (a request's sender and a reconciler, or two processes) pick the same pending refund
+    at once: each state change is a compare-and-set, so exactly one transfer is signed and sent."""
+    payer = await new_payer(devnet, 1_000_000)
+    registry = only(ScriptedBackend(fail=FailureCode.MODERATED))
+    async with running_server(devnet, tmp_path / "d", registry=registry) as server:
+        services = server.services
+        started: list[str] = []
+
+        async def hold(job: Any) -> None:  # the job fails; its refund is left for the reconcilers below
+            started.append(job.id)
+
+        services._refund = hold  # type: ignore[method-assign]
+        job_id = await paid_job(server, payer.key)
+        for _ in range(200):
+            if started:
+                break
+            await asyncio.sleep(0.025)
+        job = await services.jobs.get(job_id)
+        assert job is not None and job.payment_id is not None
+        refunds = services.refunds
+        record = RefundRecord(
+            id="ref_race",
+            job_id=job_id,
+            payment_id=job.payment_id,
+            payer=job.payer,
+            method=RefundMethod.ONCHAIN,
+            micros=job.micros,
+            state=RefundState.PENDING,
+            created_at=time.time(),
+            updated_at=time.time(),
+            network=devnet.info.network,
+            asset=devnet.info.token,
+            amount=job.micros,
+        )
+        store = refunds._store
+        assert await store.create(record)
+        twin = RefundService(RefundMethod.ONCHAIN, store, refunds._senders, timeout=10)
+        await asyncio.gather(refunds.reconcile(), twin.reconcile())
+        await refunds.reconcile()
+        done = await store.get_for_job(job_id)
+        assert done is not None and done.state is RefundState.DONE
+    assert await devnet.balance_of(payer.address) == 1_000_000  # paid once, refunded once

@@ -124,15 +124,27 @@ class SqlRefundStore:
             return False
         return True
 
-    async def update(self, record: RefundRecord) -> None:
+    async def swap(self, expected: RefundRecord, record: RefundRecord) -> bool:
+        """Compare-and-set: write `record` only if the row is still `expected` (same state and updated_at).
+        False when another sender or process changed it first."""
         values = _row(record)
         del values["id"], values["created_at"]
 
-        def op(conn: Connection) -> None:
-            conn.execute(update(refunds).where(refunds.c.id == record.id).values(**values))
-            _show_on_job(conn, record)
+        def op(conn: Connection) -> bool:
+            result = conn.execute(
+                update(refunds)
+                .where(
+                    refunds.c.id == expected.id,
+                    refunds.c.state == expected.state.value,
+                    refunds.c.updated_at == expected.updated_at,
+                )
+                .values(**values)
+            )
+            if result.rowcount:
+                _show_on_job(conn, record)
+            return bool(result.rowcount)
 
-        await self._db.write(op)
+        return await self._db.write(op)
 
     async def unfinished(self) -> list[RefundRecord]:
         open_states = (RefundState.PENDING.value, RefundState.SENDING.value)

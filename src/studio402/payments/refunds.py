@@ -12,11 +12,16 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from studio402.config import RefundMethod
+from studio402.errors import Studio402Error
 from studio402.money import format_usd
 from studio402.payments.ledger import CREDIT_NETWORK, PaymentRecord, new_id
 from studio402.payments.methods.evm_exact import OnSigned, SettleOutcome, SettleStatus
 
 log = logging.getLogger(__name__)
+
+
+class RefundTaken(Studio402Error):
+    """Another sender changed this refund first (compare-and-set lost): do not sign anything."""
 
 
 class RefundState(StrEnum):
@@ -77,8 +82,9 @@ class RefundStore(Protocol):
         """Insert a DONE credit refund and add it to the payer's balance, atomically; False if one exists."""
         ...
 
-    async def update(self, record: RefundRecord) -> None:
-        """Persist a state change (and the job's `refund` view) in one transaction."""
+    async def swap(self, expected: RefundRecord, record: RefundRecord) -> bool:
+        """Compare-and-set: persist `record` (and the job's view) only if the stored refund is still
+        `expected`; False when another sender changed it first."""
         ...
 
     async def unfinished(self) -> list[RefundRecord]: ...
@@ -109,6 +115,7 @@ class RefundService:
         self._timeout = timeout
         self._clock = clock
         self._on_change = on_change
+        self._sending: set[str] = set()  # refunds whose send is under way in this process
 
     async def refund(self, request: RefundRequest) -> RefundRecord | None:
         """Refund a job once. Returns its refund (existing or new), None under policy `none`."""
@@ -141,18 +148,33 @@ class RefundService:
         record = replace(record, network=payment.key.network, asset=payment.asset, amount=payment.amount)
         if not await self._store.create(record):
             return await self._store.get_for_job(request.job_id)
-        return await self._send(record)
+        self._sending.add(record.id)
+        try:
+            return await self._send(record)
+        finally:
+            self._sending.discard(record.id)
 
     async def reconcile(self) -> int:
-        """Finish refunds a crash or an RPC failure interrupted. Returns how many are still open."""
+        """Finish refunds a crash or an RPC failure interrupted. Returns how many are still open.
+
+        Two senders (this reconciler and a request, or two processes) may pick the same refund: every state
+        change is a compare-and-set, so only one of them signs a transfer and the other gives up."""
         still_open = 0
         for record in await self._store.unfinished():
-            try:
-                record = await self._resume(record)
-            except Exception:
-                log.exception("refund %s could not be resumed", record.id)
+            if record.id not in self._sending:
+                record = await self._resume_logged(record)
             still_open += record.state is not RefundState.DONE
         return still_open
+
+    async def _resume_logged(self, record: RefundRecord) -> RefundRecord:
+        self._sending.add(record.id)
+        try:
+            return await self._resume(record)
+        except Exception:
+            log.exception("refund %s could not be resumed", record.id)
+            return record
+        finally:
+            self._sending.discard(record.id)
 
     async def _resume(self, record: RefundRecord) -> RefundRecord:
         if record.state is RefundState.SENDING:
@@ -170,19 +192,23 @@ class RefundService:
 
         async def on_signed(tx_hash: str | None, raw: bytes | None) -> None:
             nonlocal current
-            current = replace(
+            signed = replace(
                 current,
                 state=RefundState.SENDING,
                 tx_hash=tx_hash,
                 raw_tx=raw.hex() if raw is not None else None,
                 updated_at=self._clock(),
             )
-            await self._store.update(current)
+            if not await self._store.swap(current, signed):  # nothing is broadcast then
+                raise RefundTaken(f"refund {record.id} is being sent by another sender")
+            current = signed
 
         try:
             outcome = await sender.send(
                 record.payer, record.amount, on_signed=on_signed, timeout=self._timeout
             )
+        except RefundTaken:
+            return await self._store.get_for_job(record.job_id) or current
         except Exception:
             log.exception("refund %s not sent; the reconciler retries", record.id)
             return current
@@ -191,6 +217,7 @@ class RefundService:
     async def _apply(self, record: RefundRecord, outcome: SettleOutcome) -> RefundRecord:
         if outcome.status is SettleStatus.UNKNOWN:
             return record
+        previous = record
         state = RefundState.DONE if outcome.status is SettleStatus.SETTLED else RefundState.FAILED
         record = replace(
             record,
@@ -201,7 +228,8 @@ class RefundService:
         )
         if state is RefundState.FAILED:  # nothing moved: try again from scratch next round
             record = replace(record, state=RefundState.PENDING, tx_hash=None, raw_tx=None)
-        await self._store.update(record)
+        if not await self._store.swap(previous, record):
+            return await self._store.get_for_job(record.job_id) or previous  # another sender decided
         await self._changed(record)
         return record
 
