@@ -36,21 +36,21 @@ def _topic(address: str) -> str:
     return "0x" + address.lower().removeprefix("0x").rjust(64, "0")
 
 
+def _is_quoted(log: Mapping[str, Any], token: str, quoted: Transfer) -> bool:
+    event = decode_transfer_log(log)
+    return (
+        event is not None
+        and event.token.lower() == token.lower()
+        and event.sender.lower() == quoted.payer.lower()
+        and event.receiver.lower() == quoted.pay_to.lower()
+        and event.value == quoted.amount
+    )
+
+
 def receipt_pays(receipt: Mapping[str, Any], token: str, quoted: Transfer) -> bool:
     """A successful receipt with the quoted token transfer in it."""
-    if not receipt_succeeded(dict(receipt)):
-        return False
-    for log in receipt.get("logs") or []:
-        event = decode_transfer_log(log)
-        if (
-            event is not None
-            and event.token.lower() == token.lower()
-            and event.sender.lower() == quoted.payer.lower()
-            and event.receiver.lower() == quoted.pay_to.lower()
-            and event.value == quoted.amount
-        ):
-            return True
-    return False
+    logs = receipt.get("logs") or []
+    return receipt_succeeded(dict(receipt)) and any(_is_quoted(log, token, quoted) for log in logs)
 
 
 def _use_pays(receipt: Mapping[str, Any], token: str, used_log: Mapping[str, Any], quoted: Transfer) -> bool:
@@ -58,19 +58,13 @@ def _use_pays(receipt: Mapping[str, Any], token: str, used_log: Mapping[str, Any
     log AuthorizationUsed and then the Transfer it authorized, so the Transfer is the next log."""
     if not receipt_succeeded(dict(receipt)):
         return False
-    index = int(str(used_log.get("logIndex", "0x0")), 16)
-    for log in receipt.get("logs") or []:
-        if int(str(log.get("logIndex", "0x0")), 16) != index + 1:
-            continue
-        event = decode_transfer_log(log)
-        return (
-            event is not None
-            and event.token.lower() == token.lower()
-            and event.sender.lower() == quoted.payer.lower()
-            and event.receiver.lower() == quoted.pay_to.lower()
-            and event.value == quoted.amount
-        )
-    return False
+    following = _log_index(used_log) + 1
+    logs = receipt.get("logs") or []
+    return any(_log_index(log) == following and _is_quoted(log, token, quoted) for log in logs)
+
+
+def _log_index(log: Mapping[str, Any]) -> int:
+    return int(str(log.get("logIndex", "0x0")), 16)
 
 
 class ChainFactReader:

@@ -241,14 +241,7 @@ class PaymentEngine:
         await ledger.finish_settlement(record.id, tx_hash, self._clock())
         self._notify(record.id)
         await self._job_ready(job.id)
-        return Paid(
-            job.id,
-            payment.payer,
-            record.key.network,
-            tx_hash,
-            settled=True,
-            webhook_secret=job.webhook_secret,
-        )
+        return _fresh(job, record.key.network, tx_hash, settled=True)
 
     async def _existing(
         self,
@@ -323,24 +316,10 @@ class PaymentEngine:
                 await ledger.finish_settlement(record.id, outcome.tx_hash, self._clock())
             except Exception:  # the money moved: never an error page now; the reconciler records it
                 log.exception("recording settlement %s failed; left to the reconciler", record.id)
-                return Paid(
-                    job.id,
-                    payment.payer,
-                    record.key.network,
-                    outcome.tx_hash,
-                    settled=False,
-                    webhook_secret=job.webhook_secret,
-                )
+                return _fresh(job, record.key.network, outcome.tx_hash, settled=False)
             self._notify(record.id)
             await self._job_ready(job.id)
-            return Paid(
-                job.id,
-                payment.payer,
-                record.key.network,
-                outcome.tx_hash,
-                settled=True,
-                webhook_secret=job.webhook_secret,
-            )
+            return _fresh(job, record.key.network, outcome.tx_hash, settled=True)
         if outcome.status is SettleStatus.REVERTED:
             # Chain facts prove this authorization can never charge the payer (canceled, used for another
             # transfer, or expired): a definite "not charged".
@@ -353,14 +332,7 @@ class PaymentEngine:
         log.warning(
             "settlement of %s pending (tx %s): the reconciler will finish it", record.id, outcome.tx_hash
         )
-        return Paid(
-            job.id,
-            payment.payer,
-            record.key.network,
-            outcome.tx_hash,
-            settled=False,
-            webhook_secret=job.webhook_secret,
-        )
+        return _fresh(job, record.key.network, outcome.tx_hash, settled=False)
 
     async def pay_with_credit(
         self, payer: str, nonce: str, request: ValidatedRequest, micros: int
@@ -391,9 +363,7 @@ class PaymentEngine:
             )
             if await ledger.spend_credit(record, job):
                 await self._job_ready(job.id)
-                return Paid(
-                    job.id, key.payer, CREDIT_NETWORK, None, settled=True, webhook_secret=job.webhook_secret
-                )
+                return _fresh(job, CREDIT_NETWORK, None, settled=True)
             if await ledger.get(key) is None:
                 return None  # not enough credit
         return None
@@ -510,6 +480,11 @@ class PaymentEngine:
             assert fresh is not None
             record = fresh
         return record
+
+
+def _fresh(job: NewJob, network: str, tx_hash: str | None, *, settled: bool) -> Paid:
+    """The answer for a job this request created (the only answer that shows its webhook secret)."""
+    return Paid(job.id, job.payer, network, tx_hash, settled=settled, webhook_secret=job.webhook_secret)
 
 
 def _new_job(request: ValidatedRequest, payer: str, micros: int) -> NewJob:
