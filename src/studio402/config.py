@@ -149,6 +149,8 @@ class StorageSettings(_Section):
     result_retention_days: float = Field(30, ge=0)
     upload_retention_days: float = Field(7, ge=0)
     media_retention_days: float = Field(7, ge=0)  # media inputs copied from URLs / data: URLs
+    # The same inputs while no job has paid for them (a 402 or a quote that was never paid; `unpaid/`).
+    unpaid_media_retention_hours: float = Field(1, ge=0)
 
     @model_validator(mode="after")
     def _s3_complete(self) -> StorageSettings:

@@ -45,6 +45,7 @@ from studio402.jobs.worker import WorkerPool
 from studio402.media.budget import DecodeLimits
 from studio402.media.fetch import FetchPolicy, SafeFetcher
 from studio402.media.resolver import BlobMediaLoader, MediaResolver
+from studio402.media.store import UNPAID
 from studio402.money import Asset
 from studio402.payments import x402
 from studio402.payments.engine import PaymentEngine
@@ -273,6 +274,7 @@ class Services:
             ("results", storage.result_retention_days),
             ("uploads", storage.upload_retention_days),
             ("media", storage.media_retention_days),
+            (UNPAID, storage.unpaid_media_retention_hours / 24),
             (INCOMING, INCOMING_RETENTION_DAYS),
         ):
             if days > 0:

@@ -1,12 +1,15 @@
-"""Issue 9, bounded unpaid work: remote media downloads for requests that pay nothing are rate-limited per
-client (429 + Retry-After), through the real app on the devnet."""
+"""Issue 9, bounded unpaid work, through the real app on the devnet: remote media downloads for requests
+that pay nothing are rate-limited per client (429 + Retry-After), and what they stored is kept an hour,
+not the week of paid inputs."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import contextlib
+import hashlib
 import io
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,14 @@ from studio402.api.ratelimit import TokenBuckets
 from studio402.chain.devnet import Devnet
 from studio402.services import Services
 from tests.devnet_fixture import new_payer
-from tests.paid_support import PaidServer, decode_header, devnet_settings, payment_header, running_server
+from tests.paid_support import (
+    PaidServer,
+    decode_header,
+    devnet_settings,
+    pay_and_wait,
+    payment_header,
+    running_server,
+)
 from tests.server import free_port, serve
 
 EDIT = "/api/generate/nano-banana/edit"
@@ -140,3 +150,34 @@ async def test_zero_turns_the_limit_off(devnet: Devnet, tmp_path: Path) -> None:
 
 def _data_url(data: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(data).decode()
+
+
+async def test_unpaid_inputs_are_kept_an_hour_and_paid_ones_a_week(paid_server: PaidServer) -> None:
+    payer = await new_payer(paid_server.devnet, 1_000_000)
+    never_paid, paid = _png((1, 2, 3)), _png((4, 5, 6))
+    async with paid_server.client() as http:
+        quoted = await http.post(QUOTE, json=body(_data_url(never_paid)))
+        assert (await http.post(EDIT, json=body(_data_url(never_paid)))).status_code == 402
+    assert quoted.json()["request"]["images"] == [paid_server.base + "/blobs/" + _key(never_paid)]
+    job = await pay_and_wait(paid_server, payer.key, EDIT, body(_data_url(paid)))
+    assert job["status"] == "complete", job
+    blobs = paid_server.services.blobs
+    assert await blobs.stat(_key(never_paid)) is None  # not among the paid inputs
+    assert await blobs.stat(_key(paid)) is not None  # its job moved it there
+    paid_server.services.clock = lambda: time.time() + 2 * 3600  # type: ignore[method-assign]
+    removed = await paid_server.services.sweep_storage()
+    assert removed["unpaid"] == 2  # both were unpaid once; the paid one has its own copy
+    assert await blobs.stat(_key(paid)) is not None
+    async with paid_server.client() as http:
+        gone = await http.post(QUOTE, json={"prompt": "p", "images": [quoted.json()["request"]["images"][0]]})
+    assert gone.status_code == 400 and gone.json()["code"] == "unknown_blob"
+
+
+def _png(colour: tuple[int, int, int]) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), colour).save(out, "PNG")
+    return out.getvalue()
+
+
+def _key(data: bytes) -> str:
+    return f"media/{hashlib.sha256(data).hexdigest()}.png"

@@ -23,6 +23,7 @@ from studio402.catalog.models.seedance import check_references
 from studio402.errors import MediaError, ValidationFailed
 from studio402.media.budget import DecodeBudget, DecodeLimits
 from studio402.media.fetch import SafeFetcher
+from studio402.media.store import MediaStore
 from studio402.media.verify import MediaFacts, inspect_async
 from studio402.storage.base import BlobStore
 
@@ -45,7 +46,7 @@ class MediaResolver:
     ) -> None:
         self._catalog = catalog
         self._limits = limits or DecodeLimits()  # decode work per request, all its media inputs together
-        self._blobs = blobs
+        self._store = MediaStore(blobs)  # inputs of unpaid requests are kept briefly
         self._fetcher = fetcher
         # None (no upload service): every `uploads/` key is refused, never taken unchecked.
         self._upload_confirmed = upload_confirmed
@@ -98,8 +99,7 @@ class MediaResolver:
             data = await self._bytes_of(slot.ref)
             facts = await inspect_async(data, _expected(slot), budget)
             key = content_key(data, facts)
-            if await self._blobs.stat(key) is None:
-                await self._blobs.put(key, data, facts.mime)
+            await self._store.keep_unpaid(key, data, facts.mime)
             self._remember(slot.ref, key, facts)
             return key, facts
         except MediaError as exc:
@@ -109,11 +109,11 @@ class MediaResolver:
     async def _check_own(self, key: str, slot: MediaSlot, budget: DecodeBudget) -> MediaFacts:
         if key.startswith("uploads/"):
             await self._check_upload(key)
-        if not key.startswith(("uploads/", "media/", "results/")) or await self._blobs.stat(key) is None:
+        if not key.startswith(("uploads/", "media/", "results/")) or not await self._store.exists(key):
             raise MediaError(
                 "unknown upload or blob URL (upload and confirm the file first)", code="unknown_blob"
             )
-        return await inspect_async(await self._blobs.get(key), _expected(slot), budget)
+        return await inspect_async(await self._store.read(key), _expected(slot), budget)
 
     async def _check_upload(self, key: str) -> None:
         """A paid slot becomes an input only once its owner confirmed it (PUT alone is not enough)."""
@@ -207,6 +207,7 @@ class BlobMediaLoader:
         self._blobs = blobs
         self._resolver = resolver
         self._ttl = url_ttl
+        self._store = MediaStore(blobs)
 
     async def load(self, job: Any) -> list[MediaInput]:
         route = self._catalog.get(job.model, job.operation)
@@ -215,7 +216,7 @@ class BlobMediaLoader:
             key = self._resolver.key_of(slot.ref)
             if key is None:
                 raise MediaError(f"{slot.ref} is not in our store", code="unknown_blob")
-            data = await self._blobs.get(key)
+            data = await self._store.claim(key)  # the job is paid: its inputs are kept like its results
             facts = await inspect_async(data)
             inputs.append(
                 MediaInput(
