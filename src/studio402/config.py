@@ -174,8 +174,8 @@ class MediaSettings(_Section):
     # cloud metadata addresses stay refused whatever this says.
     allowed_networks: tuple[str, ...] = ()
     # Decode work one request may cost before it is paid, over all its media inputs (only first frames
-    # are decoded, JPEG at 1/8 scale): more is a 400 media_too_large. WebP, the slowest, decodes ~35 MP/s.
-    max_request_megapixels: float = Field(24.0, gt=0)
+    # are decoded, JPEG at 1/8 scale): more is a 400 media_too_large. WebP, the slowest, decodes ~20 MP/s.
+    max_request_megapixels: float = Field(16.0, gt=0)
     max_request_frames: int = Field(50_000, ge=1)  # frames and packets walked (demuxing is cheap)
     # Remote media downloads an unpaid request (a 402, /api/quote) may start, per client address and minute
     # (429 + Retry-After beyond); 0 = no limit. The client is the peer address: uvicorn takes

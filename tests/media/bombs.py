@@ -96,6 +96,12 @@ def mp4(width: int, height: int, copies: int, *, keyframe: bool = True) -> bytes
     return out.getvalue()
 
 
+def mp4_with_empty_boxes(count: int) -> bytes:
+    """A one-frame MP4 followed by `count` empty top-level `free` boxes."""
+    frame = np.zeros((16, 16, 3), np.uint8)
+    return encode_mp4([frame], width=16, height=16, fps=24) + b"\x00\x00\x00\x08free" * count
+
+
 def _frames(key: bytes, delta: bytes, copies: int, *, keyframe: bool) -> Iterator[bytes]:
     if keyframe:
         yield key

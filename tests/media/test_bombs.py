@@ -56,6 +56,7 @@ MAKERS: dict[str, Callable[[], bytes]] = {
     "mp4 8192x4320": lambda: bombs.mp4(8192, 4320, 100),
     "mp4 300 P-frames no keyframe": lambda: bombs.mp4(3840, 2160, 300, keyframe=False),
     "mp4 2000 frames 1920x1080": lambda: bombs.mp4(1920, 1080, 2000),
+    "mp4 3M empty boxes": lambda: bombs.mp4_with_empty_boxes(3_000_000),
 }
 
 
@@ -79,6 +80,7 @@ REFUSED = [
     ("webp 200x 7000x7000", 4, images, "media_too_large"),
     ("mp4 8192x4320", 3, videos, "media_too_large"),
     ("mp4 300 P-frames no keyframe", 3, videos, "media_corrupt"),
+    ("mp4 3M empty boxes", 1, videos, "media_too_large"),
 ]
 ACCEPTED = [
     ("gif 60x 4000x4000", 1, images),

@@ -37,6 +37,8 @@ DEFAULT_MAX_DURATION_S = 3600.0
 # A declared duration may exceed the packets present by rounding and codec delay, not by more.
 _DURATION_SLACK_S = 0.25
 _DURATION_SLACK_RATIO = 0.02
+# A fragmented MP4 has a moof and an mdat per fragment (a few hundred); 24 MB of empty boxes took 5 s here.
+MAX_TOP_LEVEL_BOXES = 65_536
 # Packets fed to the decoder before it is drained, hunting for the first frame: video keyframes decode alone;
 # some audio decoders (Vorbis) keep their first packet for the overlap.
 _FIRST_FRAME_PACKETS = {"video": 1, "audio": 8}
@@ -166,8 +168,11 @@ def probe_audio(
 
 def check_iso_boxes(data: bytes) -> None:
     """Walk the top-level boxes of an MP4/MOV: a box running past the end means a truncated file."""
-    pos = 0
+    pos = boxes = 0
     while pos < len(data):
+        boxes += 1
+        if boxes > MAX_TOP_LEVEL_BOXES:
+            raise MediaError(f"more than {MAX_TOP_LEVEL_BOXES} top-level boxes", code="media_too_large")
         header = 8
         if len(data) - pos < header:
             raise MediaError("trailing bytes after the last box (truncated file)", code="media_corrupt")
