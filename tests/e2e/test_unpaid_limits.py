@@ -36,7 +36,7 @@ QUOTE = "/api/quote/nano-banana/edit"
 
 
 class MediaHost:
-    """Serves one PNG at every path on 127.0.0.2 and counts the downloads."""
+    """Serves one PNG at every path on 127.0.0.2 (text at /text.png) and counts the downloads."""
 
     def __init__(self) -> None:
         out = io.BytesIO()
@@ -58,10 +58,11 @@ class MediaHost:
         return f"http://127.0.0.2:{self.port}/{name}.png"
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
+        request = await reader.readuntil(b"\r\n\r\n")
         self.downloads += 1
-        head = f"HTTP/1.1 200 OK\r\ncontent-type: image/png\r\ncontent-length: {len(self.body)}\r\n"
-        writer.write(head.encode() + b"connection: close\r\n\r\n" + self.body)
+        payload = b"not a picture at all" if request.startswith(b"GET /text.png") else self.body
+        head = f"HTTP/1.1 200 OK\r\ncontent-type: image/png\r\ncontent-length: {len(payload)}\r\n"
+        writer.write(head.encode() + b"connection: close\r\n\r\n" + payload)
         await writer.drain()
         writer.close()
 
@@ -126,12 +127,14 @@ async def test_unpaid_downloads_are_limited_per_client(devnet: Devnet, tmp_path:
             assert paid.status_code == 200, paid.text  # the paid retry of the 402 is never limited
             assert media.downloads == 2
 
-            clock.now += 60  # a full bucket again
-            bogus = await http.post(EDIT, json=body(media.url("d")), headers={"PAYMENT-SIGNATURE": "made-up"})
+            clock.now += 60  # a full bucket again: two made-up payments that did not pay are counted
+            made_up_header = {"PAYMENT-SIGNATURE": "made-up"}
+            not_media = await http.post(EDIT, json=body(media.url("text")), headers=made_up_header)
+            assert not_media.status_code == 400 and not_media.json()["code"] == "media_unsupported"
+            bogus = await http.post(EDIT, json=body(media.url("d")), headers=made_up_header)
             assert bogus.status_code == 400 and bogus.json()["code"] == "invalid_payload"
-            assert (await http.post(QUOTE, json=body(media.url("e")))).status_code == 200
-            after = await http.post(QUOTE, json=body(media.url("f")))
-            assert after.status_code == 429  # the header that did not pay was counted
+            after = await http.post(QUOTE, json=body(media.url("e")))
+            assert after.status_code == 429
             assert media.downloads == 4
 
 

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from studio402.auth.siwx import SIWX_HEADER, parse_header
 from studio402.catalog import ValidatedRequest
-from studio402.errors import AuthError, PaymentError
+from studio402.errors import AuthError, PaymentError, Studio402Error
 from studio402.payments import x402
 from studio402.payments.engine import Paid
 from studio402.services import Services
@@ -30,17 +30,21 @@ async def resolve_media(
 ) -> ValidatedRequest:
     """Fetch and verify the media inputs. An unpaid request spends a token of its client's bucket per
     remote download up front (429 when empty). One carrying a payment only needs a token left, and is
-    counted afterwards if it does not pay (`charge`): a made-up header does not lift the limit, and a paid
-    retry usually downloads nothing (its 402 attempt did, and the URL is cached)."""
+    counted afterwards if it does not pay (bad media here, a refused payment in `charge`): a made-up
+    header does not lift the limit, and a paid retry usually downloads nothing (its 402 attempt did, and
+    the URL is cached)."""
     fetches = svc.media_fetches(validated)
     if fetches and svc.unpaid_fetches.enabled:
-        client = _client(request)
         if quote or not carries_payment(request):
-            svc.unpaid_fetches.take(client, fetches)
+            svc.unpaid_fetches.take(_client(request), fetches)
         else:
-            svc.unpaid_fetches.check(client)
+            svc.unpaid_fetches.check(_client(request))
             request.state.unpaid_fetches = fetches
-    return await svc.resolve_media(validated)
+    try:
+        return await svc.resolve_media(validated)
+    except Studio402Error:
+        _count_unpaid(svc, request)
+        raise
 
 
 async def charge(svc: Services, request: Request, validated: ValidatedRequest, micros: int) -> Paid:
@@ -48,10 +52,15 @@ async def charge(svc: Services, request: Request, validated: ValidatedRequest, m
     try:
         return await _charge(svc, request, validated, micros)
     except (PaymentError, AuthError):
-        fetches = getattr(request.state, "unpaid_fetches", 0)
-        if fetches:  # its downloads were for a request that did not pay after all
-            svc.unpaid_fetches.spend(_client(request), fetches)
+        _count_unpaid(svc, request)
         raise
+
+
+def _count_unpaid(svc: Services, request: Request) -> None:
+    """A request whose downloads were not counted up front (it carried a payment) did not pay after all."""
+    fetches = getattr(request.state, "unpaid_fetches", 0)
+    if fetches:
+        svc.unpaid_fetches.spend(_client(request), fetches)
 
 
 def _client(request: Request) -> str:
