@@ -58,6 +58,13 @@ class InputError(Studio402Error):
     title = "Invalid input"
 
 
+class NotServable(InputError):
+    """Valid for the catalog, but beyond what every configured backend of its route can do."""
+
+    code = "backend_cannot_serve"
+    title = "No configured backend can serve this request"
+
+
 @dataclass(frozen=True, slots=True)
 class FieldError:
     """One invalid field: where (JSON path), what went wrong, and a stable type."""

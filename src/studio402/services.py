@@ -18,7 +18,7 @@ from x402.extensions.payment_identifier import PAYMENT_IDENTIFIER, declare_payme
 
 from studio402.api.ratelimit import TokenBuckets
 from studio402.auth.siwx import SIWX_EXTENSION_KEY, SiwxVerifier
-from studio402.backends.base import Backend
+from studio402.backends.base import Ask, Backend
 from studio402.backends.factory import build_backend
 from studio402.backends.preview.backend import PreviewBackend
 from studio402.backends.registry import BackendRegistry
@@ -34,7 +34,7 @@ from studio402.config import NetworkSettings, RefundMethod, Settings, StorageBac
 from studio402.db.engine import Database, database_url, open_database
 from studio402.db.ledger_store import SqlLedgerStore
 from studio402.db.refund_store import SqlRefundStore
-from studio402.errors import ConfigError
+from studio402.errors import ConfigError, NotServable
 from studio402.jobs.events import JobEvents
 from studio402.jobs.model import Job, is_refundable
 from studio402.jobs.runner import JobRunner, RunnerConfig
@@ -284,6 +284,17 @@ class Services:
     def media_fetches(self, request: ValidatedRequest) -> int:
         """Downloads resolving `request` would start now (none in static mode, which resolves nothing)."""
         return 0 if self._static_offers is not None else self.media.fetches_for(request)
+
+    def check_servable(self, request: ValidatedRequest) -> None:
+        """400 before any price when no backend of the route's chain can serve this request (it would be
+        paid for, then fail upstream and cost a refund)."""
+        if self._static_offers is not None:
+            return
+        reason = self.registry.refusal(
+            Ask(request.route.model, request.route.operation, request.canonical, request.inputs)
+        )
+        if reason is not None:
+            raise NotServable(reason)
 
     async def resolve_media(self, request: ValidatedRequest) -> ValidatedRequest:
         """Fetch and verify the media inputs (before any price is quoted); static mode skips it."""

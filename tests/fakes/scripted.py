@@ -9,6 +9,7 @@ import io
 from PIL import Image
 
 from studio402.backends.base import (
+    Ask,
     Backend,
     BackendFailure,
     BackendJob,
@@ -34,13 +35,22 @@ def tiny_png(size: tuple[int, int] = (64, 64)) -> bytes:
 
 class ScriptedBackend:
     def __init__(
-        self, name: str = "scripted", *, fail: FailureCode | None = None, gate: asyncio.Event | None = None
+        self,
+        name: str = "scripted",
+        *,
+        fail: FailureCode | None = None,
+        gate: asyncio.Event | None = None,
+        refuse: str | None = None,
     ) -> None:
         self.name = name
         self.fail = fail
         self.gate = gate
+        self.refuse = refuse  # a limit of this upstream: every request is refused with it
         self.submissions = 0
         self.started = asyncio.Event()
+
+    def refusal(self, ask: Ask) -> str | None:
+        return self.refuse
 
     def supports(self, route_key: str) -> bool:
         return True
@@ -72,6 +82,9 @@ class ScriptedAsyncBackend:
         self.gate = gate or asyncio.Event()
         self.submissions = 0
         self.polls = 0
+
+    def refusal(self, ask: Ask) -> str | None:
+        return None
 
     def supports(self, route_key: str) -> bool:
         return True

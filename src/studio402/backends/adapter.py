@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Self
 
 import httpx
 
-from studio402.backends.base import BackendFailure, BackendJob, FailureCode, Poll, UpstreamStatus
+from studio402.backends.base import Ask, BackendFailure, BackendJob, FailureCode, Poll, UpstreamStatus
 from studio402.backends.hosted_io import fetch_media
 from studio402.backends.http_common import (
     api_key,
@@ -58,6 +58,10 @@ class UpstreamAdapter:
         if not self._settings.enabled or not self._serves(route_key):
             return False
         return not (self.gated and self.missing_settings())
+
+    def refusal(self, ask: Ask) -> str | None:
+        """Why the upstream cannot serve `ask`; adapters with documented limits override this."""
+        return None
 
     def _serves(self, route_key: str) -> bool:
         if self.routes is None:

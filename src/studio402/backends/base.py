@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from studio402.catalog.base import InputFacts
 from studio402.catalog.fields import MediaKind
 from studio402.errors import BackendError
 
@@ -117,10 +118,41 @@ class BackendJob:
         return [i for i in self.inputs if i.loc and i.loc[0] == field_name]
 
 
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """A request as a backend sees it before anyone pays: the canonical body and what its media are. A
+    backend that cannot serve it says why (`refusal`), and the payer gets a 400 instead of a 402."""
+
+    model: str
+    operation: str
+    params: Mapping[str, Any]
+    inputs: Sequence[InputFacts] = ()
+
+    @property
+    def route_key(self) -> str:
+        return f"{self.model}/{self.operation}"
+
+    def inputs_at(self, field_name: str) -> list[InputFacts]:
+        return [i for i in self.inputs if i.loc[0] == field_name]
+
+    @classmethod
+    def of_job(cls, job: BackendJob) -> Ask:
+        facts = [
+            InputFacts(m.loc, m.kind, m.mime, len(m.data), m.width, m.height, m.duration_s)
+            for m in job.inputs
+        ]
+        return cls(job.model, job.operation, job.params, tuple(facts))
+
+
 class Backend(Protocol):
     name: str  # shown on the job ("preview", "openai", "fal", ...)
 
     def supports(self, route_key: str) -> bool: ...
+
+    def refusal(self, ask: Ask) -> str | None:
+        """Why this backend cannot serve `ask` (a limit of its upstream), or None. Checked before the 402
+        (nobody pays for what no backend of the chain can do) and again before submitting."""
+        ...
 
     async def submit(self, job: BackendJob) -> Submitted: ...
 

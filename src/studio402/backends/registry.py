@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from studio402.backends.base import Backend
+from studio402.backends.base import Ask, Backend
 from studio402.errors import ConfigError
 
 
@@ -29,6 +29,17 @@ class BackendRegistry:
 
     def chain(self, route_key: str) -> list[Backend]:
         return [b for b in (self._backends[n] for n in self.names_for(route_key)) if b.supports(route_key)]
+
+    def refusal(self, ask: Ask) -> str | None:
+        """Why no backend of the route's chain can serve `ask` (each one's reason), or None if one can. A
+        route with no backend at all is not refused here: its job fails and is refunded as before."""
+        reasons = []
+        for backend in self.chain(ask.route_key):
+            reason = backend.refusal(ask)
+            if reason is None:
+                return None
+            reasons.append(f"{backend.name}: {reason}")
+        return "; ".join(reasons) or None
 
     def get(self, name: str) -> Backend | None:
         return self._backends.get(name)

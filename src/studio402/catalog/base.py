@@ -88,11 +88,26 @@ class Route:
 
 
 @dataclass(frozen=True, slots=True)
+class InputFacts:
+    """What the content checks learned of one media input before payment (backends refuse by these)."""
+
+    loc: tuple[str | int, ...]
+    kind: MediaKind
+    mime: str = ""
+    size: int = 0
+    width: int | None = None
+    height: int | None = None
+    duration_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ValidatedRequest:
-    """A body that passed its route's schema, in canonical form (canonical names, defaults filled)."""
+    """A body that passed its route's schema, in canonical form (canonical names, defaults filled).
+    `inputs` is filled once its media were resolved and checked."""
 
     route: Route
     params: RouteInput
     canonical: Mapping[str, Any]
     canonical_json: str
     fingerprint: str
+    inputs: tuple[InputFacts, ...] = ()

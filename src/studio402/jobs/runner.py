@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from studio402.backends.base import (
+    Ask,
     Backend,
     BackendFailure,
     BackendJob,
@@ -181,7 +182,12 @@ class JobRunner:
         if not chain:
             raise BackendFailure(FailureCode.UNAVAILABLE, f"no backend serves {job.route_key}")
         failure: BackendFailure | None = None
+        ask = Ask.of_job(backend_job)
         for backend in chain:
+            reason = backend.refusal(ask)
+            if reason is not None:  # a limit of this upstream: never submitted (it would bill, then fail)
+                failure = BackendFailure(FailureCode.UNAVAILABLE, f"{backend.name}: {reason}")
+                continue
             try:
                 return backend, await self._submit(job, backend, backend_job)
             except BackendFailure as exc:

@@ -14,10 +14,12 @@ import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from studio402.backends.base import MediaInput
 from studio402.catalog import Catalog, MediaSlot, ValidatedRequest
+from studio402.catalog.base import InputFacts
 from studio402.catalog.fields import MediaKind
 from studio402.catalog.models.seedance import check_references
 from studio402.errors import MediaError, ValidationFailed
@@ -79,13 +81,19 @@ class MediaResolver:
             return request
         body: dict[str, Any] = dict(request.canonical)
         kinds: dict[tuple[str | int, ...], MediaKind] = {}
+        inputs = []
         budget = self._limits.budget()
         for slot in slots:
             key, facts = await self._resolve_slot(slot, budget)
             _set(body, slot.loc, self.url_of(key))
             kinds[slot.loc] = facts.kind
+            inputs.append(
+                InputFacts(
+                    slot.loc, facts.kind, facts.mime, facts.size, facts.width, facts.height, facts.duration_s
+                )
+            )
         _persist_seedance_types(body, kinds)
-        return self._catalog.validate(request.route, body)
+        return replace(self._catalog.validate(request.route, body), inputs=tuple(inputs))
 
     async def _resolve_slot(self, slot: MediaSlot, budget: DecodeBudget) -> tuple[str, MediaFacts]:
         try:

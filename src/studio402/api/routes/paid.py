@@ -41,7 +41,9 @@ async def resolve_media(
             svc.unpaid_fetches.check(_client(request))
             request.state.unpaid_fetches = fetches
     try:
-        return await svc.resolve_media(validated)
+        resolved = await svc.resolve_media(validated)
+        svc.check_servable(resolved)
+        return resolved
     except Studio402Error:
         _count_unpaid(svc, request)
         raise

@@ -11,7 +11,7 @@ from typing import Any
 
 from PIL import Image
 
-from studio402.backends.base import BackendJob, MediaInput, Output, Poll, Submitted, UpstreamStatus
+from studio402.backends.base import Ask, BackendJob, MediaInput, Output, Poll, Submitted, UpstreamStatus
 from studio402.backends.dimensions import geometry
 from studio402.backends.preview.render import render_image, render_video
 from studio402.catalog import Catalog, Kind
@@ -32,6 +32,9 @@ class PreviewBackend:
         self._cpu = asyncio.Semaphore(
             concurrency
         )  # renders are CPU-bound: don't starve the event loop's core
+
+    def refusal(self, ask: Ask) -> str | None:
+        return None  # renders every catalog request
 
     def supports(self, route_key: str) -> bool:
         return any(r.key == route_key for r in self._catalog)
