@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from PIL import Image
 
 from studio402.api.app import create_app
-from studio402.backends.base import BackendJob, Output, Poll, Submitted, UpstreamStatus
+from studio402.backends.base import Ask, BackendJob, Output, Poll, Submitted, UpstreamStatus
 from studio402.backends.registry import BackendRegistry
 from studio402.config import Settings
 from studio402.services import Services
@@ -33,6 +33,9 @@ class InstantBackend:
 
     def supports(self, route_key: str) -> bool:
         return True
+
+    def refusal(self, ask: Ask) -> str | None:
+        return None
 
     async def submit(self, job: BackendJob) -> Submitted:
         return Submitted(None, Poll(UpstreamStatus.SUCCEEDED, 100, (Output(PNG, "image/png"),)))
