@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -76,10 +76,70 @@ async def test_edit_sends_images_as_inline_data(harness: JobHarness, fake: FakeG
     body = {"prompt": "combine", "images": ["https://x/a.png", "https://x/b.png"], "imageSize": "512"}
     ended = await harness.run((await harness.submit("nano-banana/edit", body, inputs=inputs)).id)
     assert ended.status is JobStatus.COMPLETE, harness.dump(ended)
-    assert decoded_image(await harness.result_bytes(ended)).size == (512, 512)
+    assert decoded_image(await harness.result_bytes(ended)).size == (632, 424)  # 3:2, as the first input
     parts = fake.accepted[-1]["contents"][0]["parts"]
     assert parts[0] == {"text": "combine"}
     assert [base64.b64decode(p["inlineData"]["data"]) for p in parts[1:]] == [i.data for i in inputs]
+
+
+@pytest.mark.parametrize(
+    ("body", "sent", "size"),
+    [
+        ({}, None, (1264, 848)),  # the 96x64 input is 3:2: the edit stays 3:2
+        ({"aspectRatio": "16:9"}, "16:9", (1376, 768)),  # asked: sent
+        ({"aspect_ratio": "9:16"}, "9:16", (768, 1376)),
+    ],
+)
+async def test_an_edit_follows_the_input_image_unless_a_ratio_is_asked(
+    harness: JobHarness,
+    fake: FakeGemini,
+    body: dict[str, str],
+    sent: str | None,
+    size: tuple[int, int],
+) -> None:
+    inputs = [image_input("images", 0, (96, 64))]
+    request = {"prompt": "make it snow", "images": ["https://x/a.png"], **body}
+    ended = await harness.run((await harness.submit("nano-banana-pro/edit", request, inputs=inputs)).id)
+    assert ended.status is JobStatus.COMPLETE, harness.dump(ended)
+    assert decoded_image(await harness.result_bytes(ended)).size == size
+    assert fake.accepted[-1]["generationConfig"]["imageConfig"].get("aspectRatio") == sent
+
+
+def test_a_generation_keeps_the_default_ratio() -> None:
+    """Without input images there is nothing to follow: the route's default (square) is sent as asked."""
+    job = backend_job("nano-banana/generate", {"prompt": "p"})
+    assert request_body(job)["generationConfig"]["imageConfig"]["aspectRatio"] == "1:1"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda b: b["generationConfig"]["imageConfig"].update(personGeneration="ALLOW_ALL"), "Unknown name"),
+        (
+            lambda b: b["contents"][0]["parts"][1]["inlineData"].update(data="data:image/png;base64,AAAA"),
+            "process",
+        ),
+        (lambda b: b["contents"][0]["parts"][1]["inlineData"].update(mimeType="image/gif"), "MIME"),
+        (lambda b: b["contents"][0]["parts"].extend([b["contents"][0]["parts"][1]] * 14), "Too many"),
+        (
+            lambda b: b["generationConfig"]["imageConfig"].update(aspectRatio="2:1"),
+            "Unsupported image config",
+        ),
+        (lambda b: b["generationConfig"].update(thinkingConfig={"thinkingLevel": "LOW"}), "thinking_level"),
+    ],
+)
+async def test_the_fake_refuses_what_the_api_refuses(
+    fake: FakeGemini, change: Callable[[dict[str, Any]], None], message: str
+) -> None:
+    job = backend_job(
+        "nano-banana/edit", {"prompt": "p", "images": ["https://x/a.png"]}, (image_input("images", 0),)
+    )
+    body = request_body(job)
+    change(body)
+    async with httpx.AsyncClient(base_url=fake.url, headers={"x-goog-api-key": API_KEY}) as client:
+        resp = await client.post("/v1beta/models/gemini-3.1-flash-image:generateContent", json=body)
+    assert resp.status_code == 400 and resp.json()["error"]["status"] == "INVALID_ARGUMENT"
+    assert message in resp.json()["error"]["message"] and not fake.accepted
 
 
 async def test_api_version_and_model_are_configurable(tmp_path: Path, fake: FakeGemini) -> None:

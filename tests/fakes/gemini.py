@@ -2,8 +2,14 @@
 
 Wire format: `POST /{v1|v1beta}/models/{model}:generateContent`, `x-goog-api-key` (missing: 403
 PERMISSION_DENIED; wrong: 400 INVALID_ARGUMENT with ErrorInfo API_KEY_INVALID), the `{"error": {code,
-message, status, details}}` envelope, unknown JSON fields refused (400 "Unknown name"), base64 `inlineData`
-parts in and out, Gemini 3 "thought" parts (an interim image marked `thought: true`) before the final image.
+message, status, details}}` envelope, base64 `inlineData` parts in and out, Gemini 3 "thought" parts (an
+interim image marked `thought: true`) before the final image.
+
+Strict as the real API, from tests/fakes/schemas/gemini_generate_content.json (Google's reference and SDK):
+unknown fields at any level (400 "Unknown name"), roles, inline MIME types, plain base64 only (a `data:` URI
+is refused), at most 14 input images, a 20 MB request, each model's aspect ratios / image sizes / thinking
+levels. Without `imageConfig.aspectRatio` the image follows the first input image (nearest supported ratio),
+or is square when there is none.
 
 Scenarios: ok, moderated (finishReason IMAGE_SAFETY), prohibited (IMAGE_PROHIBITED_CONTENT), no_media
 (NO_IMAGE with a text part), image_other (IMAGE_OTHER), blocked (promptFeedback.blockReason, no candidate),
@@ -17,6 +23,7 @@ import binascii
 import json
 import math
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from fastapi import Request, Response
@@ -25,50 +32,14 @@ from tests.fakes.common import FakeUpstream, image_bytes, image_size, json_respo
 
 API_KEY = "gemini-test-key"
 VERSIONS = frozenset({"v1", "v1beta"})
-FLASH_ASPECTS = frozenset(
-    {"1:1", "1:4", "1:8", "2:3", "3:2", "3:4", "4:1", "4:3", "4:5", "5:4", "8:1", "9:16", "16:9", "21:9"}
+# What the real API takes and refuses, written from Google's reference and SDK (sources in the file).
+SCHEMA: Mapping[str, Any] = json.loads(
+    (Path(__file__).parent / "schemas/gemini_generate_content.json").read_text()
 )
-PRO_ASPECTS = frozenset({"1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"})
-MODELS: Mapping[str, tuple[frozenset[str], frozenset[str]]] = {  # model -> (aspect ratios, image sizes)
-    "gemini-3.1-flash-image": (FLASH_ASPECTS, frozenset({"512", "1K", "2K", "4K"})),
-    "gemini-3-pro-image": (PRO_ASPECTS, frozenset({"1K", "2K", "4K"})),
-}
-# 1K canvases of the Gemini 3 image models (other tiers scale them).
-SIZES_1K: Mapping[str, tuple[int, int]] = {
-    "1:1": (1024, 1024),
-    "2:3": (848, 1264),
-    "3:2": (1264, 848),
-    "3:4": (896, 1200),
-    "4:3": (1200, 896),
-    "4:5": (928, 1152),
-    "5:4": (1152, 928),
-    "9:16": (768, 1376),
-    "16:9": (1376, 768),
-    "21:9": (1584, 672),
-}
-TIER_SCALE: Mapping[str, float] = {"512": 0.5, "1K": 1, "2K": 2, "4K": 4}
-TOP_FIELDS = frozenset({"contents", "generationConfig", "safetySettings", "systemInstruction", "tools"})
-CONFIG_FIELDS = frozenset(
-    {
-        "responseModalities",
-        "imageConfig",
-        "thinkingConfig",
-        "temperature",
-        "topP",
-        "topK",
-        "candidateCount",
-        "maxOutputTokens",
-        "seed",
-    }
-)
-IMAGE_CONFIG_FIELDS = frozenset({"aspectRatio", "imageSize"})
-THINKING_LEVELS = frozenset({"MINIMAL", "LOW", "MEDIUM", "HIGH"})
-FINISH = {
-    "moderated": "IMAGE_SAFETY",
-    "prohibited": "IMAGE_PROHIBITED_CONTENT",
-    "no_media": "NO_IMAGE",
-    "image_other": "IMAGE_OTHER",
-}
+MODELS: Mapping[str, Mapping[str, Any]] = SCHEMA["models"]
+SIZES_1K: Mapping[str, tuple[int, int]] = {k: (v[0], v[1]) for k, v in SCHEMA["canvas_1k"].items()}
+TIER_SCALE: Mapping[str, float] = SCHEMA["tier_scale"]
+FINISH: Mapping[str, str] = SCHEMA["finish_reasons_without_image"]
 
 
 class GoogleError(Exception):
@@ -100,6 +71,14 @@ def invalid(message: str) -> GoogleError:
     return GoogleError(400, "INVALID_ARGUMENT", message)
 
 
+def unknown_fields(value: Mapping[str, Any], known: list[str], where: str) -> None:
+    """The real API refuses any field its proto does not have ("Unknown name")."""
+    for name in sorted(set(value) - set(known)):
+        raise invalid(
+            f"Invalid JSON payload received. Unknown name \"{name}\" at '{where}': Cannot find field."
+        )
+
+
 def canvas(aspect: str, tier: str) -> tuple[int, int]:
     if aspect in SIZES_1K:
         w, h = SIZES_1K[aspect]
@@ -111,50 +90,91 @@ def canvas(aspect: str, tier: str) -> tuple[int, int]:
     return int(w * scale), int(h * scale)
 
 
-def _check_parts(contents: Any) -> None:
+def nearest_aspect(size: tuple[int, int], aspects: list[str]) -> str:
+    """The supported ratio closest to an input image's (how the output follows the input)."""
+
+    def distance(aspect: str) -> float:
+        a, b = (int(v) for v in aspect.split(":"))
+        return abs(math.log(size[0] / size[1]) - math.log(a / b))
+
+    return min(aspects, key=distance)
+
+
+def _check_inline(inline: Any) -> tuple[int, int]:
+    if not isinstance(inline, dict):
+        raise invalid("* GenerateContentRequest.contents.parts.inline_data: must be an object")
+    unknown_fields(inline, SCHEMA["inline_data_fields"], "contents.parts.inline_data")
+    if inline.get("mimeType") not in SCHEMA["inline_mime_types"]:
+        raise invalid(f"Unsupported MIME type: {inline.get('mimeType')}")
+    try:  # a `data:` URI or anything else than plain base64 is refused
+        return image_size(base64.b64decode(str(inline.get("data")), validate=True))
+    except (binascii.Error, OSError, ValueError):
+        raise invalid(
+            "Unable to process input image. Please retry or report in "
+            "https://developers.generativeai.google/guide/troubleshooting"
+        ) from None
+
+
+def _check_contents(contents: Any) -> list[tuple[int, int]]:
+    """The sizes of the input images, in order."""
     if not isinstance(contents, list) or not contents:
         raise invalid("* GenerateContentRequest.contents: contents is not specified")
+    sizes = []
     for content in contents:
-        parts = content.get("parts") if isinstance(content, dict) else None
+        if not isinstance(content, dict):
+            raise invalid("* GenerateContentRequest.contents: must be objects")
+        unknown_fields(content, SCHEMA["content_fields"], "contents")
+        if content.get("role", "user") not in SCHEMA["roles"]:
+            raise invalid(f"Please use a valid role: {', '.join(SCHEMA['roles'])}.")
+        parts = content.get("parts")
         if not isinstance(parts, list) or not parts:
             raise invalid("* GenerateContentRequest.contents.parts: contents.parts must not be empty.")
         for part in parts:
-            inline = part.get("inlineData") if isinstance(part, dict) else None
-            if inline is None:
-                if not isinstance(part, dict) or not isinstance(part.get("text"), str):
-                    raise invalid("* GenerateContentRequest.contents.parts: a part needs text or inlineData")
-                continue
-            try:
-                image_size(base64.b64decode(inline["data"], validate=True))
-            except (KeyError, binascii.Error, OSError, TypeError):
-                raise invalid(
-                    "Unable to process input image. Please retry or report in "
-                    "https://developers.generativeai.google/guide/troubleshooting"
-                ) from None
+            if not isinstance(part, dict):
+                raise invalid("* GenerateContentRequest.contents.parts: must be objects")
+            unknown_fields(part, SCHEMA["part_fields"], "contents.parts")
+            if "inlineData" in part:
+                sizes.append(_check_inline(part["inlineData"]))
+            elif not isinstance(part.get("text"), str):
+                raise invalid("* GenerateContentRequest.contents.parts: a part needs text or inlineData")
+    return sizes
 
 
-def check_request(model: str, body: Any) -> tuple[str, str]:
-    """The aspect ratio and image size a valid request asks for."""
-    if not isinstance(body, dict):
-        raise invalid("Invalid JSON payload received.")
-    for name in set(body) - TOP_FIELDS:
-        raise invalid(f'Invalid JSON payload received. Unknown name "{name}": Cannot find field.')
-    _check_parts(body.get("contents"))
-    config = body.get("generationConfig") or {}
-    for name in set(config) - CONFIG_FIELDS:
-        raise invalid(f"Invalid JSON payload received. Unknown name \"{name}\" at 'generation_config'.")
-    if "IMAGE" not in (config.get("responseModalities") or ["TEXT", "IMAGE"]):
+def _check_config(model: str, config: Any) -> Mapping[str, Any]:
+    """The imageConfig of a valid generationConfig."""
+    if not isinstance(config, dict):
+        raise invalid("generation_config must be an object")
+    unknown_fields(config, SCHEMA["generation_config_fields"], "generation_config")
+    modalities = config.get("responseModalities") or ["TEXT", "IMAGE"]
+    if set(modalities) - set(SCHEMA["response_modalities"]) or "IMAGE" not in modalities:
         raise invalid("This model only supports response modalities that include IMAGE.")
     image_config = config.get("imageConfig") or {}
-    for name in set(image_config) - IMAGE_CONFIG_FIELDS:
-        raise invalid(f"Invalid JSON payload received. Unknown name \"{name}\" at 'image_config'.")
-    aspects, tiers = MODELS[model]
-    aspect, tier = image_config.get("aspectRatio", "1:1"), image_config.get("imageSize", "1K")
-    if aspect not in aspects or tier not in tiers:
-        raise invalid(f"Unsupported image config: aspectRatio {aspect}, imageSize {tier}.")
-    level = (config.get("thinkingConfig") or {}).get("thinkingLevel")
-    if level is not None and str(level).upper() not in THINKING_LEVELS:
+    unknown_fields(image_config, SCHEMA["image_config_fields"], "generation_config.image_config")
+    thinking = config.get("thinkingConfig") or {}
+    unknown_fields(thinking, SCHEMA["thinking_config_fields"], "generation_config.thinking_config")
+    level = thinking.get("thinkingLevel")
+    if level is not None and level not in MODELS[model]["thinking_levels"]:
         raise invalid(f"Invalid value at 'generation_config.thinking_config.thinking_level' ({level})")
+    return image_config
+
+
+def check_request(model: str, body: Any, size: int) -> tuple[str, str]:
+    """The aspect ratio and image size a valid request gets: an unset ratio follows the first input image
+    (the nearest supported one), or is square without images."""
+    if size > SCHEMA["max_request_bytes"]:
+        raise GoogleError(413, "INVALID_ARGUMENT", "Request payload size exceeds the limit: 20971520 bytes.")
+    if not isinstance(body, dict):
+        raise invalid("Invalid JSON payload received.")
+    unknown_fields(body, SCHEMA["request_fields"], "")
+    images = _check_contents(body.get("contents"))
+    spec = MODELS[model]
+    if len(images) > spec["max_input_images"]:
+        raise invalid(f"Too many input images: at most {spec['max_input_images']} are supported.")
+    image_config = _check_config(model, body.get("generationConfig") or {})
+    default = nearest_aspect(images[0], spec["aspect_ratios"]) if images else "1:1"
+    aspect, tier = image_config.get("aspectRatio", default), image_config.get("imageSize", "1K")
+    if aspect not in spec["aspect_ratios"] or tier not in spec["image_sizes"]:
+        raise invalid(f"Unsupported image config: aspectRatio {aspect}, imageSize {tier}.")
     return aspect, tier
 
 
@@ -225,7 +245,7 @@ class FakeGemini(FakeUpstream):
             ).response()
         try:
             body = json.loads(got.body)
-            aspect, tier = check_request(model, body)
+            aspect, tier = check_request(model, body, len(got.body))
         except ValueError:
             return invalid("Invalid JSON payload received.").response()
         except GoogleError as exc:

@@ -2,7 +2,9 @@
 (override per route or model in `models`).
 
 `POST /{v1beta|v1}/models/{model}:generateContent` with `x-goog-api-key` (`options.api_version`, default
-v1beta); synchronous, the image is a base64 `inlineData` part. An HTTP 200 may carry no image; per reason:
+v1beta); synchronous, the image is a base64 `inlineData` part. An edit sends `aspectRatio` only when the
+caller asked for a ratio other than the route's default, so the output follows the input image
+(`asked_aspect`). An HTTP 200 may carry no image; per reason:
 
     moderated  any `promptFeedback.blockReason` (the prompt was refused), or finishReason SAFETY,
                PROHIBITED_CONTENT, BLOCKLIST, SPII, IMAGE_SAFETY, IMAGE_PROHIBITED_CONTENT, RECITATION,
@@ -44,6 +46,7 @@ from studio402.backends.http_common import (
     status_failure,
     wait_seconds,
 )
+from studio402.catalog import CATALOG
 from studio402.config import ProviderSettings
 from studio402.errors import ConfigError
 
@@ -71,15 +74,30 @@ _AUTH_STATUSES = frozenset({"UNAUTHENTICATED", "PERMISSION_DENIED"})
 _RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
 
 
+def asked_aspect(job: BackendJob) -> str | None:
+    """The aspect ratio to send, or None to let the output follow the input image.
+
+    The canonical body fills the route's defaults, so an absent ratio and the default ("1:1") look the same.
+    Our choice: on an edit the default counts as not asked (Gemini then keeps the input image's ratio, as
+    its image guide documents; sending "1:1" made every edit square); a caller who wants a square edit of a
+    non-square image can say so in the prompt. Generations have no input to follow: the value is sent."""
+    aspect = job.params.get("aspectRatio")
+    if aspect is None or job.operation != "edit":
+        return None if aspect is None else str(aspect)
+    field = CATALOG.get(job.model, job.operation).input.model_fields.get("aspectRatio")
+    return None if field is not None and aspect == field.default else str(aspect)
+
+
 def request_body(job: BackendJob) -> dict[str, Any]:
     p = job.params
     parts: list[dict[str, Any]] = [{"text": p["prompt"]}]
     for image in media_inputs(job, "images"):
         parts.append({"inlineData": {"mimeType": image.mime, "data": encode_base64(image.data)}})
-    config: dict[str, Any] = {
-        "responseModalities": ["TEXT", "IMAGE"],
-        "imageConfig": {"aspectRatio": p.get("aspectRatio", "1:1"), "imageSize": p.get("imageSize", "1K")},
-    }
+    image_config: dict[str, Any] = {"imageSize": p.get("imageSize", "1K")}
+    aspect = asked_aspect(job)
+    if aspect is not None:
+        image_config = {"aspectRatio": aspect, **image_config}
+    config: dict[str, Any] = {"responseModalities": ["TEXT", "IMAGE"], "imageConfig": image_config}
     if "thinkingLevel" in p:
         config["thinkingConfig"] = {"thinkingLevel": str(p["thinkingLevel"]).upper()}
     return {"contents": [{"role": "user", "parts": parts}], "generationConfig": config}
