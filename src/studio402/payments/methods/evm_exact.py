@@ -13,13 +13,13 @@ from typing import Any, Protocol
 
 from x402.schemas import PaymentPayload
 
-from studio402.chain.token import (
+from studio402.errors import MalformedPayment, PaymentRejected
+from studio402.payments.eip3009 import (
     TransferAuthorization,
     eip712_domain_separator,
     recover_authorization_signer,
     transfer_with_authorization_digest,
 )
-from studio402.errors import MalformedPayment, PaymentRejected
 from studio402.payments.offers import Offer, Requirement
 from studio402.payments.outcome import SettleOutcome, SettleStatus
 
