@@ -1,141 +1,128 @@
-"""A fake xAI API: Grok Imagine images (synchronous) and video (deferred, polled by request id).
+"""A fake xAI API, as strict as xAI documents it: Grok Imagine images (synchronous) and video (deferred).
 
-Wire format per providers.md §6: `Authorization: Bearer`, JSON bodies, `{data:[{b64_json|url,
-respect_moderation}]}` for images, `{request_id}` then `GET /v1/videos/{id}` answering HTTP 202 with an empty
-body while queued, `{status: pending|done|expired|failed, video:{url, respect_moderation}}` after.
-Errors use both documented shapes: `{"code", "error"}` (auth, not found) and `{"error": {...}}`."""
+Every request body is checked against tests/fakes/schemas/xai.json (xAI's REST reference, the multi-image
+editing guide and xai-sdk 1.21.0 types; sources in that file): unknown fields, enums, `n` 1-10, at most 3
+edit sources, no `aspect_ratio` on a one-image edit, 1080p video only on grok-imagine-video-1.5, and source
+images that are http(s) URLs or data URIs of real JPEG/PNG/WebP images. Refusals use xAI's shapes: a body
+missing a field or of the wrong JSON type gets 422 with a plain-text reason (the reference: "missing fields
+in the request body"), any other invalid argument 400 `{"code", "error"}`.
+
+Answers: images `{data:[{b64_json|url, mime_type, respect_moderation}], block_reason, usage}`. `b64_json`
+comes bare (the REST reference) or, with `data_uri_images = True`, as a `data:` URI (xAI's image guide shows
+one; xai_sdk splits on `base64,`). An edit without `aspect_ratio` follows its first source's aspect ratio.
+Outcome.MODERATED answers `block_reason` with no image; Outcome.FLAGGED an item with
+`respect_moderation: false` and no media. Video: `{request_id}`, then `GET /v1/videos/{id}` answering HTTP
+202 with an empty body while queued, `{status: pending|done|expired|failed, video:{url, respect_moderation}}`
+after. Authentication and not-found errors use `{"code", "error"}`, server errors `{"error": {...}}`."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import functools
+import io
+import json
+from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
+from PIL import Image
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from studio402.backends.dimensions import by_area, by_short_side
+from studio402.media.sniff import sniff
 from tests.fakes.fake_server import (
     FakeTask,
     FakeUpstream,
     Outcome,
     Phase,
+    Scenario,
+    decode_data_uri,
     image_bytes,
-    image_ref_problem,
     json_body,
     json_error,
-    unknown_keys,
 )
 
-IMAGE_MODELS = ("grok-imagine-image", "grok-imagine-image-quality", "grok-imagine-image-2.0")
-VIDEO_MODELS = ("grok-imagine-video", "grok-imagine-video-1.5")
-IMAGE_ASPECTS = (
-    "1:1",
-    "3:4",
-    "4:3",
-    "9:16",
-    "16:9",
-    "2:3",
-    "3:2",
-    "9:19.5",
-    "19.5:9",
-    "9:20",
-    "20:9",
-    "1:2",
-    "2:1",
-)
-VIDEO_ASPECTS = ("1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3")
-IMAGE_FIELDS = ("model", "prompt", "n", "response_format", "aspect_ratio", "resolution", "quality", "user")
-VIDEO_FIELDS = (
-    "model",
-    "prompt",
-    "duration",
-    "aspect_ratio",
-    "resolution",
-    "image",
-    "reference_images",
-    "user",
-)
+SCHEMA: dict[str, Any] = json.loads((Path(__file__).parent / "schemas" / "xai.json").read_text())
+LIMITS: dict[str, Any] = SCHEMA["limits"]
+IMAGE_MODELS: tuple[str, ...] = tuple(SCHEMA["$defs"]["ImageModel"]["enum"])
+VIDEO_MODELS: tuple[str, ...] = tuple(SCHEMA["$defs"]["VideoModel"]["enum"])
 _SIDES = {"1k": 1024, "2k": 2048}
+_DESERIALIZE = ("required", "type")  # serde rejects these before any argument is looked at: 422
+BLOCK_REASON = "The generated image was blocked by content moderation."
 
 
-def invalid(message: str, status: int = 400) -> JSONResponse:
-    return json_error(
-        status,
-        {
-            "error": {
-                "message": message,
-                "type": "invalid_request_error",
-                "param": None,
-                "code": "invalid_argument",
-            }
-        },
-    )
+@functools.cache
+def validator(path: str) -> jsonschema_rs.Validator:
+    """The validator of one endpoint's request body (its schema with the shared definitions)."""
+    return jsonschema_rs.validator_for({**SCHEMA["requests"][path], "$defs": SCHEMA["$defs"]})
 
 
-def _image_problem(body: Any, edit: bool) -> str | None:
+def body_problem(path: str, body: Any) -> tuple[int, str] | None:
+    """(HTTP status, reason) xAI would refuse `body` with at `path`, or None if it is a valid request."""
     if not isinstance(body, dict):
-        return "the body must be a JSON object"
-    allowed = IMAGE_FIELDS + (("image", "images") if edit else ())
-    extra = unknown_keys(body, allowed)
-    if extra:
-        return f"unknown fields: {extra}"
-    checks = [
-        (isinstance(body.get("prompt"), str) and body["prompt"].strip() != "", "prompt is required"),
-        (body.get("model") in IMAGE_MODELS, f"model must be one of {IMAGE_MODELS}"),
-        (isinstance(body.get("n", 1), int) and 1 <= body.get("n", 1) <= 10, "n must be 1-10"),
-        (
-            body.get("response_format", "url") in ("url", "b64_json"),
-            "response_format must be url or b64_json",
-        ),
-        (body.get("aspect_ratio", "1:1") in IMAGE_ASPECTS, "unsupported aspect_ratio"),
-        (body.get("resolution", "1k") in _SIDES, "resolution must be 1k or 2k"),
-    ]
-    problem = next((message for ok, message in checks if not ok), None)
-    return problem or (_edit_images_problem(body) if edit else None)
-
-
-def _edit_images_problem(body: dict[str, Any]) -> str | None:
-    images = [body["image"]] if "image" in body else body.get("images")
-    if not isinstance(images, list) or not images:
-        return "edits need `image` or `images`"
-    for item in images:
-        if not isinstance(item, dict):
-            return "each image is an object {url, type}"
-        problem = image_ref_problem(item.get("url"))
+        return 422, "Failed to parse the request body as JSON: expected an object"
+    errors = list(validator(path).iter_errors(body))
+    if errors:
+        worst = next((e for e in errors if e.kind.name in _DESERIALIZE), errors[0])
+        where = "/".join(str(p) for p in worst.instance_path) or "body"
+        reason = f"{where}: {worst.message[:200]}"
+        if worst.kind.name in _DESERIALIZE:
+            return 422, f"Failed to deserialize the JSON body into the target type: {reason}"
+        return 400, reason
+    for where, ref in _image_refs(body):
+        problem = _image_problem(ref)
         if problem:
-            return f"image.url {problem}"
+            return 400, f"{where}: {problem}"
     return None
 
 
-def _video_problem(body: Any) -> str | None:
-    if not isinstance(body, dict):
-        return "the body must be a JSON object"
-    extra = unknown_keys(body, VIDEO_FIELDS)
-    duration = body.get("duration", 6)
-    checks = [
-        (not extra, f"unknown fields: {extra}"),
-        (isinstance(body.get("prompt"), str) and body["prompt"].strip() != "", "prompt is required"),
-        (body.get("model") in VIDEO_MODELS, f"model must be one of {VIDEO_MODELS}"),
-        (
-            isinstance(duration, int) and not isinstance(duration, bool) and 1 <= duration <= 15,
-            "duration must be an integer 1-15",
-        ),
-        (body.get("aspect_ratio", "16:9") in VIDEO_ASPECTS, "unsupported aspect_ratio"),
-        (body.get("resolution", "480p") in ("480p", "720p"), "resolution must be 480p or 720p"),
-    ]
-    problem = next((message for ok, message in checks if not ok), None)
-    if problem is not None or "image" not in body:
-        return problem
-    image = body["image"]
-    if not isinstance(image, dict):
-        return "image must be an object {url}"
-    url_problem = image_ref_problem(image.get("url"))
-    return f"image.url {url_problem}" if url_problem else None
+def _image_refs(body: dict[str, Any]) -> list[tuple[str, str]]:
+    found = [("image/url", body.get("image", {}).get("url"))]
+    for name in ("images", "reference_images"):
+        found += [(f"{name}/{i}/url", item.get("url")) for i, item in enumerate(body.get(name, []))]
+    return [(where, ref) for where, ref in found if isinstance(ref, str)]
+
+
+def _image_problem(ref: str) -> str | None:
+    """A data URI must hold a decodable JPEG, PNG or WebP image."""
+    if not ref.startswith("data:"):
+        return None
+    decoded = decode_data_uri(ref)
+    if decoded is None:
+        return "the data URI is not valid base64"
+    data = decoded[1]  # the content decides what it is, not the label
+    if sniff(data) not in LIMITS["input_image_mimes"]:
+        return f"unsupported image: {sniff(data) or 'unknown data'} (JPEG, PNG or WebP)"
+    try:
+        Image.open(io.BytesIO(data)).verify()
+    except Exception:
+        return "the image cannot be decoded"
+    return None
+
+
+def first_source_aspect(body: dict[str, Any]) -> str | None:
+    """'w:h' of an edit's first source image when it is inline (a URL is not fetched here)."""
+    first = body["image"] if "image" in body else body["images"][0]
+    decoded = decode_data_uri(first.get("url") or "")
+    if decoded is None:
+        return None
+    with Image.open(io.BytesIO(decoded[1])) as img:
+        return f"{img.width}:{img.height}"
+
+
+def invalid(message: str) -> JSONResponse:
+    return json_error(400, {"code": "Client specified an invalid argument", "error": message})
 
 
 class FakeXai(FakeUpstream):
+    def reset(self, scenario: Scenario | None = None) -> None:
+        super().reset(scenario)
+        self.data_uri_images = False  # b64_json as a bare base64 string (True: a data: URI)
+        self.refusals: list[tuple[int, str]] = []  # (status, reason) of every invalid request
+
     def routes(self) -> list[BaseRoute]:
         return [
             Route("/v1/images/generations", self._generate, methods=["POST"]),
@@ -166,13 +153,21 @@ class FakeXai(FakeUpstream):
             {"error": {"message": "upstream overloaded", "type": "server_error", "code": "internal_error"}},
         )
 
+    def _invalid(self, path: str, body: Any) -> Response | None:
+        problem = body_problem(path, body)
+        if problem is None:
+            return None
+        self.refusals.append(problem)
+        status, reason = problem
+        return PlainTextResponse(reason, status_code=422) if status == 422 else invalid(reason)
+
     async def _generate(self, request: Request) -> Response:
-        return await self._image(request, edit=False)
+        return await self._image(request, "images/generations")
 
     async def _edit(self, request: Request) -> Response:
-        return await self._image(request, edit=True)
+        return await self._image(request, "images/edits")
 
-    async def _image(self, request: Request, *, edit: bool) -> Response:
+    async def _image(self, request: Request, path: str) -> Response:
         if not self.bearer_ok(request):
             return self._unauthorized()
         refused = self.count_attempt(request)
@@ -181,24 +176,33 @@ class FakeXai(FakeUpstream):
         if refused is not None:
             return self._refused(refused)
         body = await json_body(request)
-        problem = _image_problem(body, edit)
-        if problem:
-            return invalid(problem)
-        size = by_area(body.get("aspect_ratio", "1:1"), _SIDES[body.get("resolution", "1k")] ** 2)
-        self.new_task(body, size=size)
+        rejected = self._invalid(path, body)
+        if rejected is not None:
+            return rejected
+        size = self._image_size(body, edit=path == "images/edits")
+        self.new_task(body, size=size, path=path)
         outcome = self.scenario.outcome
+        usage = {"cost_in_usd_ticks": 200_000_000}
         if outcome is Outcome.NO_MEDIA:
             return JSONResponse({"data": [], "usage": {"cost_in_usd_ticks": 0}})
+        if outcome is Outcome.MODERATED:
+            return JSONResponse({"data": [], "block_reason": BLOCK_REASON, "usage": usage})
         item = self._image_item(body, size, safe=outcome is not Outcome.FLAGGED)
-        return JSONResponse({"data": [item], "usage": {"cost_in_usd_ticks": 200_000_000}})
+        return JSONResponse({"data": [item], "block_reason": None, "usage": usage})
+
+    def _image_size(self, body: dict[str, Any], *, edit: bool) -> tuple[int, int]:
+        aspect = body.get("aspect_ratio")
+        if aspect in (None, "auto"):
+            aspect = (first_source_aspect(body) if edit else None) or "1:1"
+        return by_area(aspect, _SIDES[body.get("resolution") or "1k"] ** 2)
 
     def _image_item(self, body: dict[str, Any], size: tuple[int, int], *, safe: bool) -> dict[str, Any]:
-        item: dict[str, Any] = {
-            "revised_prompt": f"A detailed image of {body['prompt']}",
-            "respect_moderation": safe,
-        }
-        if body.get("response_format", "url") == "b64_json":
-            item["b64_json"] = base64.b64encode(image_bytes(*size, fmt="JPEG")).decode()
+        item: dict[str, Any] = {"revised_prompt": "", "respect_moderation": safe, "mime_type": "image/jpeg"}
+        if not safe:  # a blocked image is not delivered (xai_sdk: "base64 is not available")
+            return item
+        if (body.get("response_format") or "url") == "b64_json":
+            encoded = base64.b64encode(image_bytes(*size, fmt="JPEG")).decode()
+            item["b64_json"] = f"data:image/jpeg;base64,{encoded}" if self.data_uri_images else encoded
         else:
             item["url"] = self.publish_image(size, "JPEG")
         return item
@@ -210,11 +214,11 @@ class FakeXai(FakeUpstream):
         if refused is not None:
             return self._refused(refused)
         body = await json_body(request)
-        problem = _video_problem(body)
-        if problem:
-            return invalid(problem)
-        short = 720 if body.get("resolution") == "720p" else 480
-        task = self.new_task(body, size=by_short_side(body.get("aspect_ratio", "16:9"), short))
+        rejected = self._invalid("videos/generations", body)
+        if rejected is not None:
+            return rejected
+        short = {"480p": 480, "720p": 720, "1080p": 1080}[body.get("resolution") or "480p"]
+        task = self.new_task(body, size=by_short_side(body.get("aspect_ratio") or "16:9", short))
         return JSONResponse({"request_id": task.id})
 
     async def _poll(self, request: Request) -> Response:
