@@ -49,6 +49,16 @@ async def test_generate_stores_an_image_of_the_requested_size(fake: FakeXai, tmp
     assert body["aspect_ratio"] == "16:9" and body["n"] == 1
 
 
+async def test_b64_json_as_a_data_uri_is_delivered(fake: FakeXai, tmp_path: Path) -> None:
+    """xAI's image guide shows `b64_json` as `data:image/...;base64,...` (xai_sdk splits on `base64,`): the
+    billed image is delivered either way, never failed as broken base64."""
+    fake.data_uri_images = True
+    async with harness_for(tmp_path, xai(fake)) as h:
+        ended = await h.run((await h.submit("grok/generate", IMAGE)).id)
+        assert_complete(ended)
+        assert image_size(await h.result_bytes(ended)) == geometry_of("grok/generate", IMAGE)
+
+
 async def test_edit_sends_the_verified_inputs_as_data_uris(fake: FakeXai, tmp_path: Path) -> None:
     inputs = [png_input(("images", 0)), png_input(("images", 1), (32, 32))]
     body = {**IMAGE, "images": ["https://x.example/a.png", "https://x.example/b.png"]}

@@ -99,8 +99,8 @@ class XaiBackend(UpstreamAdapter):
                 FailureCode.MODERATED, f"{self.name}: the image was blocked by moderation", accepted=True
             )
         if item.get("b64_json"):
-            data = decode_base64(item["b64_json"], "the image")
-            return Output(data, sniff(data) or "image/jpeg")
+            declared, data = _inline_image(str(item["b64_json"]))
+            return Output(data, sniff(data) or declared or str(item.get("mime_type") or "image/jpeg"))
         if item.get("url"):
             return await fetch_media(self._client, str(item["url"]), what="the image")
         raise final(FailureCode.NO_MEDIA, f"{self.name}: the answer holds no image")
@@ -169,6 +169,16 @@ class XaiBackend(UpstreamAdapter):
 
     async def cancel(self, job: BackendJob, upstream_id: str) -> None:
         log.info("%s: no upstream cancel for video requests; %s is left to finish", self.name, upstream_id)
+
+
+def _inline_image(text: str) -> tuple[str | None, bytes]:
+    """(declared MIME, bytes) of a `b64_json`: bare base64 (the REST reference) or a `data:` URI (xAI's image
+    guide shows one, xai_sdk splits on `base64,`). Either way the billed image is kept."""
+    if not text.startswith("data:"):
+        return None, decode_base64(text, "the image")
+    head, _, payload = text.partition(",")
+    mime = head[len("data:") :].split(";")[0].strip() or None
+    return mime, decode_base64(payload, "the image")
 
 
 def _code(resp: httpx.Response) -> str:
