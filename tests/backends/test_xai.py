@@ -71,7 +71,12 @@ async def test_edit_sends_the_verified_inputs_as_data_uris(fake: FakeXai, tmp_pa
 
 
 @pytest.mark.parametrize(
-    ("outcome", "code"), [(Outcome.FLAGGED, "moderated"), (Outcome.NO_MEDIA, "no_media")]
+    ("outcome", "code"),
+    [
+        (Outcome.MODERATED, "moderated"),  # `block_reason` set, no image
+        (Outcome.FLAGGED, "moderated"),  # `respect_moderation: false`
+        (Outcome.NO_MEDIA, "no_media"),
+    ],
 )
 async def test_image_refusals(fake: FakeXai, tmp_path: Path, outcome: Outcome, code: str) -> None:
     fake.scenario = Scenario(outcome)

@@ -88,7 +88,14 @@ class XaiBackend(UpstreamAdapter):
             body["image"] = images[0]
         elif images:
             body["images"] = images
-        data = (await self._create(path, json=body, headers=self._headers())).get("data")
+        answer = await self._create(path, json=body, headers=self._headers())
+        if answer.get("block_reason"):  # moderation refused it: no image, whatever `data` holds
+            raise BackendFailure(
+                FailureCode.MODERATED,
+                f"{self.name}: blocked by moderation ({str(answer['block_reason'])[:200]})",
+                accepted=True,
+            )
+        data = answer.get("data")
         if not isinstance(data, list) or not data or not isinstance(data[0], dict):
             raise final(FailureCode.NO_MEDIA, f"{self.name}: the answer holds no image")
         return Poll(UpstreamStatus.SUCCEEDED, 100, (await self._image_output(data[0]),))
