@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from studio402.backends.base import FailureCode
@@ -184,6 +185,31 @@ async def test_restart_resumes_polling_without_resubmitting(
     assert fake.hits("/delivery/") and ended.upstream_id == crashed.upstream_id
 
 
+@pytest.mark.parametrize("aspect", ["16:9", "9:16", "3:2", "4:5", "1:1"])
+async def test_4_mp_keeps_every_side_within_bfl_limits(
+    harness: JobHarness, fake: FakeBfl, aspect: str
+) -> None:
+    """4 MP at a non-square ratio computed a side above 2048 (2672 x 1504 for 16:9), which BFL does not take:
+    the size is scaled down within 2048 per side, keeping the ratio and multiples of 16."""
+    body = {"prompt": "a fox", "aspect_ratio": aspect, "resolution": "4 MP", "output_format": "png"}
+    ended = await harness.run((await harness.submit("flux-2-max/generate", body)).id)
+    assert ended.status is JobStatus.COMPLETE, harness.dump(ended)
+    sent = fake.accepted[-1]
+    width, height = sent["width"], sent["height"]
+    assert max(width, height) <= 2048 and width % 16 == 0 and height % 16 == 0
+    w, h = (int(v) for v in aspect.split(":"))
+    assert abs(width / height - w / h) < 0.02  # the ratio the payer asked for
+    assert decoded_image(await harness.result_bytes(ended)).size == (width, height)
+
+
+async def test_the_fake_refuses_what_bfl_refuses(fake: FakeBfl) -> None:
+    body = {"prompt": "x", "width": 2672, "height": 1504, "output_quality": 80}
+    async with httpx.AsyncClient(base_url=fake.url) as client:
+        resp = await client.post("/v1/flux-2-max", json=body, headers={"x-key": API_KEY})
+    assert resp.status_code == 422
+    assert {tuple(d["loc"]) for d in resp.json()["detail"]} == {("body", "width"), ("body", "")}
+
+
 def test_request_body_maps_the_canonical_body() -> None:
     job = backend_job(
         "flux-2-max/generate",
@@ -198,8 +224,8 @@ def test_request_body_maps_the_canonical_body() -> None:
     )
     assert request_body(job) == {
         "prompt": "p",
-        "width": 1792,
-        "height": 2240,
+        "width": 1632,  # 4 MP at 4:5 is 1792 x 2240: scaled to 2048 at most per side
+        "height": 2048,
         "seed": 9,
         "safety_tolerance": 5,
         "output_format": "webp",

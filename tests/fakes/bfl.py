@@ -1,11 +1,13 @@
 """A fake Black Forest Labs API (FLUX.2 [pro] / [max]) on loopback, per providers.md §5 and §10.
 
 Wire format: `x-key` (else 401), `POST /v1/flux-2-pro|flux-2-max` with FastAPI-style 422 validation
-(`{"detail": [{loc, msg, type}]}`: width/height >= 64 and multiples of 16, at most 4 MP, output_format
-jpeg|png|webp, input_image..input_image_8 as base64 or URLs), answering `{id, polling_url, cost, ...}` with
+(`{"detail": [{loc, msg, type}]}`) against tests/fakes/schemas/bfl_flux2.json (BFL's Flux2Inputs: width/height
+64-2048 and multiples of 16, at most 4 MP in total, output_format jpeg|png|webp, no unknown fields) plus
+input_image..input_image_8 as URLs or decodable base64, answering `{id, polling_url, cost, ...}` with
 the polling URL on ANOTHER host (`localhost` while the API is `127.0.0.1`: a regional host) where the task
 lives, `GET /v1/get_result?id=` -> `Pending` (with progress) -> `Ready` + `result.sample`, a signed delivery
-URL that needs no key.
+URL that needs no key. `GET /v1/credits` -> `{credits}` (the cheap authenticated read of `backends check
+--probe`).
 
 Scenarios: ok, request_moderated, content_moderated, error, task_not_found, no_media (Ready without sample),
 expired (the delivery URL answers 403), never_done, out_of_credits (402), rate_limited_once (429 with
@@ -25,11 +27,12 @@ from typing import Any
 from fastapi import Request, Response
 
 from tests.fakes.common import FakeUpstream, image_bytes, image_size, json_response
+from tests.fakes.schema_check import issues, schema
 
 API_KEY = "bfl-test-key"
 ENDPOINTS = frozenset({"flux-2-pro", "flux-2-max"})
-FORMATS = frozenset({"jpeg", "png", "webp"})
-MAX_PIXELS = 4 * 1024 * 1024
+SCHEMA = "bfl_flux2.json"
+MAX_PIXELS: int = schema(SCHEMA)["x-limits"]["max_pixels"]
 INPUT_FIELDS = ("input_image", *(f"input_image_{i}" for i in range(2, 9)))
 MEDIA_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 
@@ -60,25 +63,13 @@ def _image_issues(body: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def validation_issues(body: Any) -> list[dict[str, Any]]:
-    if not isinstance(body, dict):
-        return [_issue("", "Input should be a valid dictionary", "model_attributes_type")]
-    issues = [] if isinstance(body.get("prompt"), str) else [_issue("prompt", "Field required", "missing")]
-    for side in ("width", "height"):
-        value = body.get(side)
-        if value is not None and (not isinstance(value, int) or value < 64 or value % 16):
-            issues.append(_issue(side, "must be an integer >= 64 and a multiple of 16"))
-    if (
-        isinstance(body.get("width"), int)
-        and isinstance(body.get("height"), int)
-        and body["width"] * body["height"] > MAX_PIXELS
-    ):
-        issues.append(_issue("width", "width x height must be at most 4 megapixels"))
-    tolerance = body.get("safety_tolerance", 2)
-    if not isinstance(tolerance, int) or not 0 <= tolerance <= 5:
-        issues.append(_issue("safety_tolerance", "Input should be at most 5", "less_than_equal"))
-    if body.get("output_format", "jpeg") not in FORMATS:
-        issues.append(_issue("output_format", "Input should be 'jpeg', 'png' or 'webp'", "enum"))
-    return issues + _image_issues(body)
+    found = [_issue(i.dotted, i.message, i.keyword) for i in issues(SCHEMA, body)]
+    if found or not isinstance(body, dict):
+        return found
+    width, height = body.get("width"), body.get("height")
+    if isinstance(width, int) and isinstance(height, int) and width * height > MAX_PIXELS:
+        found.append(_issue("width", "width x height must be at most 4 megapixels"))
+    return found + _image_issues(body)
 
 
 class FakeBfl(FakeUpstream):
@@ -87,6 +78,7 @@ class FakeBfl(FakeUpstream):
         self.app.post("/v1/{endpoint}")(self.create)
         self.app.get("/v1/get_result")(self.get_result)
         self.app.get("/delivery/{name}")(self.delivery)
+        self.app.get("/v1/credits")(self.credits)
 
     def reset(self) -> None:
         super().reset()
@@ -191,6 +183,10 @@ class FakeBfl(FakeUpstream):
                 "duration": 2.0,
             },
         }
+
+    async def credits(self, request: Request) -> Response:
+        got = await self.record(request)
+        return self._denied(got.headers) or json_response(200, {"credits": 42.5})
 
     async def delivery(self, name: str, request: Request) -> Response:
         await self.record(request)

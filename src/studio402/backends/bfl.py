@@ -1,7 +1,8 @@
 """Black Forest Labs adapter: FLUX.2 [pro] / [max] (generate and edit on the same endpoint).
 
     submit  POST /v1/{flux-2-pro|flux-2-max} with `x-key`: prompt, width/height (aspect ratio x MP, multiples
-            of 16), seed, safety_tolerance, output_format (jpg -> jpeg), input_image..input_image_8 (base64)
+            of 16, each side at most 2048: see `bfl_size`), seed, safety_tolerance, output_format
+            (jpg -> jpeg), input_image..input_image_8 (base64)
             -> {id, polling_url}; the polling URL (maybe a regional host) is the persisted upstream id
     poll    GET {polling_url} with `x-key`: Pending | Ready | Request Moderated | Content Moderated | Error |
             Task not found (retried a bounded number of times, then upstream_not_found); on Ready,
@@ -13,6 +14,7 @@ no cancel. `output_quality` and `prompt_upsampling` of our schema have no FLUX.2
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
@@ -54,6 +56,11 @@ DEFAULT_MODELS: Mapping[str, str] = {"flux-2-pro": "flux-2-pro", "flux-2-max": "
 ROUTES = frozenset(f"{m}/{op}" for m in DEFAULT_MODELS for op in ("generate", "edit"))
 MAX_INPUT_IMAGES = 8  # input_image, input_image_2 .. input_image_8
 TRUSTED_DOMAIN = "bfl.ai"
+# BFL: "max 4 MP (e.g. 2048 x 2048)", sides multiples of 16. It names no per-side limit, but 2048 x 2048 is
+# its largest example and integrators validate 2048 per side; 4 MP at 16:9 would be 2672 x 1504.
+MAX_SIDE = 2048
+MAX_PIXELS = 2048 * 2048
+SIDE_STEP = 16
 _FORMATS = {"jpg": "jpeg", "jpeg": "jpeg", "png": "png", "webp": "webp"}
 
 
@@ -70,13 +77,27 @@ def input_field(index: int) -> str:
     return "input_image" if index == 0 else f"input_image_{index + 1}"
 
 
+def bfl_size(width: int, height: int) -> tuple[int, int]:
+    """The size BFL takes: scaled down (never up) to at most MAX_SIDE per side and MAX_PIXELS in all, keeping
+    the ratio; multiples of SIDE_STEP rounded down so the limits hold."""
+    scale = min(1.0, MAX_SIDE / max(width, height), math.sqrt(MAX_PIXELS / (width * height)))
+    if scale == 1.0:
+        return width, height
+    return _step_down(width * scale), _step_down(height * scale)
+
+
+def _step_down(side: float) -> int:
+    return max(SIDE_STEP, int(side) // SIDE_STEP * SIDE_STEP)
+
+
 def request_body(job: BackendJob) -> dict[str, Any]:
     p = job.params
     geo = geometry(CATALOG.get(job.model, job.operation), p)
+    width, height = bfl_size(geo.width, geo.height)
     body: dict[str, Any] = {
         "prompt": p["prompt"],
-        "width": geo.width,
-        "height": geo.height,
+        "width": width,
+        "height": height,
         "seed": job.seed,
         "safety_tolerance": p.get("safety_tolerance", 2),
         "output_format": _FORMATS[str(p.get("output_format", "jpg"))],
