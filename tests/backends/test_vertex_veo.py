@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from pydantic import SecretStr
 
-from studio402.backends.base import BackendFailure, FailureCode, UpstreamStatus
+from studio402.backends.base import Ask, BackendFailure, FailureCode, UpstreamStatus
 from studio402.backends.factory import build_backend
-from studio402.backends.vertex_veo import VertexVeoBackend, operation_poll, parameters
+from studio402.backends.registry import BackendRegistry
+from studio402.backends.vertex_veo import VertexVeoBackend, instance, operation_poll, parameters
+from studio402.config import ProviderSettings
 from studio402.errors import ConfigError
 from studio402.jobs.model import JobStatus
 from tests.backends.flows import (
@@ -28,13 +32,19 @@ from tests.fakes.vertex import API_KEY, LOCATION, PROJECT, RAI_REASON, TOKEN, Fa
 
 ROUTE = "veo-3.1/generate"
 FAST_ROUTE = "veo-3.1-fast/generate"
+PATH = f"projects/{PROJECT}/locations/{LOCATION}/publishers/google/models"
+
+
+def provider_without_url(key: str, **options: Any) -> ProviderSettings:
+    return ProviderSettings(type="vertex-veo", api_key=SecretStr(key) if key else None, options=options)
 
 
 server, fake = fake_fixtures(FakeVertex)
 
 
 def make_backend(fake: FakeVertex, key: str = TOKEN, **options: Any) -> VertexVeoBackend:
-    opts = {"project": PROJECT, "location": LOCATION, **options}
+    """A backend on the fake with a static token (the protocol tests; credentials are tested below)."""
+    opts = {"project": PROJECT, "location": LOCATION, "auth": "bearer", **options}
     return VertexVeoBackend.from_settings("vertex", provider("vertex-veo", fake.url, key, **opts))
 
 
@@ -210,7 +220,7 @@ def test_operation_outcomes() -> None:
 
 
 def test_settings() -> None:
-    no_project = VertexVeoBackend("v", provider("vertex-veo", "http://127.0.0.1:9", "t"))
+    no_project = VertexVeoBackend("v", provider("vertex-veo", "http://127.0.0.1:9", "t", auth="bearer"))
     assert no_project.missing_settings() == ["options.project"] and not no_project.supports(ROUTE)
     assert VertexVeoBackend.default_base("europe-west4") == "https://europe-west4-aiplatform.googleapis.com"
     assert VertexVeoBackend.default_base("global") == "https://aiplatform.googleapis.com"
@@ -229,3 +239,103 @@ async def test_only_operation_names_are_polled(fake: FakeVertex) -> None:
 def test_built_from_the_factory_table() -> None:
     backend = build_backend("mine", provider("vertex-veo", "http://127.0.0.1:9", "k", project="p"))
     assert isinstance(backend, VertexVeoBackend) and backend.name == "mine"
+
+
+# -- reference images: Veo takes them only for 8-second 16:9 clips (Google's Veo 3.1 model page) ---------
+
+
+@pytest.mark.parametrize(
+    ("body", "refused"),
+    [
+        ({"durationSeconds": "8"}, False),
+        ({"durationSeconds": "4"}, True),
+        ({"durationSeconds": "6"}, True),
+        ({"durationSeconds": "8", "aspectRatio": "9:16"}, True),
+    ],
+)
+def test_reference_images_are_refused_before_payment_unless_8s_16_9(
+    body: dict[str, str], refused: bool
+) -> None:
+    backend = VertexVeoBackend("vertex", provider("vertex-veo", "http://127.0.0.1:9", TOKEN, project=PROJECT))
+    refs = (image_input("referenceImages", 0),)
+    job = backend_job(ROUTE, {"prompt": "a product", "referenceImages": ["https://x/1.png"], **body}, refs)
+    reason = backend.refusal(Ask.of_job(job))
+    assert (reason is not None) is refused
+    # the registry turns a chain's refusal into the 400 before the 402
+    assert (BackendRegistry({"vertex": backend}, ["vertex"]).refusal(Ask.of_job(job)) is not None) is refused
+    plain = backend_job(ROUTE, {"prompt": "waves", **body})
+    assert backend.refusal(Ask.of_job(plain)) is None  # without reference images any duration goes
+
+
+async def test_the_runner_never_submits_reference_images_with_a_short_clip(
+    harness: JobHarness, fake: FakeVertex
+) -> None:
+    refs = [image_input("referenceImages", 0, (64, 64))]
+    body = {"prompt": "a product", "durationSeconds": "4", "referenceImages": ["https://x/1.png"]}
+    ended = await harness.run((await harness.submit(FAST_ROUTE, body, inputs=refs)).id)
+    assert (ended.status, ended.error_code) == (JobStatus.FAILED, "backend_unavailable")
+    assert fake.submissions == 0  # the upstream would have refused it (the strict fake does: below)
+
+
+async def test_the_fake_refuses_reference_images_with_a_short_clip(fake: FakeVertex) -> None:
+    refs = (image_input("referenceImages", 0, (64, 64)),)
+    job = backend_job(
+        FAST_ROUTE, {"prompt": "p", "durationSeconds": "4", "referenceImages": ["https://x/1.png"]}, refs
+    )
+    body = {"instances": [instance(job)], "parameters": parameters(job, {})}
+    async with httpx.AsyncClient(base_url=fake.url, headers={"authorization": f"Bearer {TOKEN}"}) as client:
+        resp = await client.post(f"/v1/{PATH}/veo-3.1-fast-generate-001:predictLongRunning", json=body)
+    assert (
+        resp.status_code == 400 and "only supports a durationSeconds of 8" in resp.json()["error"]["message"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda b: b["parameters"].update(durationSeconds="8"), "durationSeconds"),
+        (lambda b: b["parameters"].update(sampleCount=5), "sampleCount"),
+        (lambda b: b["parameters"].update(resolution="4k"), "resolution"),
+        (lambda b: b["parameters"].update(numberOfVideos=1), "Unknown name"),
+        (
+            lambda b: b["instances"][0].update(
+                image={"bytesBase64Encoded": "data:image/png;base64,AA", "mimeType": "image/png"}
+            ),
+            "decoded",
+        ),
+        (
+            lambda b: b["instances"][0].update(image={"gcsUri": "gs://b/a.gif", "mimeType": "image/gif"}),
+            "mimeType",
+        ),
+        (
+            lambda b: b["instances"][0].update(lastFrame={"gcsUri": "gs://b/a.png", "mimeType": "image/png"}),
+            "lastFrame needs",
+        ),
+    ],
+)
+async def test_the_fake_refuses_what_the_api_refuses(
+    fake: FakeVertex, change: Callable[[dict[str, Any]], None], message: str
+) -> None:
+    job = backend_job(ROUTE, {"prompt": "p", "durationSeconds": "8"})
+    body = {"instances": [instance(job)], "parameters": parameters(job, {})}
+    change(body)
+    async with httpx.AsyncClient(base_url=fake.url, headers={"authorization": f"Bearer {TOKEN}"}) as client:
+        resp = await client.post(f"/v1/{PATH}/veo-3.1-generate-001:predictLongRunning", json=body)
+    assert resp.status_code == 400 and message in resp.json()["error"]["message"], resp.text
+    assert not fake.operations
+
+
+# -- express mode: an API key without a project speaks to the global host -------------------------------
+
+
+def test_express_mode_uses_the_global_host() -> None:
+    express = VertexVeoBackend("v", provider_without_url(API_KEY, auth="api_key", location="europe-west4"))
+    assert str(express.base_url) == "https://aiplatform.googleapis.com"
+    regional = VertexVeoBackend("v", provider_without_url(API_KEY, auth="api_key", project=PROJECT))
+    assert str(regional.base_url) == "https://us-central1-aiplatform.googleapis.com"
+
+
+def test_an_api_key_alone_means_express_mode() -> None:
+    backend = VertexVeoBackend("v", provider_without_url(API_KEY))
+    assert backend.missing_settings() == [] and backend.supports(ROUTE)
+    assert backend.model_path("m") == "publishers/google/models/m"

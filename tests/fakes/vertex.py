@@ -1,11 +1,20 @@
 """A fake Gemini Enterprise Agent Platform (ex-Vertex AI) serving Veo 3.1, per providers.md §4b and §10.
 
 Wire format: `POST /v1/projects/{p}/locations/{l}/publishers/google/models/{model}:predictLongRunning` (or
-`/v1/publishers/google/models/...` with an API key), `Authorization: Bearer <token>` or `x-goog-api-key`
-(else 401 UNAUTHENTICATED), another project -> 403, unknown fields -> 400, the operation name as the only
-answer, `:fetchPredictOperation {operationName}` with `done` absent until finished, inline
-`bytesBase64Encoded` videos, `:cancel` on the operation, and plain `GET` of a Veo operation refused ("The
-Operation ID must be a Long", as clients reported).
+`/v1/publishers/google/models/...`, express mode with an API key), `Authorization: Bearer <token>` or
+`x-goog-api-key` (else 401 UNAUTHENTICATED), another project -> 403, the operation name as the only answer,
+`:fetchPredictOperation {operationName}` with `done` absent until finished, inline `bytesBase64Encoded`
+videos, `:cancel` on the operation, and plain `GET` of a Veo operation refused ("The Operation ID must be a
+Long", as clients reported).
+
+Strict as the real API, from tests/fakes/schemas/vertex_veo.json (Google's reference, model pages and SDK):
+unknown fields at any level, parameter types, enums and ranges, image MIME types, plain base64 only, 20 MB
+images, first/last frame rules, and reference images (at most 3 assets, only with 8-second 16:9 clips, not on
+Lite).
+
+Tokens: `/token` is an OAuth 2 token endpoint for service-account keys (a JWT bearer assertion signed by a key
+the test `trust()`s); it mints tokens living `token_lifetime` seconds, which `revoke_tokens()` invalidates
+(what a token past its hour looks like). The static TOKEN is always honoured.
 
 Scenarios: ok, rai_filtered (done, no video, raiMediaFilteredCount 1 + reason), moderated (operation error 3
 with a Responsible-AI message), failed (operation error 13), gcs (a gcsUri instead of bytes), never_done,
@@ -20,39 +29,27 @@ import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
+import google.auth.exceptions
 from fastapi import Request, Response
+from google.auth import jwt
 
 from tests.fakes.common import FakeUpstream, image_size, json_response, mp4_bytes
-from tests.fakes.gemini import GoogleError, invalid, retry_info
+from tests.fakes.gemini import GoogleError, invalid, retry_info, unknown_fields
 
 PROJECT = "test-project"
 LOCATION = "us-central1"
-TOKEN = "ya29.test-access-token"
+TOKEN = "ya29.test-access-token"  # a static token the fake always takes (auth = "bearer")
 API_KEY = "AQ.test-agent-platform-key"
-MODELS = frozenset({"veo-3.1-generate-001", "veo-3.1-fast-generate-001", "veo-3.1-lite-generate-001"})
-INSTANCE_FIELDS = frozenset({"prompt", "image", "lastFrame", "referenceImages", "video", "mask"})
-PARAMETER_FIELDS = frozenset(
-    {
-        "sampleCount",
-        "durationSeconds",
-        "aspectRatio",
-        "resolution",
-        "negativePrompt",
-        "personGeneration",
-        "generateAudio",
-        "seed",
-        "storageUri",
-        "enhancePrompt",
-        "fps",
-        "resizeMode",
-        "compressionQuality",
-        "labels",
-        "pubsubTopic",
-    }
-)
-SHORT_SIDE = {"720p": 720, "1080p": 1080}
+JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"  # what Google requires in the assertion's aud
+# What the real API takes and refuses, written from Google's reference and SDK (sources in the file).
+SCHEMA: Mapping[str, Any] = json.loads((Path(__file__).parent / "schemas/vertex_veo.json").read_text())
+MODELS: Mapping[str, Mapping[str, Any]] = SCHEMA["models"]
+SHORT_SIDE: Mapping[str, int] = SCHEMA["short_side"]
 RESPONSE_TYPE = "type.googleapis.com/cloud.ai.large_models.vision.GenerateVideoResponse"
 RAI_REASON = (
     "Unable to generate videos because the prompt or image violates our policies. You will not be "
@@ -75,56 +72,81 @@ class Operation:
 
 
 def _check_image(value: Any, where: str) -> None:
-    if not isinstance(value, dict) or value.get("mimeType") not in ("image/png", "image/jpeg", "image/webp"):
-        raise invalid(f"{where}: mimeType must be image/png, image/jpeg or image/webp")
+    if not isinstance(value, dict):
+        raise invalid(f"{where} must be an object")
+    unknown_fields(value, SCHEMA["image_fields"], where)
+    if value.get("mimeType") not in SCHEMA["image_mime_types"]:
+        raise invalid(f"{where}: mimeType must be one of {', '.join(SCHEMA['image_mime_types'])}")
     if ("bytesBase64Encoded" in value) == ("gcsUri" in value):
         raise invalid(f"{where}: give exactly one of bytesBase64Encoded and gcsUri")
     if "bytesBase64Encoded" in value:
-        try:
-            image_size(base64.b64decode(value["bytesBase64Encoded"], validate=True))
-        except (binascii.Error, OSError):
+        try:  # plain base64 only: a `data:` URI is refused
+            data = base64.b64decode(str(value["bytesBase64Encoded"]), validate=True)
+            image_size(data)
+        except (binascii.Error, OSError, ValueError):
             raise invalid(f"{where}: the image cannot be decoded") from None
+        if len(data) > SCHEMA["max_image_bytes"]:
+            raise invalid(f"{where}: the image is larger than 20 MB")
 
 
-def check_instance(inst: Any) -> None:
+def _check_references(model: str, refs: Any, params: Mapping[str, Any]) -> None:
+    rules = MODELS[model]["reference_images"]
+    if rules is None:
+        raise invalid("Your use case is currently not supported: referenceImages on this model.")
+    if not isinstance(refs, list) or not 1 <= len(refs) <= rules["max"]:
+        raise invalid(f"referenceImages: 1 to {rules['max']} images")
+    for i, ref in enumerate(refs):
+        if not isinstance(ref, dict):
+            raise invalid(f"referenceImages[{i}] must be an object")
+        unknown_fields(ref, SCHEMA["reference_image_fields"], f"instances[0].referenceImages[{i}]")
+        if str(ref.get("referenceType", "")).lower() not in rules["types"]:
+            raise invalid(f"referenceImages[{i}].referenceType must be one of {', '.join(rules['types'])}")
+        _check_image(ref.get("image"), f"instances[0].referenceImages[{i}].image")
+    if params.get("durationSeconds", 8) not in rules["durations"]:
+        raise invalid("Reference image to video only supports a durationSeconds of 8.")
+    if params.get("aspectRatio", "16:9") not in rules["aspect_ratios"]:
+        raise invalid("Reference image to video only supports the 16:9 aspect ratio.")
+
+
+def check_instance(model: str, inst: Any, params: Mapping[str, Any]) -> None:
     if not isinstance(inst, dict) or not isinstance(inst.get("prompt"), str) or not inst["prompt"].strip():
         raise invalid("instances[0].prompt is required")
-    for name in set(inst) - INSTANCE_FIELDS:
-        raise invalid(f"Invalid JSON payload received. Unknown name \"{name}\" at 'instances[0]'.")
+    unknown_fields(inst, SCHEMA["instance_fields"], "instances[0]")
     for name in ("image", "lastFrame"):
         if name in inst:
             _check_image(inst[name], f"instances[0].{name}")
     if "lastFrame" in inst and "image" not in inst:
         raise invalid("lastFrame needs image (the first frame)")
-    refs = inst.get("referenceImages", [])
-    if not isinstance(refs, list) or len(refs) > 3:
-        raise invalid("referenceImages: at most 3")
-    for i, ref in enumerate(refs):
-        if not isinstance(ref, dict) or ref.get("referenceType") not in ("asset", "style"):
-            raise invalid(f"referenceImages[{i}].referenceType must be asset or style")
-        _check_image(ref.get("image"), f"referenceImages[{i}].image")
+    if "referenceImages" in inst:
+        if "image" in inst or "lastFrame" in inst:
+            raise invalid("referenceImages cannot be combined with image or lastFrame")
+        _check_references(model, inst["referenceImages"], params)
+
+
+def _type_ok(value: Any, kind: str) -> bool:
+    if kind == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    python = {"string": str, "boolean": bool, "object": dict}[kind]
+    return isinstance(value, python)
 
 
 def check_parameters(params: Any) -> None:
     if not isinstance(params, dict):
         raise invalid("parameters must be an object")
-    for name in set(params) - PARAMETER_FIELDS:
-        raise invalid(f"Invalid JSON payload received. Unknown name \"{name}\" at 'parameters'.")
-    checks = {
-        "durationSeconds": params.get("durationSeconds", 8) in (4, 6, 8),
-        "aspectRatio": params.get("aspectRatio", "16:9") in ("16:9", "9:16"),
-        "resolution": params.get("resolution", "720p") in SHORT_SIDE,
-        "sampleCount": params.get("sampleCount", 1) in (1, 2, 3, 4),
-        "seed": 0 <= params.get("seed", 0) < 2**32,
-        "generateAudio": isinstance(params.get("generateAudio", True), bool),
-    }
-    for name, ok in checks.items():
+    specs: Mapping[str, Mapping[str, Any]] = SCHEMA["parameters"]
+    unknown_fields(params, list(specs), "parameters")
+    for name, value in params.items():
+        spec = specs[name]
+        ok = _type_ok(value, spec["type"]) and value in spec.get("enum", [value])
+        if ok and "minimum" in spec:
+            ok = spec["minimum"] <= value <= spec["maximum"]
         if not ok:
-            raise invalid(f"Unsupported value for parameters.{name}: {params.get(name)!r}")
+            raise invalid(f"Unsupported value for parameters.{name}: {value!r}")
 
 
 class FakeVertex(FakeUpstream):
     def __init__(self) -> None:
+        self.public_keys: dict[str, str] = {}
         super().__init__()
         app = self.app
         models = "/v1/projects/{project}/locations/{location}/publishers/google/models"
@@ -133,6 +155,7 @@ class FakeVertex(FakeUpstream):
         ops = models + "/{model}/operations/{target}"
         app.post(ops)(self.cancel)
         app.get(ops)(self.get_operation)
+        app.post("/token")(self.token)
 
     def reset(self) -> None:
         super().reset()
@@ -140,10 +163,47 @@ class FakeVertex(FakeUpstream):
         self.accepted: list[dict[str, Any]] = []
         self.cancels: list[str] = []
         self.steps = 2
+        self.token_lifetime = 3600  # expires_in of the tokens this fake mints
+        self.tokens: set[str] = set()  # minted and still honoured (revoke_tokens() forgets them)
+        self.grants = 0  # token requests answered with a token
+        self.unauthorized = 0  # requests refused with 401
+
+    # -- OAuth 2 token endpoint (RFC 7523 JWT bearer grant, what a service-account key signs) --------------
+
+    def trust(self, key_id: str, public_pem: str) -> None:
+        """Accept assertions signed by this key (the service account's public key)."""
+        self.public_keys[key_id] = public_pem
+
+    def revoke_tokens(self) -> None:
+        """Every token minted so far stops working (as when it expires upstream)."""
+        self.tokens.clear()
+
+    async def token(self, request: Request) -> Response:
+        got = await self.record(request)
+        form = {k: v[0] for k, v in parse_qs(got.body.decode()).items()}
+        if form.get("grant_type") != JWT_GRANT:
+            return json_response(
+                400, {"error": "unsupported_grant_type", "error_description": "Invalid grant"}
+            )
+        try:
+            assertion = form.get("assertion", "")
+            claims = jwt.decode(assertion, certs=self.public_keys, audience=TOKEN_AUDIENCE)  # type: ignore[no-untyped-call]
+        except (ValueError, google.auth.exceptions.GoogleAuthError) as exc:
+            return json_response(400, {"error": "invalid_grant", "error_description": f"Invalid JWT: {exc}"})
+        if "cloud-platform" not in str(claims.get("scope", "")):
+            return json_response(400, {"error": "invalid_scope", "error_description": "Invalid scope"})
+        self.grants += 1
+        access = f"ya29.minted-{self.grants}-{uuid.uuid4().hex[:8]}"
+        self.tokens.add(access)
+        return json_response(
+            200, {"access_token": access, "expires_in": self.token_lifetime, "token_type": "Bearer"}
+        )
 
     def _denied(self, headers: Mapping[str, str], project: str | None) -> Response | None:
-        bearer = headers.get("authorization") == f"Bearer {TOKEN}"
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        bearer = scheme == "Bearer" and (token == TOKEN or token in self.tokens)
         if not bearer and headers.get("x-goog-api-key") != API_KEY:
+            self.unauthorized += 1
             return GoogleError(
                 401,
                 "UNAUTHENTICATED",
@@ -197,13 +257,14 @@ class FakeVertex(FakeUpstream):
         if self.scenario == "server_error_always":
             return GoogleError(503, "UNAVAILABLE", "The service is currently unavailable.").response()
         try:
-            if not isinstance(body, dict) or set(body) - {"instances", "parameters"}:
-                raise invalid("Invalid JSON payload received: only instances and parameters are known.")
+            if not isinstance(body, dict):
+                raise invalid("Invalid JSON payload received.")
+            unknown_fields(body, SCHEMA["body_fields"], "")
             instances = body.get("instances")
             if not isinstance(instances, list) or len(instances) != 1:
                 raise invalid("instances must hold exactly one instance")
-            check_instance(instances[0])
             check_parameters(body.get("parameters", {}))
+            check_instance(model, instances[0], body.get("parameters", {}))
         except GoogleError as exc:
             return exc.response()
         op = Operation(f"{model_path}/operations/{uuid.uuid4()}", model, body.get("parameters", {}))

@@ -7,13 +7,20 @@ Gemini API retired Veo (providers.md §0.2, §4b).
             bytesBase64Encoded: we never ask for storageUri), raiMediaFilteredCount, error}
     cancel  POST /v1/{operation name}:cancel (google.longrunning; best effort, unverified for Veo)
 
-Credentials, `options.auth`:
-    "bearer" (default)  `api_key` holds an OAuth 2 access token (e.g. `gcloud auth print-access-token`), sent
-                        as `Authorization: Bearer`; it expires after about an hour and is not refreshed here.
-    "api_key"           `api_key` holds an Agent Platform API key, sent as `x-goog-api-key`; without a
-                        project the paths drop `projects/{p}/locations/{l}/` ("express" mode, unverified).
-Other options: `project` (required with bearer), `location` (default us-central1; "global" uses the global
-host), `generate_audio` (default true), `person_generation`.
+Credentials, `options.auth` (default: "api_key" when `api_key` is set, else "google"):
+    "google"   google-auth credentials (google_credentials.py): the service-account JSON key at
+               `options.credentials_file`, else the application default credentials; tokens are refreshed
+               before they expire and once more when the upstream answers 401. Needs `options.project`.
+    "api_key"  `api_key` is an Agent Platform API key, sent as `x-goog-api-key`. Without a project this is
+               express mode: the global host, paths without `projects/{p}/locations/{l}/` (Google's express
+               mode reference); with a project, the regional host and project paths.
+    "bearer"   `api_key` is a static OAuth access token (`gcloud auth print-access-token`): it expires after
+               about an hour, failing every job still running then. For trying things out only.
+Other options: `project`, `location` (default us-central1; "global" uses the global host), `generate_audio`
+(default true), `person_generation`.
+
+Limits refused before payment (`refusal`): reference images only with 8-second 16:9 clips (Veo 3.1 model
+page: "reference image to video only supports 8 seconds", 9:16 "except for reference image to video").
 
 `done` with no video and only `raiMediaFilteredCount` (the RAI filter) is `no_media`: nothing was delivered
 and the refund policy runs. An operation error INVALID_ARGUMENT whose message speaks of usage guidelines,
@@ -28,6 +35,7 @@ from typing import Any
 
 from studio402.backends.adapter import UpstreamAdapter
 from studio402.backends.base import (
+    Ask,
     BackendFailure,
     BackendJob,
     FailureCode,
@@ -38,6 +46,7 @@ from studio402.backends.base import (
     UpstreamStatus,
 )
 from studio402.backends.gemini import google_failure
+from studio402.backends.google_credentials import GoogleCredentials, unreadable_file
 from studio402.backends.http_common import (
     DETAIL_LIMIT,
     api_key,
@@ -81,8 +90,24 @@ _SAFETY_WORDS = ("usage guidelines", "responsible ai", "safety", "sensitive", "p
 
 
 class AuthMode(StrEnum):
-    BEARER = "bearer"
+    GOOGLE = "google"
     API_KEY = "api_key"
+    BEARER = "bearer"
+
+
+# Veo takes reference images only for clips of this length and shape (module docstring).
+REFERENCE_SECONDS = 8
+REFERENCE_ASPECT = "16:9"
+
+
+def reference_refusal(params: Mapping[str, Any]) -> str | None:
+    if not params.get("referenceImages"):
+        return None
+    if int(params.get("durationSeconds", REFERENCE_SECONDS)) != REFERENCE_SECONDS:
+        return f"Veo takes reference images only for {REFERENCE_SECONDS}-second clips"
+    if params.get("aspectRatio", REFERENCE_ASPECT) != REFERENCE_ASPECT:
+        return f"Veo takes reference images only for {REFERENCE_ASPECT} clips"
+    return None
 
 
 def _image(media: MediaInput) -> dict[str, str]:
@@ -162,28 +187,66 @@ class VertexVeoBackend(UpstreamAdapter):
 
     def __init__(self, name: str, settings: ProviderSettings) -> None:
         options = settings.options
+        default = AuthMode.API_KEY if api_key(settings) else AuthMode.GOOGLE
         try:
-            self._auth = AuthMode(str(options.get("auth", AuthMode.BEARER)))
+            self._auth = AuthMode(str(options.get("auth") or default))
         except ValueError:
-            raise ConfigError(f"backend {name}: options.auth must be 'bearer' or 'api_key'") from None
+            modes = ", ".join(repr(m.value) for m in AuthMode)
+            raise ConfigError(f"backend {name}: options.auth must be one of {modes}") from None
         self._project = str(options["project"]) if options.get("project") else None
         self._location = str(options.get("location") or DEFAULT_LOCATION)
-        super().__init__(name, settings, default_url=self.default_base(self._location))
+        self._credentials = (
+            GoogleCredentials.from_options(options, timeout=settings.timeout_seconds)
+            if self._auth is AuthMode.GOOGLE
+            else None
+        )
+        # Express mode (an API key, no project) lives on the global host only.
+        express = self._auth is AuthMode.API_KEY and self._project is None
+        super().__init__(
+            name, settings, default_url=self.default_base("global" if express else self._location)
+        )
 
     @staticmethod
     def default_base(location: str) -> str:
         prefix = "" if location == "global" else f"{location}-"
         return f"https://{prefix}aiplatform.googleapis.com"
 
+    @property
+    def base_url(self) -> str:
+        return str(self._client.base_url).rstrip("/")
+
     def missing_settings(self) -> list[str]:
-        missing = super().missing_settings()
-        if self._auth is AuthMode.BEARER and self._project is None:
+        missing = [] if self._auth is AuthMode.GOOGLE or api_key(self._settings) else ["api_key"]
+        if self._auth is not AuthMode.API_KEY and self._project is None:
             missing.append("options.project")
+        path = self._settings.options.get("credentials_file")
+        if self._auth is AuthMode.GOOGLE and path and (why := unreadable_file(str(path))):
+            missing.append(why)
         return missing
 
-    def _headers(self) -> dict[str, str]:
+    def refusal(self, ask: Ask) -> str | None:
+        return reference_refusal(ask.params)
+
+    async def _auth_headers(self, *, accepted: bool) -> dict[str, str]:
+        if self._credentials is not None:
+            return {"Authorization": f"Bearer {await self._credentials.token(accepted=accepted)}"}
         key = api_key(self._settings) or ""
         return {HEADER_KEY: key} if self._auth is AuthMode.API_KEY else {"Authorization": f"Bearer {key}"}
+
+    async def _post(self, path: str, *, creates: bool = False, accepted: bool = False, **kwargs: Any) -> Any:
+        """One call; a 401 with refreshable credentials refreshes the token and is sent once more (a 401
+        created nothing upstream, so resending a submission cannot bill twice)."""
+        for attempt in range(2):
+            headers = await self._auth_headers(accepted=accepted)
+            resp = await send(
+                self._client, "POST", path, creates=creates, accepted=accepted, headers=headers, **kwargs
+            )
+            if resp.status_code != 401 or self._credentials is None or attempt:
+                break
+            self._credentials.invalidate()
+        if resp.status_code != 200:
+            raise google_failure(resp, accepted=accepted)
+        return resp
 
     def model_path(self, model: str) -> str:
         if self._project is None:  # API-key ("express") mode without a project
@@ -192,17 +255,11 @@ class VertexVeoBackend(UpstreamAdapter):
 
     async def submit(self, job: BackendJob) -> Submitted:
         model = self._model(job)
+        if (reason := reference_refusal(job.params)) is not None:  # the runner asked refusal() already
+            raise BackendFailure(FailureCode.UNAVAILABLE, f"{self.name}: {reason}")
         body = {"instances": [instance(job)], "parameters": parameters(job, self._settings.options)}
-        resp = await send(
-            self._client,
-            "POST",
-            f"{API_VERSION}/{self.model_path(model)}:predictLongRunning",
-            creates=True,
-            json=body,
-            headers=self._headers(),
-        )
-        if resp.status_code != 200:
-            raise google_failure(resp, accepted=False)
+        path = f"{API_VERSION}/{self.model_path(model)}:predictLongRunning"
+        resp = await self._post(path, creates=True, json=body)
         name = json_object(resp, accepted=True, retryable=False).get("name")
         if not isinstance(name, str) or not OPERATION_NAME.fullmatch(name):
             raise final(FailureCode.UPSTREAM_ERROR, f"unusable operation name {name!r}")
@@ -212,25 +269,9 @@ class VertexVeoBackend(UpstreamAdapter):
         if not OPERATION_NAME.fullmatch(upstream_id):
             raise final(FailureCode.NOT_FOUND, "not an operation name")
         model_path = upstream_id.partition(OPERATIONS)[0]  # the operation name carries its model path
-        resp = await send(
-            self._client,
-            "POST",
-            f"{API_VERSION}/{model_path}:fetchPredictOperation",
-            accepted=True,
-            json={"operationName": upstream_id},
-            headers=self._headers(),
-        )
-        if resp.status_code != 200:
-            raise google_failure(resp, accepted=True)
+        path = f"{API_VERSION}/{model_path}:fetchPredictOperation"
+        resp = await self._post(path, accepted=True, json={"operationName": upstream_id})
         return operation_poll(json_object(resp, accepted=True))
 
     async def cancel(self, job: BackendJob, upstream_id: str) -> None:
-        resp = await send(
-            self._client,
-            "POST",
-            f"{API_VERSION}/{upstream_id}:cancel",
-            accepted=True,
-            headers=self._headers(),
-        )
-        if resp.status_code != 200:
-            raise google_failure(resp, accepted=True)
+        await self._post(f"{API_VERSION}/{upstream_id}:cancel", accepted=True)
