@@ -1,17 +1,24 @@
 """xAI Grok Imagine: images (synchronous, base64) and video (a deferred request polled by id).
 
     grok/generate       POST /v1/images/generations  {model, prompt, n, response_format, aspect_ratio}
-    grok/edit           POST /v1/images/edits        ... + image:{url, type} | images:[...] (data URIs)
+    grok/edit           POST /v1/images/edits        ... + image:{url, type} | images:[2-3] (data URIs)
     grok-video/generate POST /v1/videos/generations  -> {request_id}; GET /v1/videos/{id}: HTTP 202 with an
                         empty body while pending, else {status: pending|done|expired|failed, video:{url}}
 
-`respect_moderation: false` on a result means the upstream blocked it: MODERATED, never delivered. xAI has
-no documented cancel for video requests, so `cancel` only forgets the request. `options.image_resolution`
-("1k" | "2k") is sent as the images' `resolution` (unset: the upstream default, 1k)."""
+An edit's output follows its first source's aspect ratio: `aspect_ratio` is sent only with 2-3 sources and
+only when the caller asked for a ratio other than the route's default (`asked`); xAI documents that a
+one-image edit must not set it. Refused before payment (`refusal`): more than 3 edit sources, sources
+other than JPEG/PNG/WebP, and another ratio than the source's asked of a one-image edit.
+
+`b64_json` may be bare base64 or a `data:` URI. A `block_reason` on an image answer, or `respect_moderation:
+false` on a result, means the upstream blocked it: MODERATED, never delivered. xAI has no documented cancel
+for video requests, so `cancel` only forgets the request. `options.image_resolution` ("1k" | "2k") is sent
+as the images' `resolution` (unset: the upstream default, 1k)."""
 
 from __future__ import annotations
 
 import logging
+import math
 from enum import StrEnum
 from typing import Any
 
@@ -19,6 +26,7 @@ import httpx
 
 from studio402.backends.adapter import UpstreamAdapter
 from studio402.backends.base import (
+    Ask,
     BackendFailure,
     BackendJob,
     FailureCode,
@@ -37,6 +45,7 @@ from studio402.backends.http_common import (
     send,
     status_failure,
 )
+from studio402.catalog import CATALOG
 from studio402.media.sniff import sniff
 
 log = logging.getLogger(__name__)
@@ -47,6 +56,10 @@ DEFAULT_MODELS = {
     "grok-video/generate": "grok-imagine-video",
 }
 _VIDEO_ROUTE = "grok-video/generate"
+_EDIT_ROUTE = "grok/edit"
+MAX_EDIT_IMAGES = 3  # docs.x.ai multi-image editing: "up to three source images" (our catalog takes 5)
+SOURCE_MIMES = frozenset({"image/jpeg", "image/png", "image/webp"})  # ImageUrl in xAI's REST reference
+_SAME_RATIO = 0.02  # |log(a/b)| under which two aspect ratios are the same (4032x3024 is 4:3)
 _MODERATION_WORDS = ("moderat", "safety", "content policy", "content_policy")
 
 
@@ -64,6 +77,21 @@ class XaiBackend(UpstreamAdapter):
     unserved = "{name} does not serve {route}"
     gated = False
 
+    def refusal(self, ask: Ask) -> str | None:
+        """xAI's documented limits our catalog goes beyond: sources it cannot read, more than 3 edit sources,
+        and a ratio asked of a one-image edit (the output keeps the source's)."""
+        mimes = {i.mime for i in (*ask.inputs_at("images"), *ask.inputs_at("image"))} - {""}
+        if mimes - SOURCE_MIMES:
+            return f"xAI takes JPEG, PNG or WebP images, not {', '.join(sorted(mimes - SOURCE_MIMES))}"
+        if ask.route_key != _EDIT_ROUTE:
+            return None
+        count = max(len(ask.inputs_at("images")), len(ask.params.get("images") or ()))
+        if count > MAX_EDIT_IMAGES:
+            return f"xAI edits take at most {MAX_EDIT_IMAGES} source images ({count} given)"
+        if count == 1 and asked(ask, "aspect_ratio"):
+            return _kept_ratio_refusal(ask)
+        return None
+
     async def submit(self, job: BackendJob) -> Submitted:
         if job.route_key == _VIDEO_ROUTE:
             return await self._submit_video(job)
@@ -77,13 +105,15 @@ class XaiBackend(UpstreamAdapter):
             "prompt": job.params["prompt"],
             "n": 1,
             "response_format": "b64_json",
-            "aspect_ratio": job.params.get("aspect_ratio", "1:1"),
         }
         resolution = self._settings.options.get("image_resolution")
         if resolution:
             body["resolution"] = resolution
         images = [{"url": data_uri(m), "type": "image_url"} for m in job.inputs_at("images")]
         path = "images/edits" if images else "images/generations"
+        # An edit follows its first source's ratio; xAI takes `aspect_ratio` only with several sources.
+        if not images or (len(images) > 1 and asked(job, "aspect_ratio")):
+            body["aspect_ratio"] = job.params.get("aspect_ratio", "1:1")
         if len(images) == 1:
             body["image"] = images[0]
         elif images:
@@ -176,6 +206,32 @@ class XaiBackend(UpstreamAdapter):
 
     async def cancel(self, job: BackendJob, upstream_id: str) -> None:
         log.info("%s: no upstream cancel for video requests; %s is left to finish", self.name, upstream_id)
+
+
+def asked(request: Ask | BackendJob, name: str) -> bool:
+    """Whether the caller chose `name`. The canonical body fills the route's defaults, so a value equal to
+    the default reads as not asked (an explicit default cannot be told apart): an edit then follows its
+    source, which is what a caller who did not choose wants."""
+    if name not in request.params:
+        return False
+    field = CATALOG.get(request.model, request.operation).input.model_fields.get(name)
+    return field is None or request.params[name] != field.default
+
+
+def _kept_ratio_refusal(ask: Ask) -> str | None:
+    """A one-image edit keeps its source's ratio: another ratio asked for cannot be served."""
+    source = ask.inputs_at("images")
+    if not source or not source[0].width or not source[0].height:
+        return None  # size unknown here: sent without a ratio, the output follows the source
+    width, height = source[0].width, source[0].height
+    wanted = str(ask.params["aspect_ratio"])
+    w, h = (float(x) for x in wanted.split(":"))
+    if abs(math.log((width / height) / (w / h))) <= _SAME_RATIO:
+        return None
+    return (
+        f"an xAI edit of one image keeps its aspect ratio ({width}x{height}); aspect_ratio {wanted} "
+        "needs 2 or 3 source images (or leave it out)"
+    )
 
 
 def _inline_image(text: str) -> tuple[str | None, bytes]:
