@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from studio402.backends.base import Ask
 from studio402.backends.factory import build_backend
 from studio402.backends.fal import FalBackend
 from studio402.config import ProviderSettings
@@ -22,7 +23,6 @@ from tests.backends.upstream_support import (
     fake_fixtures,
     geometry_of,
     harness_for,
-    image_size,
     mp4_input,
     png_input,
     provider,
@@ -38,16 +38,13 @@ VEO = {"prompt": "a hummingbird", "durationSeconds": "6", "aspectRatio": "9:16"}
 VEO_APP = "fal-ai/veo3.1/fast"
 MODELS = {
     "veo-3.1-fast": VEO_APP,
-    "nano-banana/generate": "fal-ai/nano-banana-2",
-    "nano-banana/edit": "fal-ai/nano-banana-2/edit",
-    "seedance-fast/i2v": "bytedance/seedance-2.0/fast/r2v",
+    "veo-3.1": "fal-ai/veo3.1/image-to-video",  # a mode endpoint is read as its base
+    "nano-banana": "fal-ai/nano-banana-2",
+    "nano-banana-pro": "fal-ai/nano-banana-pro",
+    "seedance-fast": "bytedance/seedance-2.0/fast",
 }
-OPTIONS = {
-    "inputs": {
-        "veo-3.1-fast": {"templates": {"duration": "{}s"}},
-        "nano-banana": {"rename": {"thinkingLevel": ""}},
-    }
-}
+FIRST, LAST = "https://x.example/first.png", "https://x.example/last.png"
+REFS = ["https://x.example/r1.png", "https://x.example/r2.png"]
 
 
 server, fake = fake_fixtures(
@@ -56,8 +53,12 @@ server, fake = fake_fixtures(
 
 
 def fal(fake: FakeFal, **changes: Any) -> dict[str, FalBackend]:
-    settings = {"models": MODELS, "options": OPTIONS, **changes}
+    settings = {"models": MODELS, **changes}
     return {"fal": FalBackend("fal", provider("fal", fake.base_url, **settings))}
+
+
+def endpoint_of(fake: FakeFal) -> str:
+    return list(fake.tasks.values())[-1].path
 
 
 async def test_video_through_a_subpath_endpoint(fake: FakeFal, tmp_path: Path) -> None:
@@ -67,7 +68,7 @@ async def test_video_through_a_subpath_endpoint(fake: FakeFal, tmp_path: Path) -
         assert video_size(await h.result_bytes(ended)) == geometry_of("veo-3.1-fast/generate", VEO)
     assert sent(fake) == {
         "prompt": "a hummingbird",
-        "duration": "6s",
+        "duration": "6s",  # fal's DurationEnum: "4s" | "6s" | "8s"
         "aspect_ratio": "9:16",
         "resolution": "720p",
     }
@@ -75,21 +76,103 @@ async def test_video_through_a_subpath_endpoint(fake: FakeFal, tmp_path: Path) -
     assert ended.upstream_id == f"{VEO_APP}/requests/{task.id}" and task.path == VEO_APP
 
 
-async def test_image_with_a_field_dropped_by_the_operator(tmp_path: Path) -> None:
-    body = {"prompt": "a teapot", "imageSize": "1K", "aspectRatio": "4:3"}
-    size = geometry_of("nano-banana/generate", body)
-    schema = {"fal-ai/nano-banana-2": ("prompt", "aspect_ratio", "resolution")}
-    server = FakeFal(Scenario(media="image", size=size), schemas=schema)
-    async with server.running(), harness_for(tmp_path, fal(server)) as h:
-        ended = await h.run((await h.submit("nano-banana/generate", body)).id)
-        assert_complete(ended)
-        assert image_size(await h.result_bytes(ended)) == size
-    assert sent(server) == {"prompt": "a teapot", "aspect_ratio": "4:3", "resolution": "1K"}
+@pytest.mark.parametrize(
+    ("body", "inputs", "endpoint", "fields"),
+    [
+        ({}, [], "fal-ai/veo3.1", set()),
+        ({"image": FIRST}, [("image",)], "fal-ai/veo3.1/image-to-video", {"image_url"}),
+        (
+            {"image": FIRST, "lastFrame": LAST},
+            [("image",), ("lastFrame",)],
+            "fal-ai/veo3.1/first-last-frame-to-video",
+            {"first_frame_url", "last_frame_url"},
+        ),
+        (
+            {"referenceImages": REFS, "durationSeconds": "8", "aspectRatio": "16:9"},
+            [("referenceImages", 0), ("referenceImages", 1)],
+            "fal-ai/veo3.1/reference-to-video",
+            {"image_urls"},
+        ),
+    ],
+)
+async def test_each_veo_mode_goes_to_its_own_endpoint(
+    fake: FakeFal,
+    tmp_path: Path,
+    body: dict[str, Any],
+    inputs: list[tuple[str | int, ...]],
+    endpoint: str,
+    fields: set[str],
+) -> None:
+    request = {**VEO, "negativePrompt": "blur", **body}
+    media = [png_input(loc) for loc in inputs]
+    async with harness_for(tmp_path, fal(fake)) as h:
+        assert_complete(await h.run((await h.submit("veo-3.1/generate", request, inputs=media)).id))
+    assert endpoint_of(fake) == endpoint
+    got = sent(fake)
+    assert fields <= set(got) and got["duration"].endswith("s")
+    images = [u for f in sorted(fields) for u in (got[f] if isinstance(got[f], list) else [got[f]])]
+    assert sorted(decode_data_uri(u) or ("", b"") for u in images) == sorted(
+        ("image/png", m.data) for m in media
+    )
+    # the reference endpoint lists no negative_prompt: it is not sent there
+    assert ("negative_prompt" in got) is (endpoint != "fal-ai/veo3.1/reference-to-video")
+
+
+async def test_veo_fast_reference_is_refused_before_anything_is_paid(fake: FakeFal, tmp_path: Path) -> None:
+    """fal has no Veo 3.1 Fast reference-to-video endpoint: the route refuses before the 402."""
+    body = {**VEO, "referenceImages": REFS, "durationSeconds": "8"}
+    backend = fal(fake)["fal"]
+    assert backend.refusal(Ask("veo-3.1-fast", "generate", body)) is not None
+    assert backend.refusal(Ask("veo-3.1", "generate", body)) is None
+    assert backend.refusal(Ask("veo-3.1-fast", "generate", VEO)) is None
+    refs = [png_input(("referenceImages", 0)), png_input(("referenceImages", 1))]
+    async with harness_for(tmp_path, {"fal": backend}) as h:
+        ended = await h.run((await h.submit("veo-3.1-fast/generate", body, inputs=refs)).id)
+    assert_failed(ended, "backend_unavailable")
+    assert fake.attempts == 0
+
+
+@pytest.mark.parametrize(("size", "resolution"), [("512", "0.5K"), ("1K", "1K"), ("4K", "4K")])
+async def test_nano_banana_sizes_in_fal_words(
+    fake: FakeFal, tmp_path: Path, size: str, resolution: str
+) -> None:
+    body = {"prompt": "a teapot", "imageSize": size, "aspectRatio": "4:3", "thinkingLevel": "high"}
+    fake.scenario = Scenario(media="image", size=geometry_of("nano-banana/generate", body))
+    async with harness_for(tmp_path, fal(fake)) as h:
+        assert_complete(await h.run((await h.submit("nano-banana/generate", body)).id))
+    assert sent(fake) == {
+        "prompt": "a teapot",
+        "aspect_ratio": "4:3",
+        "resolution": resolution,
+        "thinking_level": "high",  # Nano Banana 2 lists it
+    }
+
+
+async def test_defaults_an_endpoint_does_not_list_are_not_sent(fake: FakeFal, tmp_path: Path) -> None:
+    """thinking_level is a Nano Banana 2 input only; camera_fixed is in no Seedance endpoint of fal."""
+    models = {**MODELS, "nano-banana": "fal-ai/nano-banana-pro"}
+    seedance = {"prompt": "a kite", "camera_fixed": True, "seed": 7}
+    async with harness_for(tmp_path, fal(fake, models=models)) as h:
+        fake.scenario.media = "image"
+        assert_complete(await h.run((await h.submit("nano-banana/generate", {"prompt": "x"})).id))
+        assert sent(fake) == {"prompt": "x", "aspect_ratio": "1:1", "resolution": "1K"}
+        fake.scenario.media = "video"
+        assert_complete(await h.run((await h.submit("seedance-fast/t2v", seedance)).id))
+    assert endpoint_of(fake) == "bytedance/seedance-2.0/fast/text-to-video"
+    assert sent(fake) == {
+        "prompt": "a kite",
+        "duration": "5",
+        "aspect_ratio": "16:9",
+        "resolution": "720p",
+        "seed": 7,
+        "generate_audio": False,
+    }
 
 
 async def test_media_inputs_map_to_fal_fields(fake: FakeFal, tmp_path: Path) -> None:
     images = [png_input(("images", 0)), png_input(("images", 1))]
     refs = [png_input(("urls", 0)), mp4_input(("urls", 1))]
+    keyframes = [png_input(("urls", 0)), png_input(("urls", 1))]
     seedance = {
         "prompt": "@image1 like @video1",
         "mode": "reference",
@@ -100,13 +183,54 @@ async def test_media_inputs_map_to_fal_fields(fake: FakeFal, tmp_path: Path) -> 
         fake.scenario.media = "image"
         edit = {"prompt": "merge", "images": ["https://x.example/1.png", "https://x.example/2.png"]}
         assert_complete(await h.run((await h.submit("nano-banana/edit", edit, inputs=images)).id))
+        assert endpoint_of(fake) == "fal-ai/nano-banana-2/edit"  # the edit mode of the configured base
         assert [decode_data_uri(u) for u in sent(fake)["image_urls"]] == [
             ("image/png", i.data) for i in images
         ]
         fake.scenario.media = "video"
-        assert_complete(await h.run((await h.submit("seedance-fast/i2v", seedance, inputs=refs)).id))
-    assert sent(fake)["video_urls"] == [refs[1].url] and len(sent(fake)["image_urls"]) == 1
-    assert {"mode", "url_media_types", "urls"}.isdisjoint(sent(fake))
+        ended = await h.run((await h.submit("seedance-fast/i2v", seedance, inputs=refs)).id)
+        assert_complete(ended)
+        assert endpoint_of(fake) == "bytedance/seedance-2.0/fast/reference-to-video"
+        assert sent(fake)["video_urls"] == [refs[1].url] and len(sent(fake)["image_urls"]) == 1
+        assert sent(fake)["prompt"] == "@Image1 like @Video1"  # fal's documented spelling
+        assert {"mode", "url_media_types", "urls"}.isdisjoint(sent(fake))
+        keyframe = {"prompt": "go", "urls": ["https://x.example/a.png", "https://x.example/b.png"]}
+        assert_complete(await h.run((await h.submit("seedance-fast/i2v", keyframe, inputs=keyframes)).id))
+    assert endpoint_of(fake) == "bytedance/seedance-2.0/fast/image-to-video"
+    assert {"image_url", "end_image_url"} <= set(sent(fake))
+
+
+@pytest.mark.parametrize(
+    "extra", [{"resolution": "1280x720"}, {"upscaleResolution": "4k", "outputResolution": "1080p"}]
+)
+def test_seedance_options_fal_lacks_are_refused(extra: dict[str, Any]) -> None:
+    backend = FalBackend(
+        "fal", provider("fal", "http://fal.invalid", models={"seedance": "bytedance/seedance-2.0"})
+    )
+    assert backend.refusal(Ask("seedance", "t2v", {"prompt": "x", **extra})) is not None
+    assert backend.refusal(Ask("seedance", "t2v", {"prompt": "x"})) is None
+
+
+async def test_unknown_endpoints_keep_the_generic_mapping_and_the_operators_list(tmp_path: Path) -> None:
+    """An endpoint we do not know gets the generic mapping; `options.accepts` limits it to its schema."""
+    schema = {
+        "type": "object",
+        "properties": {"prompt": {"type": "string"}},
+        "required": ["prompt"],
+        "additionalProperties": False,
+    }
+    server = FakeFal(Scenario(media="image", size=(64, 64)))
+    server.schemas = {**server.schemas, "acme/imagine": schema}
+    models = {"grok/generate": "acme/imagine"}
+    async with server.running():
+        async with harness_for(tmp_path, fal(server, models=models)) as h:
+            ended = await h.run((await h.submit("grok/generate", {"prompt": "x"})).id)
+        assert_failed(ended, "invalid_request")  # aspect_ratio went along: nothing said it is not taken
+        options = {"accepts": {"acme/imagine": ["prompt"]}}
+        (tmp_path / "2").mkdir()
+        async with harness_for(tmp_path / "2", fal(server, models=models, options=options)) as h:
+            assert_complete(await h.run((await h.submit("grok/generate", {"prompt": "x"})).id))
+    assert sent(server) == {"prompt": "x"}
 
 
 @pytest.mark.parametrize(

@@ -7,15 +7,22 @@ under `/{owner}/{alias}/requests/{id}` without the endpoint subpath. The result 
 validation error of type `content_policy_violation`; image outputs carry `has_nsfw_concepts`. Cancel answers
 202 CANCELLATION_REQUESTED (queued requests are dropped, running ones only get the signal), 400
 ALREADY_COMPLETED, or 404 NOT_FOUND. Not reproduced: webhooks (`?fal_webhook=`) and their ED25519
-signatures."""
+signatures.
+
+Strict as fal: every submission is validated against the endpoint's published input schema (bundled in
+schemas/fal.json): an endpoint without one is 404, an unknown field, a missing required one, a value outside
+an enum or a limit is a 422 `{"detail": [{loc, msg, type}]}` as fal's pydantic apps answer."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator
+from functools import cache
+from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
@@ -46,37 +53,59 @@ def validation_error(field: str, msg: str, kind: str) -> JSONResponse:
     return json_error(422, {"detail": [{"loc": ["body", field], "msg": msg, "type": kind}]})
 
 
+@cache
+def published_schemas() -> dict[str, dict[str, Any]]:
+    """endpoint id -> its published input schema (JSON Schema), from the bundled test data."""
+    text = (Path(__file__).parent / "schemas" / "fal.json").read_text()
+    endpoints: dict[str, dict[str, Any]] = json.loads(text)["endpoints"]
+    return endpoints
+
+
+def _pydantic_error(error: Any) -> tuple[str, str, str]:
+    """(field, msg, type) of a schema violation (a jsonschema_rs error), in the words of a pydantic v2 app."""
+    field = ".".join(str(p) for p in error.instance_path) or "input"
+    kind = error.kind
+    if isinstance(kind, jsonschema_rs.ValidationErrorKind.AdditionalProperties):
+        return str(kind.unexpected[0]), "Extra inputs are not permitted", "extra_forbidden"
+    if isinstance(kind, jsonschema_rs.ValidationErrorKind.Required):
+        return str(kind.property), "Field required", "missing"
+    if isinstance(kind, jsonschema_rs.ValidationErrorKind.Enum):
+        return field, "Input should be " + ", ".join(repr(v) for v in kind.options), "enum"
+    if isinstance(kind, jsonschema_rs.ValidationErrorKind.MaxItems):
+        return field, f"List should have at most {kind.limit} items", "too_long"
+    if isinstance(kind, jsonschema_rs.ValidationErrorKind.MinItems):
+        return field, f"List should have at least {kind.limit} items", "too_short"
+    return field, str(error.message), "value_error"
+
+
 def _url_problem(key: str, value: Any) -> str | None:
     if key.endswith("_urls"):
-        if not isinstance(value, list) or not value:
-            return "must be a non-empty list of URLs"
         return next((p for p in (_url_problem(key[:-1], v) for v in value) if p), None)
-    if "image" in key:
+    if "image" in key or "frame" in key:
         return image_ref_problem(value)
     if is_http_url(value) or (isinstance(value, str) and decode_data_uri(value) is not None):
         return None
     return "must be an http(s) URL or a base64 data URI"
 
 
-def input_problem(body: Any, allowed: Sequence[str] | None) -> JSONResponse | None:
+def input_problem(body: Any, schema: dict[str, Any]) -> JSONResponse | None:
     if not isinstance(body, dict):
         return detail(422, "the input must be a JSON object")
-    if not isinstance(body.get("prompt"), str) or not body["prompt"].strip():
-        return validation_error("prompt", "field required", "value_error.missing")
+    errors = list(jsonschema_rs.validator_for(schema).iter_errors(body))
+    if errors:
+        return validation_error(*_pydantic_error(errors[0]))
+    if not body["prompt"].strip():
+        return validation_error("prompt", "String should have at least 1 character", "string_too_short")
     for key, value in body.items():
-        if allowed is not None and key not in allowed:
-            return validation_error(key, "extra fields not permitted", "value_error.extra")
         problem = _url_problem(key, value) if key.endswith(("_url", "_urls")) else None
         if problem:
-            return validation_error(key, problem, "value_error.url")
+            return validation_error(key, problem, "url_parsing")
     return None
 
 
 class FakeFal(FakeUpstream):
-    def __init__(
-        self, scenario: Scenario | None = None, *, schemas: Mapping[str, Sequence[str]] | None = None
-    ) -> None:
-        self.schemas = dict(schemas or {})  # endpoint id -> accepted input fields (others: 422)
+    def __init__(self, scenario: Scenario | None = None) -> None:
+        self.schemas = published_schemas()  # endpoint id -> input schema (other endpoints: 404)
         self.cancel_answers: list[str] = []
         super().__init__(scenario)
 
@@ -112,10 +141,11 @@ class FakeFal(FakeUpstream):
             await asyncio.sleep(self.scenario.delay)
         if refused is not None:
             return self._refused(refused)
-        if endpoint.count("/") < 1:
+        schema = self.schemas.get(endpoint)
+        if schema is None:
             return detail(404, f"Application '{endpoint}' not found")
         body = await json_body(request)
-        problem = input_problem(body, self.schemas.get(endpoint))
+        problem = input_problem(body, schema)
         if problem is not None:
             return problem
         task = self.new_task(body, path=endpoint)

@@ -9,23 +9,48 @@
 
 Status and result paths hold no endpoint subpath (fal_client builds them the same way, with an optional
 `workflows/` or `comfy/` namespace). The upstream id we persist is "{endpoint}/requests/{request id}", so a
-restart rebuilds every URL from the stored string alone. Inputs follow the generic mapping of `hosted_io`
-(defaults below: fal's snake_case names, `image_url`, `image_urls`, `end_image_url`, ...), overridable per
-route in `options.inputs`. `options.request_timeout` sends X-Fal-Request-Timeout (a start deadline) and
-`options.priority` X-Fal-Queue-Priority."""
+restart rebuilds every URL from the stored string alone.
+
+fal serves each mode of a model as its own endpoint (Veo's image-to-video, first-last-frame-to-video, ...):
+`fal_endpoints` picks the endpoint of a request's mode from the configured base, fits the inputs to that
+endpoint's published schema (names, "6s" durations, "0.5K") and drops what it does not list; a mode fal does
+not serve is refused before payment (`refusal`). Other endpoints get the generic mapping of `hosted_io`
+(fal's snake_case names, `image_url`, `image_urls`, `end_image_url`, ...), limited to `options.accepts`
+when the operator lists their inputs. `options.inputs` overrides the mapping per route or model;
+`options.request_timeout` sends X-Fal-Request-Timeout (a start deadline) and `options.priority`
+X-Fal-Queue-Priority."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 import httpx
 
 from studio402.backends.adapter import UpstreamAdapter
-from studio402.backends.base import BackendFailure, BackendJob, FailureCode, Poll, Submitted, UpstreamStatus
+from studio402.backends.base import (
+    Ask,
+    BackendFailure,
+    BackendJob,
+    FailureCode,
+    Poll,
+    Submitted,
+    UpstreamStatus,
+)
+from studio402.backends.fal_endpoints import Target, target
+from studio402.backends.fal_replicate_inputs import accepts_option
 from studio402.backends.hosted_io import InputMap, check_input_options, flagged, input_map, media_urls
-from studio402.backends.http_common import error_text, final, json_object, parsed_json, send, status_failure
+from studio402.backends.http_common import (
+    error_text,
+    final,
+    json_object,
+    parsed_json,
+    send,
+    status_failure,
+    upstream_model,
+)
 from studio402.config import ProviderSettings
 
 log = logging.getLogger(__name__)
@@ -97,6 +122,26 @@ class FalBackend(UpstreamAdapter):
     def __init__(self, name: str, settings: ProviderSettings) -> None:
         super().__init__(name, settings)
         check_input_options(FAL_INPUTS, settings.options)
+        self._accepts = accepts_option(settings.options)
+
+    def refusal(self, ask: Ask) -> str | None:
+        """A mode the configured model has no fal endpoint for, or an option fal's endpoint lacks."""
+        configured = upstream_model(self._settings, ask.route_key, self.default_models)
+        return None if configured is None else target(configured, ask.operation, ask.params).refusal
+
+    def _target(self, job: BackendJob) -> Target:
+        found = target(self._model(job), job.operation, job.params)
+        if found.refusal is not None:  # the runner asks `refusal` first: this only guards direct calls
+            raise BackendFailure(FailureCode.UNAVAILABLE, f"{self.name}: {found.refusal}")
+        return found
+
+    def _body(self, job: BackendJob, found: Target) -> dict[str, Any]:
+        base = FAL_INPUTS if found.published is None else found.published.fit(FAL_INPUTS)
+        body = input_map(base, self._settings.options, job.route_key).build(job)
+        extra = self._accepts.get(found.endpoint)
+        if found.published is not None:
+            return found.published.keep(body, extra or frozenset())
+        return body if extra is None else {k: v for k, v in body.items() if k in extra}
 
     def _submit_headers(self) -> dict[str, str]:
         headers = self._headers()
@@ -108,10 +153,12 @@ class FalBackend(UpstreamAdapter):
         return headers
 
     async def submit(self, job: BackendJob) -> Submitted:
-        endpoint = self._model(job).strip("/")
-        body = input_map(FAL_INPUTS, self._settings.options, job.route_key).build(job)
-        answer = await self._create(endpoint, json=body, headers=self._submit_headers())
-        return Submitted(str(FalRequest(endpoint, self._answer_id(answer.get("request_id"), "request_id"))))
+        found = self._target(job)
+        answer = await self._create(
+            found.endpoint, json=self._body(job, found), headers=self._submit_headers()
+        )
+        request_id = self._answer_id(answer.get("request_id"), "request_id")
+        return Submitted(str(FalRequest(found.endpoint, request_id)))
 
     async def poll(self, job: BackendJob, upstream_id: str) -> Poll:
         request = FalRequest.parse(upstream_id)
