@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from PIL import Image
 
+from studio402.backends.base import Ask
 from studio402.backends.dashscope import WanBackend
+from studio402.catalog.base import InputFacts
+from studio402.catalog.fields import MediaKind
 from studio402.jobs.model import JobStatus
 from studio402.jobs.runner import job_seed
 from tests.backends.upstream_support import (
@@ -29,6 +34,7 @@ from tests.backends.upstream_support import (
 )
 from tests.fakes.dashscope import SYNTHESIS, FakeDashScope
 from tests.fakes.fake_server import API_KEY, Outcome, Scenario, decode_data_uri
+from tests.fakes.schema_check import issues
 
 T2V = {
     "prompt": "a lantern festival",
@@ -74,7 +80,7 @@ async def test_t2v_maps_every_option_and_stores_the_requested_size(
 async def test_i2v_sends_the_first_frame_inline_and_the_soundtrack_by_url(
     fake: FakeDashScope, tmp_path: Path
 ) -> None:
-    first, audio = png_input(("image",), (160, 90)), audio_input(("audioUrl",))
+    first, audio = png_input(("image",), (640, 360)), audio_input(("audioUrl",))
     body = {**I2V, "audioUrl": "https://x.example/song.wav", "seed": 99}
     async with harness_for(tmp_path, wan(fake)) as h:
         ended = await h.run((await h.submit("wan-2.6/i2v", body, inputs=[first, audio])).id)
@@ -86,7 +92,7 @@ async def test_i2v_sends_the_first_frame_inline_and_the_soundtrack_by_url(
 
 
 async def test_inline_images_can_be_turned_off(fake: FakeDashScope, tmp_path: Path) -> None:
-    first = png_input(("image",), (160, 90))
+    first = png_input(("image",), (640, 360))
     async with harness_for(tmp_path, wan(fake, options={"inline_images": False})) as h:
         assert_complete(await h.run((await h.submit("wan-2.6/i2v", I2V, inputs=[first])).id))
     assert sent(fake)["input"]["img_url"] == first.url
@@ -185,3 +191,77 @@ async def test_wrong_key_is_an_auth_failure(fake: FakeDashScope, tmp_path: Path)
     async with harness_for(tmp_path, wan(fake, api_key="wrong")) as h:
         assert_failed(await h.run((await h.submit("wan-2.6/t2v", T2V)).id), "upstream_auth")
     assert fake.attempts == 0
+
+
+def frame(width: int, height: int, size: int = 50_000, mime: str = "image/png") -> InputFacts:
+    return InputFacts(("image",), MediaKind.IMAGE, mime, size, width, height)
+
+
+def refusal(route: str, params: dict[str, Any], *inputs: InputFacts, **options: Any) -> str | None:
+    backend = WanBackend("dashscope", provider("dashscope", "http://127.0.0.1:9", options=options))
+    model, operation = route.split("/")
+    return backend.refusal(Ask(model, operation, params, inputs))
+
+
+@pytest.mark.parametrize(
+    ("route", "params", "refused"),
+    [
+        ("wan-2.6/t2v", {"prompt": "p" * 1500}, False),
+        ("wan-2.6/t2v", {"prompt": "p" * 1501}, True),  # Wan 2.6 cuts prompts after 1,500 characters
+        ("wan-2.6/i2v", {"prompt": "p" * 1501}, True),
+        ("wan-2.6/t2v", {"prompt": "p", "negativePrompt": "n" * 500}, False),
+        ("wan-2.6/t2v", {"prompt": "p", "negativePrompt": "n" * 501}, True),  # cut after 500
+    ],
+)
+def test_prompts_wan_would_cut_are_refused_before_payment(
+    route: str, params: dict[str, Any], refused: bool
+) -> None:
+    reason = refusal(route, params)
+    assert (reason is not None) is refused, reason
+    assert reason is None or "characters" in reason
+
+
+async def test_a_prompt_wan_would_cut_is_never_submitted(fake: FakeDashScope, tmp_path: Path) -> None:
+    async with harness_for(tmp_path, wan(fake)) as h:
+        ended = await h.run((await h.submit("wan-2.6/t2v", {**T2V, "prompt": "p" * 1600})).id)
+    assert_failed(ended, "backend_unavailable")
+    assert fake.attempts == 0 and not fake.truncated
+
+
+@pytest.mark.parametrize(
+    ("facts", "inline", "refused"),
+    [
+        (frame(640, 360), True, False),
+        (frame(200, 200), True, False),  # enlarged to 360 x 360 before sending
+        (frame(200, 200), False, True),  # sent by URL: it would reach Wan as it is
+        (frame(2400, 1350), True, False),  # reduced to 2000 x 1125
+        (frame(2400, 1350), False, True),
+        (frame(1000, 1000, size=12_000_000), False, True),  # Wan takes at most 10 MB
+        (frame(1000, 1000, mime="image/gif"), False, True),
+        (frame(4000, 300), True, True),  # no scale puts both sides within 360-2000
+    ],
+)
+def test_first_frames_wan_cannot_take_are_refused_before_payment(
+    facts: InputFacts, inline: bool, refused: bool
+) -> None:
+    reason = refusal("wan-2.6/i2v", {"prompt": "p", "image": "https://x/a.png"}, facts, inline_images=inline)
+    assert (reason is not None) is refused, reason
+
+
+@pytest.mark.parametrize(("size", "sent_size"), [((160, 90), (640, 360)), ((2400, 1350), (2000, 1125))])
+async def test_a_first_frame_out_of_range_is_resized_for_wan(
+    fake: FakeDashScope, tmp_path: Path, size: tuple[int, int], sent_size: tuple[int, int]
+) -> None:
+    first = png_input(("image",), size)
+    async with harness_for(tmp_path, wan(fake)) as h:
+        assert_complete(await h.run((await h.submit("wan-2.6/i2v", I2V, inputs=[first])).id))
+    decoded = decode_data_uri(sent(fake)["input"]["img_url"])
+    assert decoded is not None
+    with Image.open(io.BytesIO(decoded[1])) as img:
+        assert img.size == sent_size
+
+
+def test_the_fake_checks_the_schema_and_frame_limits() -> None:
+    assert issues("dashscope_wan26.json", {"model": "wan2.6-t2v", "input": {"prompt": "x"}}) == []
+    body = {"model": "wan2.6-i2v", "input": {"prompt": "x", "img": "y"}, "parameters": {"fps": 24}}
+    assert {i.keyword for i in issues("dashscope_wan26.json", body)} == {"additionalProperties"}

@@ -1,16 +1,21 @@
 """A fake DashScope (Alibaba Model Studio) video-synthesis task API for Wan 2.6, per providers.md §8.
 
 Create requires `X-DashScope-Async: enable` (without it: 403 AccessDenied, as the real service answers
-synchronous calls to an async-only model) and validates the legacy-protocol body; `GET /api/v1/tasks/{id}`
-walks PENDING -> RUNNING -> SUCCEEDED | FAILED and answers `UNKNOWN` with HTTP 200 for ids it never issued;
+synchronous calls to an async-only model) and validates the legacy-protocol body against
+tests/fakes/schemas/dashscope_wan26.json and its limits (first frame: format, 360-2000 px, 10 MB). Prompts
+over the model's limit are cut as the real service does (silently: `truncated` records them);
+`GET /api/v1/tasks` lists tasks (the probe's read); `GET /api/v1/tasks/{id}` walks PENDING -> RUNNING ->
+SUCCEEDED | FAILED and answers `UNKNOWN` with HTTP 200 for ids it never issued;
 `POST /api/v1/tasks/{id}/cancel` works on PENDING tasks only. Errors are `{request_id, code, message}`.
 Output geometry: t2v from `size`; i2v keeps the first frame's aspect ratio at the `resolution` tier."""
 
 from __future__ import annotations
 
+import io
 import uuid
 from typing import Any
 
+from PIL import Image
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -21,40 +26,20 @@ from tests.fakes.fake_server import (
     FakeUpstream,
     Outcome,
     Phase,
+    Scenario,
+    decode_data_uri,
     image_aspect,
     image_ref_problem,
     is_http_url,
     json_body,
     json_error,
-    unknown_keys,
 )
+from tests.fakes.schema_check import issues, schema
 
 SYNTHESIS = "/api/v1/services/aigc/video-generation/video-synthesis"
-T2V_MODELS = ("wan2.6-t2v", "wan2.6-t2v-us")
-I2V_MODELS = ("wan2.6-i2v", "wan2.6-i2v-flash", "wan2.6-i2v-us")
-SIZES = (
-    "1280*720",
-    "720*1280",
-    "960*960",
-    "1088*832",
-    "832*1088",
-    "1920*1080",
-    "1080*1920",
-    "1440*1440",
-    "1632*1248",
-    "1248*1632",
-)
-INPUT_FIELDS = ("prompt", "negative_prompt", "img_url", "audio_url")
-PARAMETER_FIELDS = (
-    "size",
-    "resolution",
-    "duration",
-    "prompt_extend",
-    "shot_type",
-    "audio",
-    "watermark",
-    "seed",
-)
+SCHEMA = "dashscope_wan26.json"
+T2V_MODELS: tuple[str, ...] = tuple(schema(SCHEMA)["x-t2v-models"])
+LIMITS: dict[str, Any] = schema(SCHEMA)["x-limits"]
 TIERS = {"720P": 720, "1080P": 1080}
 
 
@@ -62,66 +47,52 @@ def ds_error(status: int, code: str, message: str, headers: dict[str, str] | Non
     return json_error(status, {"request_id": str(uuid.uuid4()), "code": code, "message": message}, headers)
 
 
-def _input_problem(model: str, inputs: Any) -> str | None:
-    if not isinstance(inputs, dict):
-        return "input must be an object"
-    extra = unknown_keys(inputs, INPUT_FIELDS)
-    if extra:
-        return f"unknown input fields: {extra}"
-    if model in T2V_MODELS and not (isinstance(inputs.get("prompt"), str) and inputs["prompt"].strip()):
-        return "input.prompt is required"
-    if model in T2V_MODELS and "img_url" in inputs:
-        return "img_url is not supported by text-to-video models"
-    if model in I2V_MODELS:
-        problem = image_ref_problem(inputs.get("img_url"))
-        if problem:
-            return f"input.img_url {problem}"
-    if "audio_url" in inputs and not is_http_url(inputs["audio_url"]):
-        return "input.audio_url must be an http(s) URL"
+def prompt_limit(model: str) -> int:
+    limits: dict[str, int] = LIMITS["prompt_chars"]
+    return next((n for family, n in limits.items() if model.startswith(family)), limits["default"])
+
+
+def image_dims(data: bytes) -> tuple[int, int]:
+    with Image.open(io.BytesIO(data)) as img:
+        return img.size
+
+
+def frame_problem(value: str) -> str | None:
+    """Why a first frame is refused (format, 360-2000 px per side, 10 MB); URLs are not fetched here."""
+    if is_http_url(value):
+        return None
+    decoded = decode_data_uri(value)
+    if decoded is None:
+        return "img_url must be an http(s) URL or a base64 data URI"
+    problem = image_ref_problem(value)
+    if problem:
+        return f"img_url {problem}"
+    mime, data = decoded
+    width, height = image_dims(data)
+    if mime not in LIMITS["frame_mimes"] or len(data) > LIMITS["frame_max_bytes"]:
+        return "img_url must be a JPEG, PNG, BMP or WEBP image of at most 10 MB"
+    if min(width, height) < LIMITS["frame_min_side"] or max(width, height) > LIMITS["frame_max_side"]:
+        return f"img_url is {width}x{height}: width and height must be within [360, 2000] pixels"
     return None
 
 
-def _parameters_problem(model: str, params: Any) -> str | None:
-    if not isinstance(params, dict):
-        return "parameters must be an object"
-    duration, seed = params.get("duration", 5), params.get("seed", 0)
-    checks = [
-        (
-            not unknown_keys(params, PARAMETER_FIELDS),
-            f"unknown parameters: {unknown_keys(params, PARAMETER_FIELDS)}",
-        ),
-        (type(duration) is int and 2 <= duration <= 15, "duration must be an integer 2-15"),
-        (type(seed) is int and 0 <= seed <= 2_147_483_647, "seed must be in [0, 2147483647]"),
-        (params.get("shot_type", "single") in ("single", "multi"), "shot_type must be single or multi"),
-        (
-            all(isinstance(params.get(k, True), bool) for k in ("prompt_extend", "watermark", "audio")),
-            "prompt_extend / watermark / audio must be booleans",
-        ),
-    ]
-    if model in T2V_MODELS:
-        checks.append(
-            (
-                params.get("size", "1280*720") in SIZES and "resolution" not in params,
-                "t2v takes `size` (e.g. 1280*720), not `resolution`",
-            )
-        )
-    else:
-        checks.append(
-            (
-                params.get("resolution", "720P") in TIERS and "size" not in params,
-                "i2v takes `resolution` 720P|1080P, not `size`",
-            )
-        )
-    return next((message for ok, message in checks if not ok), None)
-
-
 def body_problem(body: Any) -> str | None:
-    if not isinstance(body, dict):
-        return "the body must be a JSON object"
-    model = body.get("model")
-    if model not in T2V_MODELS + I2V_MODELS:
-        return f"Model not exist: {model}"
-    return _input_problem(model, body.get("input")) or _parameters_problem(model, body.get("parameters", {}))
+    found = issues(SCHEMA, body)
+    if found:
+        return f"{found[0].dotted or 'body'}: {found[0].message}"
+    model, inputs, params = body["model"], body["input"], body.get("parameters", {})
+    t2v = model in T2V_MODELS
+    if t2v and not str(inputs.get("prompt", "")).strip():
+        return "input.prompt is required"
+    if t2v and "img_url" in inputs:
+        return "img_url is not supported by text-to-video models"
+    if not t2v and "img_url" not in inputs:
+        return "input.img_url is required"
+    if t2v and "resolution" in params:
+        return "t2v takes `size` (e.g. 1280*720), not `resolution`"
+    if not t2v and "size" in params:
+        return "i2v takes `resolution` 720P|1080P, not `size`"
+    return frame_problem(inputs["img_url"]) if "img_url" in inputs else None
 
 
 def output_size(body: dict[str, Any]) -> tuple[int, int]:
@@ -135,9 +106,14 @@ def output_size(body: dict[str, Any]) -> tuple[int, int]:
 
 
 class FakeDashScope(FakeUpstream):
+    def reset(self, scenario: Scenario | None = None) -> None:
+        super().reset(scenario)
+        self.truncated: list[str] = []  # fields the real service would have cut short
+
     def routes(self) -> list[BaseRoute]:
         return [
             Route(SYNTHESIS, self._create, methods=["POST"]),
+            Route("/api/v1/tasks", self._list, methods=["GET"]),
             Route("/api/v1/tasks/{task_id}", self._get, methods=["GET"]),
             Route("/api/v1/tasks/{task_id}/cancel", self._cancel, methods=["POST"]),
         ]
@@ -155,6 +131,26 @@ class FakeDashScope(FakeUpstream):
     def _unauthorized(self) -> JSONResponse:
         return ds_error(401, "InvalidApiKey", "Invalid API-key provided.")
 
+    def _cut_prompts(self, body: dict[str, Any]) -> None:
+        """The real service takes a prompt over its limit and silently generates from its beginning."""
+        inputs = body["input"]
+        for field, limit in (
+            ("prompt", prompt_limit(body["model"])),
+            ("negative_prompt", LIMITS["negative_prompt_chars"]),
+        ):
+            if len(inputs.get(field, "")) > limit:
+                self.truncated.append(field)
+                inputs[field] = inputs[field][:limit]
+
+    async def _list(self, request: Request) -> Response:
+        """GET /tasks (the SDK's `VideoSynthesis.list`): the probe's cheap authenticated read."""
+        if not self.bearer_ok(request):
+            return self._unauthorized()
+        size = int(request.query_params.get("page_size", "10"))
+        return JSONResponse(
+            {"request_id": str(uuid.uuid4()), "data": [], "total": 0, "page_no": 1, "page_size": size}
+        )
+
     async def _create(self, request: Request) -> Response:
         if not self.bearer_ok(request):
             return self._unauthorized()
@@ -169,6 +165,7 @@ class FakeDashScope(FakeUpstream):
             return ds_error(400, "InvalidParameter", problem)
         if self.scenario.outcome is Outcome.MODERATED and "forbidden" in body["input"].get("prompt", ""):
             return ds_error(400, "DataInspectionFailed", "Input data may contain inappropriate content.")
+        self._cut_prompts(body)
         task = self.new_task(body, size=output_size(body))
         return JSONResponse(
             {"request_id": str(uuid.uuid4()), "output": {"task_id": task.id, "task_status": "PENDING"}}

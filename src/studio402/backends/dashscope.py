@@ -9,20 +9,38 @@
 UNKNOWN comes with HTTP 200 for an id the account cannot see: terminal UPSTREAM_NOT_FOUND. Errors are
 `{request_id, code, message}`: `DataInspectionFailed` is a moderation refusal, `Throttling*` comes with 429,
 `Arrearage` means the operator's account is out of funds. The first frame goes inline as a data URI
-(`options.inline_images = false` sends our signed URL), the soundtrack always as our signed URL."""
+(`options.inline_images = false` sends our signed URL), the soundtrack always as our signed URL.
+
+Limits checked before anyone pays (`refusal`): Wan silently cuts a prompt after its model's limit (wan2.6:
+1,500 characters; wan2.5: 2,000; earlier: 800) and a negative prompt after 500, so longer ones are refused;
+the first frame must be JPEG/PNG/BMP/WEBP, 360-2000 px per side, at most 10 MB: inline frames out of range
+are resized (ratio kept) and re-encoded, a frame sent by URL must already fit."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from enum import StrEnum
 from typing import Any
 
 import httpx
+from PIL import Image
 
 from studio402.backends.adapter import UpstreamAdapter
-from studio402.backends.base import BackendFailure, BackendJob, FailureCode, Poll, Submitted, UpstreamStatus
+from studio402.backends.base import (
+    Ask,
+    BackendFailure,
+    BackendJob,
+    FailureCode,
+    MediaInput,
+    Poll,
+    Submitted,
+    UpstreamStatus,
+)
 from studio402.backends.hosted_io import inline_images, media_ref, member, task_failure
-from studio402.backends.http_common import final, parsed_json, status_failure
+from studio402.backends.http_common import encode_base64, final, parsed_json, status_failure, upstream_model
+from studio402.catalog.base import InputFacts
+from studio402.media.image import encode_image, load_image
 
 log = logging.getLogger(__name__)
 DEFAULT_BASE = "https://dashscope-intl.aliyuncs.com/api/v1"
@@ -30,6 +48,13 @@ SYNTHESIS = "services/aigc/video-generation/video-synthesis"
 ASYNC_HEADER = "X-DashScope-Async"
 DEFAULT_MODELS = {"wan-2.6/t2v": "wan2.6-t2v", "wan-2.6/i2v": "wan2.6-i2v"}
 MAX_SEED = 2_147_483_647
+# Prompt limits per model family, in characters (Alibaba's Wan API reference); longer ones are cut silently.
+PROMPT_LIMITS = (("wan2.6", 1500), ("wan2.5", 2000))
+DEFAULT_PROMPT_LIMIT = 800  # wan2.2 / wan2.1
+NEGATIVE_PROMPT_LIMIT = 500
+FRAME_MIN_SIDE, FRAME_MAX_SIDE = 360, 2000
+FRAME_MAX_BYTES = 10 * 1024 * 1024
+FRAME_MIMES = frozenset({"image/jpeg", "image/png", "image/bmp", "image/webp"})
 _MODERATION_CODES = frozenset({"DataInspectionFailed", "DataInspection", "IPInfringementSuspect"})
 _CODE_FAILURES = {
     "Arrearage": FailureCode.UNAVAILABLE,
@@ -66,6 +91,58 @@ def code_failure(code: str) -> FailureCode | None:
     return _CODE_FAILURES.get(code.split(".", 1)[0])
 
 
+def prompt_limit(model: str) -> int:
+    return next((n for family, n in PROMPT_LIMITS if model.startswith(family)), DEFAULT_PROMPT_LIMIT)
+
+
+def frame_fits(width: int, height: int, size: int, mime: str) -> bool:
+    sides_ok = FRAME_MIN_SIDE <= min(width, height) and max(width, height) <= FRAME_MAX_SIDE
+    return sides_ok and size <= FRAME_MAX_BYTES and mime in FRAME_MIMES
+
+
+def frame_scale(width: int, height: int) -> float | None:
+    """The factor bringing both sides within 360-2000 px (1.0 when they are), None when no factor can."""
+    if max(width, height) / min(width, height) > FRAME_MAX_SIDE / FRAME_MIN_SIDE:
+        return None
+    if max(width, height) > FRAME_MAX_SIDE:
+        return FRAME_MAX_SIDE / max(width, height)
+    return max(1.0, FRAME_MIN_SIDE / min(width, height))
+
+
+def frame_refusal(frame: InputFacts, *, inline: bool) -> str | None:
+    if frame.width is None or frame.height is None:
+        return None  # unknown before payment: the upstream decides
+    if frame_scale(frame.width, frame.height) is None:
+        return f"the first frame is {frame.width}x{frame.height}: Wan needs 360-2000 px per side"
+    if not inline and not frame_fits(frame.width, frame.height, frame.size, frame.mime):
+        return "a first frame sent by URL must be JPEG/PNG/BMP/WEBP, 360-2000 px per side and at most 10 MB"
+    return None
+
+
+def fit_frame(data: bytes) -> tuple[bytes, str]:
+    """The frame within Wan's limits: resized with its ratio kept, PNG (JPEG when PNG is over 10 MB)."""
+    img = load_image(data)
+    scale = frame_scale(*img.size)
+    if scale is None:
+        raise BackendFailure(FailureCode.UNAVAILABLE, "no scale puts the first frame within 360-2000 px")
+    if scale != 1.0:
+        size = tuple(min(FRAME_MAX_SIDE, max(FRAME_MIN_SIDE, round(s * scale))) for s in img.size)
+        img = img.resize((size[0], size[1]), Image.Resampling.LANCZOS)
+    png = encode_image(img, "png")
+    if len(png) <= FRAME_MAX_BYTES:
+        return png, "image/png"
+    return encode_image(img.convert("RGB"), "jpeg", quality=90), "image/jpeg"
+
+
+async def frame_ref(media: MediaInput, *, inline: bool) -> str:
+    """The first frame as Wan takes it: inline (resized if out of range) or our signed URL."""
+    size = (media.width or 0, media.height or 0)
+    if not inline or frame_fits(*size, len(media.data), media.mime):
+        return media_ref(media, inline=inline)
+    data, mime = await asyncio.to_thread(fit_frame, media.data)
+    return f"data:{mime};base64,{encode_base64(data)}"
+
+
 class WanBackend(UpstreamAdapter):
     default_url = DEFAULT_BASE
     default_models = DEFAULT_MODELS
@@ -73,14 +150,26 @@ class WanBackend(UpstreamAdapter):
     unserved = "{name} does not serve {route}"
     gated = False
 
-    def _body(self, job: BackendJob) -> dict[str, Any]:
+    def refusal(self, ask: Ask) -> str | None:
+        model = upstream_model(self._settings, ask.route_key, self.default_models)
+        if model is None:
+            return None  # not ours to serve: the submission refuses it
+        limit = prompt_limit(model)
+        if len(str(ask.params.get("prompt") or "")) > limit:
+            return f"{model} takes prompts of at most {limit} characters (it cuts longer ones)"
+        if len(str(ask.params.get("negativePrompt") or "")) > NEGATIVE_PROMPT_LIMIT:
+            return f"{model} takes negative prompts of at most {NEGATIVE_PROMPT_LIMIT} characters"
+        inline = inline_images(self._settings.options)
+        return next(filter(None, (frame_refusal(f, inline=inline) for f in ask.inputs_at("image"))), None)
+
+    async def _body(self, job: BackendJob) -> dict[str, Any]:
         p = job.params
         model = self._model(job)
         inputs: dict[str, Any] = {"prompt": p["prompt"]}
         if p.get("negativePrompt"):
             inputs["negative_prompt"] = p["negativePrompt"]
         for media in job.inputs_at("image")[:1]:
-            inputs["img_url"] = media_ref(media, inline=inline_images(self._settings.options))
+            inputs["img_url"] = await frame_ref(media, inline=inline_images(self._settings.options))
         for media in job.inputs_at("audioUrl")[:1]:
             inputs["audio_url"] = media.url
         params: dict[str, Any] = {
@@ -98,7 +187,7 @@ class WanBackend(UpstreamAdapter):
 
     async def submit(self, job: BackendJob) -> Submitted:
         headers = {**self._headers(), ASYNC_HEADER: "enable"}
-        answer = await self._create(SYNTHESIS, json=self._body(job), headers=headers)
+        answer = await self._create(SYNTHESIS, json=await self._body(job), headers=headers)
         return Submitted(self._answer_id(member(answer, "output").get("task_id"), "task_id"))
 
     async def poll(self, job: BackendJob, upstream_id: str) -> Poll:
