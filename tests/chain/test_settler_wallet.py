@@ -15,6 +15,7 @@ from studio402.chain.errors import BroadcastUncertain, OutcomeUnknown, ReceiptTi
 from studio402.chain.rpc import AsyncRpc, receipt_succeeded
 from studio402.chain.token import encode_mint, encode_transfer, encode_transfer_with_authorization
 from studio402.chain.wallet import DEFAULT_GAS_LIMIT, SettlerWallet
+from tests.chainfaults import FaultyRpc
 from tests.devnet_fixture import authorize, new_payer
 
 
@@ -144,15 +145,19 @@ async def test_lost_broadcast_answer_is_an_unknown_outcome_with_the_real_hash(de
 
 
 async def test_receipt_timeout_then_mined(devnet: Devnet) -> None:
-    wallet = await _fresh_wallet(devnet)
-    await devnet.rpc.request("evm_setAutomine", [False])
-    try:
-        with pytest.raises(ReceiptTimeout) as info:
-            await wallet.send_and_wait(Account.create().address, b"", timeout=0.3)
-        assert isinstance(info.value, OutcomeUnknown)
-        await devnet.rpc.request("evm_mine", [])
-    finally:
-        await devnet.rpc.request("evm_setAutomine", [True])
+    """The node lost the transaction: no receipt in time is an unknown outcome carrying the real hash, and
+    the same bytes, sent again, land under that hash (on automine and on a block clock alike)."""
+    async with FaultyRpc(devnet.info.rpc_url) as proxy:
+        rpc = AsyncRpc(proxy.url)
+        try:
+            wallet = await _fresh_wallet(devnet, rpc)
+            proxy.drop_next_sends(1_000)
+            with pytest.raises(ReceiptTimeout) as info:
+                await wallet.send_and_wait(Account.create().address, b"", timeout=0.3)
+            assert isinstance(info.value, OutcomeUnknown)
+        finally:
+            await rpc.aclose()
+        await devnet.rpc.send_raw_transaction(proxy.sends[-1])
     receipt = await devnet.rpc.wait_for_receipt(info.value.tx_hash, timeout=10)
     assert receipt_succeeded(receipt)
 
