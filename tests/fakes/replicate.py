@@ -5,15 +5,24 @@ Creates through `/v1/models/{owner}/{name}/predictions`, `/v1/predictions` (vers
 walks starting -> processing (tqdm-style logs) -> succeeded | failed | aborted; cancel answers the canceled
 prediction. Errors are RFC 7807 `{title, detail, status}`; a 429 says "Your rate limit resets in ~Ns" in its
 detail (a Retry-After header only when the scenario sets one). `Prefer` headers are recorded (the adapter
-must never ask for the synchronous mode)."""
+must never ask for the synchronous mode).
+
+Strict as Replicate: the input is validated against the model version's published OpenAPI input schema
+(bundled in schemas/replicate.json; a version or model not in it is 422 / 404, a deployment runs the model
+the test maps it to). Violations answer 422 `{title: "Input validation failed", detail, status,
+invalid_fields: [{type, field, description}]}`, e.g. "Additional property camera_fixed is not allowed"."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -41,34 +50,71 @@ def problem(
     return json_error(status, {"title": title, "detail": detail, "status": status, **extra}, headers)
 
 
-def _value_problem(key: str, value: Any) -> str | None:
+@cache
+def published_models() -> dict[str, dict[str, Any]]:
+    """owner/name -> {version, input: its published input schema}, from the bundled test data."""
+    text = (Path(__file__).parent / "schemas" / "replicate.json").read_text()
+    models: dict[str, dict[str, Any]] = json.loads(text)["models"]
+    return models
+
+
+def _invalid_field(error: Any) -> dict[str, str]:
+    """One entry of `invalid_fields` (from a jsonschema_rs error), in Replicate's words (it validates the
+    input with the version's OpenAPI schema)."""
+    path = ".".join(["input", *(str(p) for p in error.instance_path)])
+    name = str(error.instance_path[-1]) if error.instance_path else "input"
+    kind, kinds = error.kind, jsonschema_rs.ValidationErrorKind
+    if isinstance(kind, kinds.AdditionalProperties):
+        text = f"Additional property {kind.unexpected[0]} is not allowed"
+        return {"type": "additional_property_not_allowed", "field": path, "description": text}
+    if isinstance(kind, kinds.Required):
+        return {"type": "required", "field": path, "description": f"{kind.property} is required"}
+    if isinstance(kind, kinds.Enum):
+        allowed = ", ".join(f'"{v}"' for v in kind.options)
+        text = f"{name} must be one of the following: {allowed}"
+        return {"type": "enum", "field": path, "description": text}
+    if isinstance(kind, kinds.Type):
+        return {"type": "invalid_type", "field": path, "description": f"Invalid type. {error.message}"}
+    if isinstance(kind, kinds.MaxItems):
+        text = f"Array must have at most {kind.limit} items"
+        return {"type": "array_max_items", "field": path, "description": text}
+    if isinstance(kind, kinds.Maximum):
+        text = f"Must be less than or equal to {kind.limit}"
+        return {"type": "number_lte", "field": path, "description": text}
+    if isinstance(kind, kinds.Minimum):
+        text = f"Must be greater than or equal to {kind.limit}"
+        return {"type": "number_gte", "field": path, "description": text}
+    return {"type": "invalid", "field": path, "description": str(error.message)}
+
+
+def _ref_problem(key: str, value: Any) -> str | None:
     if isinstance(value, list):
-        return next((p for p in (_value_problem(key, v) for v in value) if p), None)
+        return next((p for p in (_ref_problem(key, v) for v in value) if p), None)
     if not isinstance(value, str) or not value.startswith(("data:", "http")):
         return None
-    if "image" in key or key in ("last_frame", "first_frame"):
+    if "image" in key or "frame" in key:
         return image_ref_problem(value)
     return None if is_http_url(value) or decode_data_uri(value) else "is not a valid URL or data URI"
 
 
-def input_problem(body: Any, allowed: Sequence[str] | None) -> str | None:
+def input_problems(body: Any, schema: dict[str, Any]) -> list[dict[str, str]]:
     if not isinstance(body, dict) or not isinstance(body.get("input"), dict):
-        return "- input: is required and must be an object"
+        return [{"type": "required", "field": "input", "description": "input is required"}]
     inputs = body["input"]
-    if not isinstance(inputs.get("prompt"), str):
-        return "- input.prompt: Invalid type. Expected: string"
+    found = [_invalid_field(e) for e in jsonschema_rs.validator_for(schema).iter_errors(inputs)]
     for key, value in inputs.items():
-        if allowed is not None and key not in allowed:
-            return f"- input: Additional property {key} is not allowed"
-        found = _value_problem(key, value)
-        if found:
-            return f"- input.{key}: {found}"
-    return None
+        problem = _ref_problem(key, value)
+        if problem:
+            found.append({"type": "format", "field": f"input.{key}", "description": f"{key} {problem}"})
+    return found
 
 
 class FakeReplicate(FakeUpstream):
-    def __init__(self, scenario: Scenario | None = None, *, allowed: Sequence[str] | None = None) -> None:
-        self.allowed = allowed  # accepted input fields of the model (others: 422)
+    def __init__(
+        self, scenario: Scenario | None = None, *, deployments: Mapping[str, str] | None = None
+    ) -> None:
+        self.models = published_models()
+        self.deployments = dict(deployments or {})  # owner/name of a deployment -> the model it runs
         self.prefer_headers: list[str] = []
         self.versions: dict[str, str | None] = {}
         super().__init__(scenario)
@@ -81,7 +127,7 @@ class FakeReplicate(FakeUpstream):
     def routes(self) -> list[BaseRoute]:
         return [
             Route("/v1/models/{owner}/{name}/predictions", self._create_model, methods=["POST"]),
-            Route("/v1/deployments/{owner}/{name}/predictions", self._create_model, methods=["POST"]),
+            Route("/v1/deployments/{owner}/{name}/predictions", self._create_deployment, methods=["POST"]),
             Route("/v1/predictions", self._create_version, methods=["POST"]),
             Route("/v1/predictions/{id}", self._get, methods=["GET"]),
             Route("/v1/predictions/{id}/cancel", self._cancel, methods=["POST"]),
@@ -102,20 +148,35 @@ class FakeReplicate(FakeUpstream):
 
     async def _create_model(self, request: Request) -> Response:
         model = f"{request.path_params['owner']}/{request.path_params['name']}"
+        if not self.bearer_ok(request):
+            return self._unauthorized()
+        if model not in self.models:
+            self.count_attempt(request)
+            return problem(404, "Not found", "The requested resource could not be found.")
         return await self._create(request, model, None)
+
+    async def _create_deployment(self, request: Request) -> Response:
+        name = f"{request.path_params['owner']}/{request.path_params['name']}"
+        if not self.bearer_ok(request):
+            return self._unauthorized()
+        if name not in self.deployments:
+            self.count_attempt(request)
+            return problem(404, "Not found", "The requested resource could not be found.")
+        return await self._create(request, self.deployments[name], None, path=name)
 
     async def _create_version(self, request: Request) -> Response:
         if not self.bearer_ok(request):
             return self._unauthorized()
         body = await json_body(request)
         version = body.get("version") if isinstance(body, dict) else None
-        if not isinstance(version, str) or not VERSION.match(version):
+        version_id = str(version).rpartition(":")[2]
+        model = next((m for m, v in self.models.items() if v["version"] == version_id), None)
+        if not isinstance(version, str) or not VERSION.match(version) or model is None:
             self.count_attempt(request)
             return problem(422, "Invalid version or not permitted", "The specified version does not exist")
-        model, _, version_id = version.rpartition(":")
-        return await self._create(request, model or "owner/versioned", version_id)
+        return await self._create(request, model, version_id)
 
-    async def _create(self, request: Request, model: str, version: str | None) -> Response:
+    async def _create(self, request: Request, model: str, version: str | None, path: str = "") -> Response:
         if not self.bearer_ok(request):
             return self._unauthorized()
         refused = self.count_attempt(request)
@@ -124,10 +185,11 @@ class FakeReplicate(FakeUpstream):
         if refused is not None:
             return self._refused(refused)
         body = await json_body(request)
-        found = input_problem(body, self.allowed)
+        found = input_problems(body, self.models[model]["input"])
         if found:
-            return problem(422, "Input validation failed", found)
-        task = self.new_task(body, path=model)
+            detail = "\n".join(f"- {f['field']}: {f['description']}" for f in found)
+            return problem(422, "Input validation failed", detail, invalid_fields=found)
+        task = self.new_task(body, path=path or model)
         self.versions[task.id] = version
         return JSONResponse(self._prediction(task, "starting"), status_code=201)
 

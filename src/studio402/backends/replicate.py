@@ -11,9 +11,14 @@ Asynchronous only: `Prefer: wait` is never sent (the runner persists the id befo
 `options.cancel_after` sends `Cancel-After` (e.g. "30m"). `aborted` (the deadline passed before the
 prediction started; Replicate does not charge it) ends the job as EXPIRED: the upstream dropped it, and since
 the id was accepted the runner never resubmits or falls back; the payer is refunded. A 429 says when to retry
-in its detail ("Your rate limit resets in ~30s") when no Retry-After header is given. Inputs follow the
-generic mapping of `hosted_io` with Replicate's usual names (`image`, `last_frame`, `image_input`,
-`reference_images`; durations as integers), overridable per route in `options.inputs`."""
+in its detail ("Your rate limit resets in ~30s") when no Retry-After header is given.
+
+Inputs follow the generic mapping of `hosted_io` with Replicate's usual names (`image`, `last_frame`,
+`image_input`, `reference_images`; durations as integers), overridable per route in `options.inputs`. For
+the models `replicate_models` knows, only the inputs of the model's published schema are sent (with its own
+names and values), and what the model cannot do is refused before payment (`refusal`); for other targets
+`options.runs` names the model a deployment or bare version runs, and `options.accepts` lists the inputs
+the operator vouches for."""
 
 from __future__ import annotations
 
@@ -25,9 +30,19 @@ from typing import Any
 import httpx
 
 from studio402.backends.adapter import UpstreamAdapter
-from studio402.backends.base import BackendFailure, BackendJob, FailureCode, Poll, Submitted, UpstreamStatus
+from studio402.backends.base import (
+    Ask,
+    BackendFailure,
+    BackendJob,
+    FailureCode,
+    Poll,
+    Submitted,
+    UpstreamStatus,
+)
+from studio402.backends.fal_replicate_inputs import accepts_option
 from studio402.backends.hosted_io import InputMap, check_input_options, input_map, media_urls
-from studio402.backends.http_common import final, status_failure
+from studio402.backends.http_common import final, status_failure, upstream_model
+from studio402.backends.replicate_models import known, model_of, runs_option
 from studio402.config import ProviderSettings
 
 log = logging.getLogger(__name__)
@@ -88,6 +103,7 @@ def throttle_wait(resp: httpx.Response) -> float | None:
 
 
 class ReplicateBackend(UpstreamAdapter):
+    probe_path = "account"  # GET /v1/account: `backends check --probe`
     default_url = DEFAULT_BASE
     unserved = "{name}: no model for {route}"
     gated = False
@@ -95,12 +111,31 @@ class ReplicateBackend(UpstreamAdapter):
     def __init__(self, name: str, settings: ProviderSettings) -> None:
         super().__init__(name, settings)
         check_input_options(REPLICATE_INPUTS, settings.options)
+        self._accepts = accepts_option(settings.options)
+        self._runs = runs_option(settings.options)
+
+    def refusal(self, ask: Ask) -> str | None:
+        """A limit of the configured model's published schema that the catalog does not have."""
+        target = upstream_model(self._settings, ask.route_key, self.default_models)
+        model = known(target, self._runs) if target else None
+        return None if model is None else model.check(ask.params)
+
+    def _input(self, job: BackendJob, target: str) -> dict[str, Any]:
+        """The model's input: the generic mapping fitted to its published schema, only the names it lists."""
+        model = known(target, self._runs)
+        base = REPLICATE_INPUTS if model is None else model.inputs.fit(REPLICATE_INPUTS)
+        body = input_map(base, self._settings.options, job.route_key).build(job)
+        extra = self._accepts.get(model_of(target, self._runs) or target.strip("/"))
+        if model is not None:
+            return model.inputs.keep(body, extra or frozenset())
+        return body if extra is None else {k: v for k, v in body.items() if k in extra}
 
     async def submit(self, job: BackendJob) -> Submitted:
-        path, body = create_request(
-            self._model(job).strip("/"),
-            input_map(REPLICATE_INPUTS, self._settings.options, job.route_key).build(job),
-        )
+        target = self._model(job).strip("/")
+        refused = self.refusal(Ask.of_job(job))
+        if refused is not None:  # the runner asks `refusal` first: this only guards direct calls
+            raise BackendFailure(FailureCode.UNAVAILABLE, f"{self.name}: {refused}")
+        path, body = create_request(target, self._input(job, target))
         headers = self._headers()
         if self._settings.options.get("cancel_after"):
             headers["Cancel-After"] = str(self._settings.options["cancel_after"])
