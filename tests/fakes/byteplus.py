@@ -127,6 +127,7 @@ class FakeArk(FakeUpstream):
     def routes(self) -> list[BaseRoute]:
         return [
             Route(TASKS, self._create, methods=["POST"]),
+            Route(TASKS, self._list, methods=["GET"]),
             Route(TASKS + "/{task_id}", self._get, methods=["GET"]),
             Route(TASKS + "/{task_id}", self._delete, methods=["DELETE"]),
         ]
@@ -176,6 +177,12 @@ class FakeArk(FakeUpstream):
         )
         task = self.new_task(body, prefix="cgt-", size=size)
         return JSONResponse({"id": task.id})
+
+    async def _list(self, request: Request) -> Response:
+        """GET the task list (the SDK's `content_generation.tasks.list`): the probe's cheap read."""
+        if not self.bearer_ok(request):
+            return self._unauthorized()
+        return JSONResponse({"items": [], "total": 0})
 
     def _task(self, request: Request) -> FakeTask | None:
         task = self.tasks.get(request.path_params["task_id"])

@@ -179,6 +179,7 @@ class FakeOpenAI(FakeUpstream):
         app.get("/v1/videos/{video_id}")(self.get_video)
         app.get("/v1/videos/{video_id}/content")(self.content)
         app.delete("/v1/videos/{video_id}")(self.delete_video)
+        app.get("/v1/models")(self.list_models)
 
     def reset(self) -> None:
         super().reset()
@@ -222,6 +223,13 @@ class FakeOpenAI(FakeUpstream):
         self.submissions += 1
         early = self._denied(got.headers) or await self._scripted()
         return got.body, got.headers.get("content-type", ""), early
+
+    async def list_models(self, request: Request) -> Response:
+        """GET /v1/models: the probe's cheap authenticated read."""
+        got = await self.record(request)
+        models = sorted(IMAGE_MODELS | VIDEO_MODELS)
+        data = [{"id": m, "object": "model", "created": 1_700_000_000, "owned_by": "system"} for m in models]
+        return self._denied(got.headers) or json_response(200, {"object": "list", "data": data})
 
     # --- images -----------------------------------------------------------------------------------------
     async def generations(self, request: Request) -> Response:

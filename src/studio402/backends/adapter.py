@@ -6,11 +6,15 @@ Two conventions, kept apart by `gated` (their failures differ, so they stay as t
                    false), and a submission checks readiness first (`ensure_ready`);
     gated = False  (xAI, BytePlus, DashScope, fal, Replicate) routes are served by name, and a submission
                    without a key, or for a route not served, is refused before anything is sent.
-Either way a refusal is `backend_unavailable`, not accepted, so the chain may fall back."""
+Either way a refusal is `backend_unavailable`, not accepted, so the chain may fall back.
+
+`probe()` (for `studio402 backends check --probe`) makes one cheap authenticated read, `GET probe_path` (list
+models, credits, account), to show the credentials work without generating anything."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
 import httpx
@@ -30,6 +34,16 @@ from studio402.backends.http_common import (
 from studio402.config import ProviderSettings
 
 
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    """How the upstream answered a cheap authenticated read; `detail` never holds the key (nor the body,
+    which may echo part of it)."""
+
+    ok: bool
+    status: int | None  # the HTTP status, None when nothing was answered
+    detail: str
+
+
 class UpstreamAdapter:
     default_url: ClassVar[str]  # where the upstream is, unless `base_url` says otherwise
     default_models: ClassVar[Mapping[str, str]] = {}  # route key or model -> upstream model
@@ -38,6 +52,7 @@ class UpstreamAdapter:
     auth_scheme: ClassVar[str] = "Bearer"  # "": the bare key
     unserved: ClassVar[str] = "{name} has no model for {route}"  # the refusal of an unmapped route
     gated: ClassVar[bool] = True  # see the module docstring
+    probe_path: ClassVar[str | None] = None  # a cheap authenticated GET (relative to the base, or absolute)
 
     def __init__(self, name: str, settings: ProviderSettings, *, default_url: str | None = None) -> None:
         self.name = name
@@ -124,6 +139,18 @@ class UpstreamAdapter:
         if resp.status_code >= 500:
             raise self._failure(resp, accepted=True)
         return resp
+
+    async def probe(self) -> ProbeResult:
+        """One cheap authenticated read: do the configured credentials work? Nothing is generated."""
+        if self.probe_path is None:
+            return ProbeResult(False, None, f"{self.name}: no probe for this adapter")
+        if not api_key(self._settings):
+            return ProbeResult(False, None, f"{self.name}: no api_key configured")
+        try:
+            resp = await send(self._client, "GET", self.probe_path, headers=self._headers())
+        except BackendFailure as exc:
+            return ProbeResult(False, None, f"{self.name}: {exc.detail}")
+        return ProbeResult(resp.is_success, resp.status_code, f"HTTP {resp.status_code} {resp.reason_phrase}")
 
     async def aclose(self) -> None:
         await self._client.aclose()

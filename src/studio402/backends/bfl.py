@@ -132,6 +132,7 @@ class BflBackend(UpstreamAdapter):
     routes = ROUTES
     auth_header = HEADER_KEY
     auth_scheme = ""
+    probe_path = "v1/credits"  # the account's credits (BFL OpenAPI: GET /v1/credits)
 
     def __init__(self, name: str, settings: ProviderSettings) -> None:
         super().__init__(name, settings)

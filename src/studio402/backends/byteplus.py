@@ -76,6 +76,7 @@ class SeedanceBackend(UpstreamAdapter):
     routes = frozenset(DEFAULT_MODELS)
     unserved = "{name} does not serve {route}"
     gated = False
+    probe_path = f"{TASKS}?page_num=1&page_size=1"  # the task list (the SDK's content_generation.tasks.list)
 
     def _body(self, job: BackendJob) -> dict[str, Any]:
         """The task creation body for a canonical Seedance request."""

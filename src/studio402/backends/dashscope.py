@@ -149,6 +149,7 @@ class WanBackend(UpstreamAdapter):
     routes = frozenset(DEFAULT_MODELS)
     unserved = "{name} does not serve {route}"
     gated = False
+    probe_path = "tasks?page_no=1&page_size=1"  # the task list (the SDK's VideoSynthesis.list)
 
     def refusal(self, ask: Ask) -> str | None:
         model = upstream_model(self._settings, ask.route_key, self.default_models)

@@ -114,6 +114,7 @@ class FalRequest:
 
 
 class FalBackend(UpstreamAdapter):
+    probe_path = "https://api.fal.ai/v1/models/pricing?endpoint_id=fal-ai/flux/dev"  # needs the key: --probe
     default_url = DEFAULT_BASE
     auth_scheme = "Key"
     unserved = "{name}: no fal endpoint for {route}"

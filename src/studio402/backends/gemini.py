@@ -161,6 +161,7 @@ def google_failure(resp: httpx.Response, *, accepted: bool) -> BackendFailure:
 
 
 class GeminiImageBackend(UpstreamAdapter):
+    probe_path = "v1beta/models?pageSize=1"  # list models: `backends check --probe`
     default_url = DEFAULT_BASE
     default_models = DEFAULT_MODELS
     routes = ROUTES

@@ -10,6 +10,7 @@ from studio402.backends.http_common import api_key, error_object, error_text, st
 from studio402.config import ProviderSettings
 
 DEFAULT_BASE = "https://api.openai.com/v1"
+PROBE_PATH = "models"  # GET /v1/models: the cheap authenticated read of `backends check --probe`
 # `moderation_blocked` (GPT image models, Sora); `content_policy_violation` (older image models).
 MODERATION_CODES = frozenset({"moderation_blocked", "content_policy_violation"})
 HEADER_ORGANIZATION = "OpenAI-Organization"

@@ -29,7 +29,7 @@ from studio402.backends.http_common import (
     media_inputs,
     send,
 )
-from studio402.backends.openai_common import DEFAULT_BASE, auth_headers, openai_failure
+from studio402.backends.openai_common import DEFAULT_BASE, PROBE_PATH, auth_headers, openai_failure
 
 DEFAULT_MODELS: Mapping[str, str] = {"gpt-image-1.5": "gpt-image-1.5", "gpt-image-2": "gpt-image-2"}
 ROUTES = frozenset(f"{m}/{op}" for m in DEFAULT_MODELS for op in ("generate", "edit"))
@@ -71,6 +71,10 @@ class OpenAIImagesBackend(UpstreamAdapter):
     default_url = DEFAULT_BASE
     default_models = DEFAULT_MODELS
     routes = ROUTES
+    probe_path = PROBE_PATH
+
+    def _headers(self) -> dict[str, str]:
+        return auth_headers(self._settings)
 
     async def submit(self, job: BackendJob) -> Submitted:
         model, headers = self._model(job), auth_headers(self._settings)

@@ -38,7 +38,13 @@ from studio402.backends.http_common import (
     media_inputs,
     send,
 )
-from studio402.backends.openai_common import DEFAULT_BASE, auth_headers, is_moderation, openai_failure
+from studio402.backends.openai_common import (
+    DEFAULT_BASE,
+    PROBE_PATH,
+    auth_headers,
+    is_moderation,
+    openai_failure,
+)
 from studio402.errors import MediaError
 from studio402.media.image import encode_image, load_image, probe_image
 
@@ -112,6 +118,11 @@ class OpenAIVideosBackend(UpstreamAdapter):
     default_url = DEFAULT_BASE
     default_models = DEFAULT_MODELS
     routes = ROUTES
+    probe_path = PROBE_PATH
+    retired_on = RETIRED_ON  # shown by `backends check`
+
+    def _headers(self) -> dict[str, str]:
+        return auth_headers(self._settings)
 
     def missing_settings(self) -> list[str]:
         missing = super().missing_settings()

@@ -182,6 +182,7 @@ def operation_poll(op: Mapping[str, Any]) -> Poll:
 
 
 class VertexVeoBackend(UpstreamAdapter):
+    probe_path = "v1beta1/publishers/google/models?pageSize=1"  # Model Garden list: `backends check --probe`
     default_models = DEFAULT_MODELS
     routes = ROUTES
 

@@ -71,6 +71,7 @@ class VideoStatus(StrEnum):
 
 
 class XaiBackend(UpstreamAdapter):
+    probe_path = "models"  # GET /v1/models: `backends check --probe`
     default_url = DEFAULT_BASE
     default_models = DEFAULT_MODELS
     routes = frozenset(DEFAULT_MODELS)
