@@ -201,14 +201,19 @@ async def test_media_inputs_map_to_fal_fields(fake: FakeFal, tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize(
-    "extra", [{"resolution": "1280x720"}, {"upscaleResolution": "4k", "outputResolution": "1080p"}]
+    ("operation", "params"),
+    [
+        ("t2v", {"prompt": "x", "resolution": "1280x720"}),
+        ("t2v", {"prompt": "x", "upscaleResolution": "4k", "outputResolution": "1080p"}),
+        ("i2v", {"urls": REFS, "mode": "keyframe"}),  # prompt is optional in i2v, required by fal
+    ],
 )
-def test_seedance_options_fal_lacks_are_refused(extra: dict[str, Any]) -> None:
-    backend = FalBackend(
-        "fal", provider("fal", "http://fal.invalid", models={"seedance": "bytedance/seedance-2.0"})
-    )
-    assert backend.refusal(Ask("seedance", "t2v", {"prompt": "x", **extra})) is not None
-    assert backend.refusal(Ask("seedance", "t2v", {"prompt": "x"})) is None
+def test_seedance_requests_fal_cannot_serve_are_refused(operation: str, params: dict[str, Any]) -> None:
+    models = {"seedance": "bytedance/seedance-2.0"}
+    backend = FalBackend("fal", provider("fal", "http://fal.invalid", models=models))
+    assert backend.refusal(Ask("seedance", operation, params)) is not None
+    servable = {k: v for k, v in params.items() if k not in ("resolution", "upscaleResolution")}
+    assert backend.refusal(Ask("seedance", operation, {**servable, "prompt": "x"})) is None
 
 
 async def test_unknown_endpoints_keep_the_generic_mapping_and_the_operators_list(tmp_path: Path) -> None:

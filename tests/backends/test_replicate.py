@@ -158,6 +158,8 @@ async def test_flux_edits_in_replicate_words(fake: FakeReplicate, tmp_path: Path
         ("flux-2-max/edit", {"prompt": "x", "images": REFS * 4}, False),
         ("seedance/t2v", {"prompt": "x", "resolution": "1280x720"}, True),
         ("seedance/t2v", {"prompt": "x", "upscaleResolution": "4k"}, True),
+        ("seedance/i2v", {"urls": REFS}, True),  # prompt is optional in i2v, required upstream
+        ("seedance/i2v", {"urls": REFS, "prompt": "x"}, False),
     ],
 )
 def test_what_the_model_cannot_do_is_refused_before_payment(

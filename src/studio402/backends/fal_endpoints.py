@@ -90,6 +90,8 @@ def _seedance_mode(operation: str, params: Params) -> str:
 
 
 def _seedance_check(params: Params) -> str | None:
+    if not params.get("prompt"):  # optional in i2v, required by the published schema
+        return "fal's Seedance endpoints need a prompt"
     if params.get("resolution"):
         return "fal's Seedance endpoints take no exact pixel size (use aspectRatio and outputResolution)"
     if params.get("upscaleResolution"):

@@ -104,7 +104,6 @@ def throttle_wait(resp: httpx.Response) -> float | None:
 
 class ReplicateBackend(UpstreamAdapter):
     probe_path = "account"  # GET /v1/account: `backends check --probe`
-    probe_path = "account"  # GET /v1/account: `backends check --probe`
     default_url = DEFAULT_BASE
     unserved = "{name}: no model for {route}"
     gated = False

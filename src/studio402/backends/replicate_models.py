@@ -51,6 +51,8 @@ def _flux_check(params: Params) -> str | None:
 
 
 def _seedance_check(params: Params) -> str | None:
+    if not params.get("prompt"):  # optional in i2v, required by the published schema
+        return "Replicate's Seedance 2.0 needs a prompt"
     if params.get("resolution"):
         return "Replicate's Seedance 2.0 takes no exact pixel size (use aspectRatio and outputResolution)"
     if params.get("upscaleResolution"):
