@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from studio402.backends.base import FailureCode
+from studio402.backends.base import Ask, FailureCode
 from studio402.backends.factory import build_backend
 from studio402.backends.openai_images import OpenAIImagesBackend, request_fields
 from studio402.config import ProviderSettings
@@ -146,6 +146,24 @@ def test_request_fields_map_the_canonical_body() -> None:
     edit = backend_job("gpt-image-1.5/edit", {"prompt": "p", "images": ["https://x/a.png"]})
     assert request_fields(edit, "snapshot-id")["input_fidelity"] == "low"
     assert request_fields(edit, "snapshot-id")["model"] == "snapshot-id"
+
+
+@pytest.mark.parametrize(("operation", "moderation", "refused"), [
+    ("edit", "low", True),  # the multipart edit has no moderation: "low" cannot be honoured
+    ("edit", "auto", False),
+    ("generate", "low", False),
+])  # fmt: skip
+def test_edits_asking_for_low_moderation_are_refused_before_payment(
+    operation: str, moderation: str, refused: bool
+) -> None:
+    backend = OpenAIImagesBackend("o", provider("openai-images", "http://127.0.0.1:9", "k"))
+    ask = Ask("gpt-image-2", operation, {"prompt": "p", "moderation": moderation})
+    assert (backend.refusal(ask) is not None) is refused
+
+
+def test_edit_fields_carry_no_moderation() -> None:
+    edit = backend_job("gpt-image-2/edit", {"prompt": "p", "images": ["https://x/a.png"]})
+    assert "moderation" not in request_fields(edit, "gpt-image-2")
 
 
 def test_settings_gate_support() -> None:

@@ -1,7 +1,9 @@
 """A fake OpenAI API (Images and Videos) on loopback, per providers.md §1, §2 and §10.
 
 Wire format: `Authorization: Bearer` (else 401 invalid_api_key), the `{"error": {message, type, param, code}}`
-envelope, JSON generations and multipart-only edits (`image` or `image[]`), `b64_json` results only
+envelope, the parameters, values and limits of tests/fakes/schemas/openai.json (the SDK's types: an unknown
+parameter is refused, `moderation` only on generations), JSON generations and multipart-only edits (`image` or
+`image[]`), `GET /v1/models` (the probe's read), `b64_json` results only
 (`response_format` refused), multipart (or JSON) video creates with `seconds` as a string and an
 `input_reference` file that must match `size` exactly, `queued -> in_progress -> completed|failed` with rising
 `progress` and `openai-poll-after-ms`, and binary `/content?variant=video|thumbnail|spritesheet`.
@@ -33,42 +35,20 @@ from tests.fakes.common import (
     mp4_bytes,
     parse_multipart,
 )
+from tests.fakes.schema_check import schema
 
 API_KEY = "sk-test-openai"
-IMAGE_MODELS = frozenset({"gpt-image-1.5", "gpt-image-2", "gpt-image-2-2026-04-21"})
-VIDEO_MODELS = frozenset(
-    {"sora-2", "sora-2-pro", "sora-2-2025-10-06", "sora-2-pro-2025-10-06", "sora-2-2025-12-08"}
-)
-FIXED_SIZES = frozenset({"auto", "1024x1024", "1536x1024", "1024x1536"})
-CHOICES: Mapping[str, frozenset[str]] = {
-    "quality": frozenset({"low", "medium", "high", "auto"}),
-    "background": frozenset({"transparent", "opaque", "auto"}),
-    "output_format": frozenset({"png", "webp", "jpeg"}),
-    "moderation": frozenset({"low", "auto"}),
-    "input_fidelity": frozenset({"high", "low"}),
-}
-IMAGE_FIELDS = frozenset(
-    {
-        "model",
-        "prompt",
-        "n",
-        "size",
-        "quality",
-        "background",
-        "output_format",
-        "output_compression",
-        "moderation",
-        "user",
-        "safety_identifier",
-        "stream",
-        "partial_images",
-        "input_fidelity",
-    }
-)
-SORA_SIZES = frozenset({"720x1280", "1280x720"})
-PRO_SIZES = SORA_SIZES | {"1024x1792", "1792x1024"}
-VIDEO_SECONDS = frozenset({"4", "8", "12"})
-IMAGE_MIMES = frozenset({"image/png", "image/jpeg", "image/webp"})
+SPEC: Mapping[str, Any] = schema("openai.json")
+IMAGE_MODELS = frozenset(SPEC["image_models"])
+VIDEO_MODELS = frozenset(SPEC["video_models"])
+FIXED_SIZES = frozenset(SPEC["fixed_sizes"])
+CHOICES: Mapping[str, frozenset[str]] = {k: frozenset(v) for k, v in SPEC["choices"].items()}
+GENERATE_FIELDS = frozenset(SPEC["generate_fields"])
+EDIT_FIELDS = frozenset(SPEC["edit_fields"])
+SORA_SIZES = frozenset(SPEC["video_sizes"])
+PRO_SIZES = frozenset(SPEC["pro_video_sizes"])
+VIDEO_SECONDS = frozenset(SPEC["video_seconds"])
+IMAGE_MIMES = frozenset(SPEC["image_mimes"])
 
 
 class BadRequest(Exception):
@@ -108,13 +88,18 @@ def _check_size(model: str, size: Any) -> None:
     parts = str(size).split("x")
     if not model.startswith("gpt-image-2") or len(parts) != 2 or not all(p.isdigit() for p in parts):
         raise BadRequest(f"Invalid value: '{size}'.", "size", "invalid_value")
-    w, h = int(parts[0]), int(parts[1])
-    if w % 16 or h % 16 or max(w, h) > 3 * min(w, h) or w * h > 3840 * 2160:
+    w, h, rule = int(parts[0]), int(parts[1]), SPEC["custom_size"]
+    if (
+        w % rule["step"]
+        or h % rule["step"]
+        or max(w, h) > rule["max_ratio"] * min(w, h)
+        or w * h > rule["max_pixels"]
+    ):
         raise BadRequest(f"Invalid size '{size}': multiples of 16, ratio up to 3:1, up to 3840x2160.", "size")
 
 
 def check_image_fields(fields: Mapping[str, Any], *, edit: bool) -> None:
-    unknown = set(fields) - IMAGE_FIELDS
+    unknown = set(fields) - (EDIT_FIELDS if edit else GENERATE_FIELDS)
     if unknown:
         name = sorted(unknown)[0]
         raise BadRequest(f"Unknown parameter: '{name}'.", name, "unknown_parameter")
@@ -122,7 +107,7 @@ def check_image_fields(fields: Mapping[str, Any], *, edit: bool) -> None:
     if model not in IMAGE_MODELS:
         raise BadRequest(f"Invalid value: '{model}'. Use a GPT image model.", "model", "invalid_value")
     prompt = fields.get("prompt")
-    if not isinstance(prompt, str) or not prompt.strip() or len(prompt) > 32000:
+    if not isinstance(prompt, str) or not prompt.strip() or len(prompt) > SPEC["max_prompt_chars"]:
         raise BadRequest("Missing required parameter: 'prompt'.", "prompt", "missing_required_parameter")
     if not 1 <= int(fields.get("n", 1)) <= 10:
         raise BadRequest("n must be between 1 and 10", "n", "invalid_value")
@@ -421,8 +406,8 @@ def _edit_images(parts: list[FormPart]) -> list[tuple[str, tuple[int, int]]]:
     images = [p for p in parts if p.name in ("image", "image[]")]
     if not images:
         raise BadRequest("Missing required parameter: 'image'.", "image", "missing_required_parameter")
-    if len(images) > 16:
-        raise BadRequest("Too many images: at most 16.", "image")
+    if len(images) > SPEC["max_edit_images"]:
+        raise BadRequest(f"Too many images: at most {SPEC['max_edit_images']}.", "image")
     found = []
     for part in images:
         try:

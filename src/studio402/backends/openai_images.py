@@ -1,7 +1,8 @@
 """OpenAI Images API adapter (gpt-image-1.5, gpt-image-2): synchronous, results as base64.
 
 generate: `POST /images/generations` (JSON); edit: `POST /images/edits` (multipart, one `image[]` part per
-input, `input_fidelity` only for gpt-image-1.5: "for gpt-image-2, omit this parameter"). A 400 with code
+input, `input_fidelity` only for gpt-image-1.5: "for gpt-image-2, omit this parameter"; no `moderation`, which
+only generations take: an edit asking for `moderation: low` is refused before payment). A 400 with code
 `moderation_blocked` is `moderated`. gpt-image-2 can take minutes: `timeout_seconds` bounds the call, and an
 answer lost after sending is never resubmitted (see http_common)."""
 
@@ -12,6 +13,7 @@ from typing import Any
 
 from studio402.backends.adapter import UpstreamAdapter
 from studio402.backends.base import (
+    Ask,
     BackendFailure,
     BackendJob,
     FailureCode,
@@ -36,13 +38,16 @@ ROUTES = frozenset(f"{m}/{op}" for m in DEFAULT_MODELS for op in ("generate", "e
 GENERATIONS = "images/generations"
 EDITS = "images/edits"
 _KNOBS = ("quality", "size", "background", "output_format", "moderation")
+_EDIT_KNOBS = ("quality", "size", "background", "output_format")  # the SDK's ImageEditParams: no moderation
+DEFAULT_MODERATION = "auto"
 _EXT = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}
 
 
 def request_fields(job: BackendJob, model: str) -> dict[str, Any]:
     """Our canonical body -> the upstream's fields (the same names; defaults are already filled in)."""
     fields: dict[str, Any] = {"model": model, "prompt": job.params["prompt"], "n": 1}
-    fields.update({k: job.params[k] for k in _KNOBS if k in job.params})
+    knobs = _EDIT_KNOBS if job.operation == "edit" else _KNOBS
+    fields.update({k: job.params[k] for k in knobs if k in job.params})
     if job.operation == "edit" and job.model == "gpt-image-1.5" and "input_fidelity" in job.params:
         fields["input_fidelity"] = job.params["input_fidelity"]
     return fields
@@ -75,6 +80,12 @@ class OpenAIImagesBackend(UpstreamAdapter):
 
     def _headers(self) -> dict[str, str]:
         return auth_headers(self._settings)
+
+    def refusal(self, ask: Ask) -> str | None:
+        moderation = ask.params.get("moderation", DEFAULT_MODERATION)
+        if ask.operation == "edit" and moderation != DEFAULT_MODERATION:
+            return f"OpenAI image edits have no moderation setting (asked: {moderation})"
+        return None
 
     async def submit(self, job: BackendJob) -> Submitted:
         model, headers = self._model(job), auth_headers(self._settings)
