@@ -23,6 +23,7 @@ from tests.backends.upstream_support import (
     fake_fixtures,
     geometry_of,
     harness_for,
+    image_size,
     mp4_input,
     png_input,
     provider,
@@ -167,6 +168,19 @@ async def test_defaults_an_endpoint_does_not_list_are_not_sent(fake: FakeFal, tm
         "seed": 7,
         "generate_audio": False,
     }
+
+
+async def test_sync_mode_answers_a_data_uri(fake: FakeFal, tmp_path: Path) -> None:
+    """With `sync_mode` (an operator's extra input) fal returns the image as a data URI: still delivered."""
+    body = {"prompt": "a teapot"}
+    size = geometry_of("nano-banana/generate", body)
+    fake.scenario = Scenario(media="image", size=size)
+    options = {"inputs": {"nano-banana": {"extra": {"sync_mode": True}}}}
+    async with harness_for(tmp_path, fal(fake, options=options)) as h:
+        ended = await h.run((await h.submit("nano-banana/generate", body)).id)
+        assert_complete(ended)
+        assert image_size(await h.result_bytes(ended)) == size
+    assert sent(fake)["sync_mode"] is True and fake.downloads == 0
 
 
 async def test_media_inputs_map_to_fal_fields(fake: FakeFal, tmp_path: Path) -> None:

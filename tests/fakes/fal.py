@@ -16,6 +16,7 @@ an enum or a limit is a 422 `{"detail": [{loc, msg, type}]}` as fal's pydantic a
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from collections.abc import AsyncIterator
 from functools import cache
@@ -34,6 +35,7 @@ from tests.fakes.fake_server import (
     Phase,
     Scenario,
     decode_data_uri,
+    image_bytes,
     image_ref_problem,
     is_http_url,
     json_body,
@@ -229,9 +231,10 @@ class FakeFal(FakeUpstream):
             )
         if outcome is Outcome.FAILED:
             return detail(500, "Internal error while running the model")
-        return JSONResponse(self._output(outcome))
+        return JSONResponse(self._output(outcome, sync=bool(task.body.get("sync_mode"))))
 
-    def _output(self, outcome: Outcome) -> dict[str, Any]:
+    def _output(self, outcome: Outcome, *, sync: bool = False) -> dict[str, Any]:
+        """The model's output; with `sync_mode` an image comes as a data URI (not stored by fal)."""
         size, seed = self.scenario.size, 1234
         if outcome is Outcome.NO_MEDIA:
             return (
@@ -250,8 +253,9 @@ class FakeFal(FakeUpstream):
                 },
                 "seed": seed,
             }
+        inline = f"data:image/png;base64,{base64.b64encode(image_bytes(*size)).decode()}"
         image = {
-            "url": self.publish_image(size),
+            "url": inline if sync else self.publish_image(size),
             "width": size[0],
             "height": size[1],
             "content_type": "image/png",
