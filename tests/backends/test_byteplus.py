@@ -7,7 +7,10 @@ from typing import Any
 
 import pytest
 
+from studio402.backends.base import Ask
 from studio402.backends.byteplus import FAST_MODEL, PRO_MODEL, SeedanceBackend
+from studio402.catalog.base import InputFacts
+from studio402.catalog.fields import MediaKind
 from studio402.jobs.model import JobStatus
 from studio402.jobs.runner import job_seed
 from tests.backends.upstream_support import (
@@ -114,6 +117,29 @@ async def test_4k_upscale_is_refused_before_any_submission(fake: FakeArk, tmp_pa
         ended = await h.run((await h.submit("seedance/t2v", {**T2V, "upscaleResolution": "4k"})).id)
     assert_failed(ended, "backend_unavailable")
     assert fake.attempts == 0
+
+
+def reference(kind: MediaKind, index: int, seconds: float) -> InputFacts:
+    field = "audioUrls" if kind is MediaKind.AUDIO else "urls"
+    return InputFacts((field, index), kind, "", 1000, 64, 48, seconds)
+
+
+@pytest.mark.parametrize(
+    ("params", "inputs", "refused"),
+    [
+        ({"upscaleResolution": "4k"}, (), True),  # the API has no upscale
+        ({}, (), False),
+        ({"mode": "reference"}, (reference(MediaKind.VIDEO, 0, 8), reference(MediaKind.VIDEO, 1, 7)), False),
+        ({"mode": "reference"}, (reference(MediaKind.VIDEO, 0, 8), reference(MediaKind.VIDEO, 1, 8)), True),
+        ({"mode": "reference"}, (reference(MediaKind.AUDIO, 0, 16),), True),
+    ],
+)
+def test_what_seedance_cannot_take_is_refused_before_payment(
+    params: dict[str, Any], inputs: tuple[InputFacts, ...], refused: bool
+) -> None:
+    backend = SeedanceBackend("byteplus", provider("byteplus", "http://127.0.0.1:9"))
+    reason = backend.refusal(Ask("seedance", "i2v", {"prompt": "p", **params}, inputs))
+    assert (reason is not None) is refused, reason
 
 
 @pytest.mark.parametrize(("outcome", "code"), ENDINGS)

@@ -1,8 +1,9 @@
 """A fake BytePlus ModelArk content-generation task API (Seedance), per providers.md §7.
 
 `POST /api/v3/contents/generations/tasks` validates `content[]` (text, image_url / video_url / audio_url with
-roles; keyframe roles never mixed with reference roles) and the generation knobs, answers `{id}`; `GET` walks
-queued -> running -> succeeded | failed | expired; `DELETE` cancels a queued task and deletes a finished
+roles; keyframe roles never mixed with reference roles; reference counts) and the generation knobs against
+tests/fakes/schemas/byteplus_seedance.json, answers `{id}`; `GET` lists tasks (the probe's read), `GET {id}`
+walks queued -> running -> succeeded | failed | expired; `DELETE` cancels a queued task and deletes a finished
 one (a running one is refused). Errors are `{"error": {code, message, param?, type?}}`.
 Assumption of this fake (not documented): videos and audio must be http(s) URLs; only images may be data
 URIs."""
@@ -26,31 +27,11 @@ from tests.fakes.fake_server import (
     is_http_url,
     json_body,
     json_error,
-    unknown_keys,
 )
+from tests.fakes.schema_check import issues, schema
 
-MODELS = ("dreamina-seedance-2-0-260128", "dreamina-seedance-2-0-fast-260128", "seedance-1-5-pro-251215")
-FIELDS = (
-    "model",
-    "content",
-    "ratio",
-    "resolution",
-    "duration",
-    "frames",
-    "seed",
-    "camera_fixed",
-    "watermark",
-    "generate_audio",
-    "return_last_frame",
-    "callback_url",
-    "service_tier",
-    "execution_expires_after",
-    "priority",
-    "draft",
-    "output_format",
-    "safety_identifier",
-)
-RATIOS = ("21:9", "16:9", "4:3", "1:1", "3:4", "9:16", "adaptive")
+SCHEMA = "byteplus_seedance.json"
+LIMITS: dict[str, Any] = schema(SCHEMA)["x-limits"]
 RESOLUTIONS = {"480p": 480, "720p": 720, "1080p": 1080}
 ROLES = {
     "image_url": ("first_frame", "last_frame", "reference_image"),
@@ -58,7 +39,6 @@ ROLES = {
     "audio_url": ("reference_audio",),
 }
 KEYFRAME_ROLES = frozenset({"first_frame", "last_frame"})
-BOOLS = ("camera_fixed", "watermark", "generate_audio", "return_last_frame")
 TASKS = "/api/v3/contents/generations/tasks"
 
 
@@ -110,17 +90,19 @@ def content_problem(content: Any) -> str | None:
 
 
 def _param_problem(body: dict[str, Any]) -> str | None:
-    extra = unknown_keys(body, FIELDS)
-    duration, seed = body.get("duration", 5), body.get("seed", -1)
-    checks = [
-        (not extra, f"unknown parameters: {extra}"),
-        (body.get("ratio", "16:9") in RATIOS, "ratio is invalid"),
-        (body.get("resolution", "720p") in RESOLUTIONS, "resolution must be 480p, 720p or 1080p"),
-        (type(duration) is int and 2 <= duration <= 15, "duration must be an integer 2-15"),
-        (type(seed) is int and -1 <= seed <= 4_294_967_295, "seed must be an integer in [-1, 2^32-1]"),
-        (all(isinstance(body.get(b, False), bool) for b in BOOLS), "boolean parameters must be booleans"),
-    ]
-    return next((message for ok, message in checks if not ok), None)
+    found = issues(SCHEMA, body)
+    if found:
+        return f"{found[0].dotted or 'body'}: {found[0].message}"
+    duration = body.get("duration", 5)
+    if duration != -1 and duration < LIMITS["min_duration"]:
+        return "duration must be -1 or an integer 4-15"
+    kinds = [item["type"] for item in body["content"] if item.get("role", "").startswith("reference_")]
+    for kind, most in LIMITS["max_reference"].items():
+        if kinds.count(kind) > most:
+            return f"at most {most} reference {kind} items"
+    if "audio_url" in kinds and not {"image_url", "video_url"} & set(kinds):
+        return "reference audio needs a reference image or video"
+    return None
 
 
 class FakeArk(FakeUpstream):
@@ -156,12 +138,13 @@ class FakeArk(FakeUpstream):
         body = await json_body(request)
         if not isinstance(body, dict):
             return ark_error(400, "InvalidParameter", "the body must be a JSON object")
-        if body.get("model") not in MODELS:
+        if body.get("model") not in schema(SCHEMA)["properties"]["model"]["enum"]:
             return ark_error(
                 404,
                 "InvalidEndpointOrModel.NotFound",
                 f"The model or endpoint {body.get('model')} does not exist or you do not have access.",
             )
+        body = {k: v for k, v in body.items() if v is not None}  # the SDK posts the unset ones as null
         problem = content_problem(body.get("content")) or _param_problem(body)
         if problem:
             return ark_error(400, "InvalidParameter", f"The parameter is invalid: {problem}")

@@ -8,8 +8,9 @@
 `content` holds the prompt and the media with roles: keyframe mode sends `first_frame` / `last_frame`
 images, reference mode `reference_image` / `reference_video` / `reference_audio`. Images go inline as data
 URIs (the API takes them); videos and audio as our signed URLs. An exact pixel `resolution` of our schema is
-sent as the nearest ratio + tier (the API has no pixel size), and `upscaleResolution: 4k` is refused before
-submission (BACKEND_UNAVAILABLE, so a chain may fall back to a backend that has it)."""
+sent as the nearest ratio + tier (the API has no pixel size). Refused before payment (`refusal`), so a chain
+may fall back to a backend that can: `upscaleResolution: 4k` (the API has no upscale), and reference videos
+or audio longer than 15 s in all (Seedance 2.0: "total duration max 15s" per kind, on ByteDance pages)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,15 @@ from typing import Any
 import httpx
 
 from studio402.backends.adapter import UpstreamAdapter
-from studio402.backends.base import BackendFailure, BackendJob, FailureCode, Poll, Submitted, UpstreamStatus
+from studio402.backends.base import (
+    Ask,
+    BackendFailure,
+    BackendJob,
+    FailureCode,
+    Poll,
+    Submitted,
+    UpstreamStatus,
+)
 from studio402.backends.hosted_io import inline_images, media_ref, member, task_failure
 from studio402.backends.http_common import error_object, status_failure
 from studio402.catalog.fields import MediaKind
@@ -45,6 +54,7 @@ _PIXEL_SIZES = {
     "720x1280": ("9:16", "720p"),
     "1280x540": ("21:9", "720p"),
 }
+MAX_REFERENCE_SECONDS = 15.0  # per kind: reference videos, reference audio
 _MEDIA_TYPES = {MediaKind.IMAGE: "image_url", MediaKind.VIDEO: "video_url", MediaKind.AUDIO: "audio_url"}
 _REFERENCE_ROLES = {
     MediaKind.IMAGE: "reference_image",
@@ -78,14 +88,25 @@ class SeedanceBackend(UpstreamAdapter):
     gated = False
     probe_path = f"{TASKS}?page_num=1&page_size=1"  # the task list (the SDK's content_generation.tasks.list)
 
+    def refusal(self, ask: Ask) -> str | None:
+        if ask.params.get("upscaleResolution"):
+            return f"BytePlus Seedance offers no {ask.params['upscaleResolution']} upscale"
+        if ask.params.get("mode", "keyframe") != "reference":
+            return None
+        media = [*ask.inputs_at("urls"), *ask.inputs_at("audioUrls")]
+        for kind in (MediaKind.VIDEO, MediaKind.AUDIO):
+            total = sum(m.duration_s or 0.0 for m in media if m.kind is kind)
+            if total > MAX_REFERENCE_SECONDS:
+                return f"reference {kind} lasts {total:.1f} s in all; Seedance takes at most 15 s"
+        return None
+
     def _body(self, job: BackendJob) -> dict[str, Any]:
         """The task creation body for a canonical Seedance request."""
         p = job.params
         model = self._model(job)
-        if p.get("upscaleResolution"):
-            raise BackendFailure(
-                FailureCode.UNAVAILABLE, f"{self.name} offers no {p['upscaleResolution']} upscale"
-            )
+        reason = self.refusal(Ask.of_job(job))
+        if reason is not None:  # checked before payment too; a submission never sends what Ark refuses
+            raise BackendFailure(FailureCode.UNAVAILABLE, f"{self.name}: {reason}")
         ratio, resolution = _PIXEL_SIZES.get(
             str(p.get("resolution")), (p.get("aspectRatio", "16:9"), p.get("outputResolution", "720p"))
         )
