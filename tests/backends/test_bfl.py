@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from studio402.backends.base import FailureCode
-from studio402.backends.bfl import BflBackend, request_body
+from studio402.backends.bfl import MAX_INPUT_IMAGES, ROUTES, BflBackend, request_body
 from studio402.backends.factory import build_backend
 from studio402.backends.preview.backend import PreviewBackend
 from studio402.catalog import CATALOG
@@ -27,8 +27,10 @@ from tests.backends.flows import (
     provider,
 )
 from tests.backends.harness import JobHarness
+from tests.backends.sdk_support import route_jobs
 from tests.backends.upstream_support import failure_of, fake_fixtures, harness_for
 from tests.fakes.bfl import API_KEY, FakeBfl
+from tests.fakes.schema_check import issues, schema
 
 ROUTE = "flux-2-pro/generate"
 
@@ -246,3 +248,15 @@ def test_trusted_polling_hosts() -> None:
 def test_built_from_the_factory_table() -> None:
     backend = build_backend("mine", provider("bfl", "http://127.0.0.1:9", "k"))
     assert isinstance(backend, BflBackend) and backend.name == "mine"
+
+
+@pytest.mark.parametrize("route", sorted(ROUTES))
+def test_every_request_validates_against_the_bundled_flux2_schema(route: str) -> None:
+    """BFL publishes no Python SDK: every route's bodies (all enum combinations the catalog accepts) are
+    checked against the Flux2Inputs schema bundled from BFL's OpenAPI document, and the 4 MP total."""
+    jobs = [j for j in route_jobs(route) if len(j.inputs) <= MAX_INPUT_IMAGES]
+    assert jobs
+    for job in jobs:
+        body = request_body(job)
+        assert issues("bfl_flux2.json", body) == [], body
+        assert body["width"] * body["height"] <= schema("bfl_flux2.json")["x-limits"]["max_pixels"]
