@@ -11,11 +11,13 @@ from typing import Any
 import httpx
 import pytest
 
-from studio402.backends.base import FailureCode
+from studio402.backends.base import Ask, FailureCode
 from studio402.backends.bfl import MAX_INPUT_IMAGES, ROUTES, BflBackend, request_body
 from studio402.backends.factory import build_backend
 from studio402.backends.preview.backend import PreviewBackend
 from studio402.catalog import CATALOG
+from studio402.catalog.base import InputFacts
+from studio402.catalog.fields import MediaKind
 from studio402.jobs.model import JobStatus
 from studio402.jobs.runner import job_seed
 from tests.backends.flows import (
@@ -96,6 +98,14 @@ async def test_more_images_than_bfl_takes_is_refused_before_submitting(
     ended = await harness.run((await harness.submit("flux-2-max/edit", body, inputs=inputs)).id)
     assert (ended.status, ended.error_code) == (JobStatus.FAILED, "backend_unavailable")
     assert fake.submissions == 0
+
+
+@pytest.mark.parametrize(("count", "refused"), [(8, False), (9, True), (10, True)])
+def test_more_images_than_bfl_takes_are_refused_before_payment(count: int, refused: bool) -> None:
+    facts = tuple(InputFacts(("images", i), MediaKind.IMAGE, "image/png", 100, 16, 16) for i in range(count))
+    backend = BflBackend("bfl", provider("bfl", "https://api.bfl.ai", "k"))
+    reason = backend.refusal(Ask("flux-2-max", "edit", {"prompt": "p"}, facts))
+    assert (reason is not None) is refused, reason
 
 
 @pytest.mark.parametrize(

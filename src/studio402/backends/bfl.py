@@ -24,6 +24,7 @@ import httpx
 
 from studio402.backends.adapter import UpstreamAdapter
 from studio402.backends.base import (
+    Ask,
     BackendFailure,
     BackendJob,
     FailureCode,
@@ -144,6 +145,12 @@ class BflBackend(UpstreamAdapter):
         host = (parts.hostname or "").lower()
         ok_host = host in self._trusted or host == TRUSTED_DOMAIN or host.endswith("." + TRUSTED_DOMAIN)
         return ok_host and parts.scheme in ("https", self._client.base_url.scheme)
+
+    def refusal(self, ask: Ask) -> str | None:
+        count = len(ask.inputs_at("images"))
+        if count > MAX_INPUT_IMAGES:  # FLUX.2 [max] on our catalog takes 10
+            return f"BFL takes at most {MAX_INPUT_IMAGES} input images ({count} given)"
+        return None
 
     async def submit(self, job: BackendJob) -> Submitted:
         endpoint = self._model(job)
