@@ -149,7 +149,7 @@ async def test_an_unreachable_upstream_or_a_missing_key_is_a_failed_probe() -> N
         await down.aclose()
         await keyless.aclose()
     assert (unreachable.ok, unreachable.status) == (False, None) and "unreachable" in unreachable.detail
-    assert (no_key.ok, no_key.status) == (False, None) and "api_key" in no_key.detail
+    assert (no_key.ok, no_key.status) == (False, None) and "no api_key" in no_key.detail
 
 
 async def test_the_cli_probes_only_when_asked(fakes: dict[str, Any], tmp_path: Path) -> None:

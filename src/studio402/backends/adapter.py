@@ -140,14 +140,18 @@ class UpstreamAdapter:
             raise self._failure(resp, accepted=True)
         return resp
 
+    async def _probe_headers(self) -> dict[str, str]:
+        """The probe's credentials; adapters whose tokens are fetched or refreshed override this."""
+        return self._headers()
+
     async def probe(self) -> ProbeResult:
         """One cheap authenticated read: do the configured credentials work? Nothing is generated."""
         if self.probe_path is None:
             return ProbeResult(False, None, f"{self.name}: no probe for this adapter")
-        if not api_key(self._settings):
+        if "api_key" in self.missing_settings():  # credentials only: a route mapping is not needed here
             return ProbeResult(False, None, f"{self.name}: no api_key configured")
         try:
-            resp = await send(self._client, "GET", self.probe_path, headers=self._headers())
+            resp = await send(self._client, "GET", self.probe_path, headers=await self._probe_headers())
         except BackendFailure as exc:
             return ProbeResult(False, None, f"{self.name}: {exc.detail}")
         return ProbeResult(resp.is_success, resp.status_code, f"HTTP {resp.status_code} {resp.reason_phrase}")
