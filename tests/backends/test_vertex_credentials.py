@@ -158,3 +158,16 @@ def test_google_credentials_settings(tmp_path: Path) -> None:
     assert backend(project="p", credentials_file=absent).missing_settings() == [
         f"options.credentials_file ({absent} is not a file)"
     ]
+
+
+async def test_the_probe_reads_with_a_minted_token(fake: FakeVertex, key_file: Path) -> None:
+    """`backends check --probe` authenticates like a submission: a token from the credentials, not the
+    (empty) api_key."""
+    backend = google_backend(fake, credentials_file=str(key_file))
+    try:
+        result = await backend.probe()
+    finally:
+        await backend.aclose()
+    assert (result.ok, result.status) == (True, 200), result
+    [sent] = minted(fake)
+    assert sent.startswith("Bearer ya29.minted-"), sent

@@ -93,8 +93,8 @@ MOCKED = [
         "vertex-veo",
         {"project": "p", "location": "us-central1"},
         "https://upstream.test/v1beta1/publishers/google/models?pageSize=1",
-        "authorization",
-        f"Bearer {SECRET}",
+        "x-goog-api-key",  # an api_key is an Agent Platform key (express mode), sent as Google expects
+        SECRET,
     ),
     (
         "fal",

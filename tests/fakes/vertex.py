@@ -156,6 +156,7 @@ class FakeVertex(FakeUpstream):
         app.post(ops)(self.cancel)
         app.get(ops)(self.get_operation)
         app.post("/token")(self.token)
+        app.get("/v1beta1/publishers/google/models")(self.list_models)
 
     def reset(self) -> None:
         super().reset()
@@ -216,6 +217,14 @@ class FakeVertex(FakeUpstream):
                 403, "PERMISSION_DENIED", f"Permission denied on resource project {project}."
             ).response()
         return None
+
+    async def list_models(self, request: Request) -> Response:
+        """Model Garden's model list: the cheap authenticated read of `backends check --probe`."""
+        await self.record(request)
+        denied = self._denied(request.headers, None)
+        return denied or json_response(
+            200, {"publisherModels": [{"name": "publishers/google/models/veo-3.1"}]}
+        )
 
     async def model_call(self, project: str, location: str, target: str, request: Request) -> Response:
         prefix = f"projects/{project}/locations/{location}/publishers/google/models"

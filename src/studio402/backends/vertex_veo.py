@@ -228,6 +228,9 @@ class VertexVeoBackend(UpstreamAdapter):
     def refusal(self, ask: Ask) -> str | None:
         return reference_refusal(ask.params)
 
+    async def _probe_headers(self) -> dict[str, str]:
+        return await self._auth_headers(accepted=False)  # google-auth tokens are fetched, not configured
+
     async def _auth_headers(self, *, accepted: bool) -> dict[str, str]:
         if self._credentials is not None:
             return {"Authorization": f"Bearer {await self._credentials.token(accepted=accepted)}"}
