@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from studio402.backends.fal_replicate_inputs import Published
+from studio402.backends.fal_replicate_inputs import Published, seedance_refusal
 from studio402.catalog.models.veo import VeoGenerate
 
 Params = Mapping[str, Any]
@@ -90,13 +90,7 @@ def _seedance_mode(operation: str, params: Params) -> str:
 
 
 def _seedance_check(params: Params) -> str | None:
-    if not params.get("prompt"):  # optional in i2v, required by the published schema
-        return "fal's Seedance endpoints need a prompt"
-    if params.get("resolution"):
-        return "fal's Seedance endpoints take no exact pixel size (use aspectRatio and outputResolution)"
-    if params.get("upscaleResolution"):
-        return "fal's Seedance endpoints have no 4K upscale"
-    return None
+    return seedance_refusal(params, "fal's Seedance endpoints")
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,3 +68,15 @@ def accepts_option(options: Mapping[str, Any]) -> dict[str, frozenset[str]]:
             raise ConfigError(f"options.accepts.{target} must be a list of input names")
         out[str(target).strip("/")] = frozenset(names)
     return out
+
+
+def seedance_refusal(params: Mapping[str, Any], host: str) -> str | None:
+    """What the Seedance 2.0 schemas on fal and Replicate refuse that our catalog allows (`host` names them,
+    e.g. "fal's Seedance endpoints")."""
+    if not params.get("prompt"):  # optional in i2v, required by the published schemas
+        return f"{host} need a prompt"
+    if params.get("resolution"):
+        return f"{host} take no exact pixel size (use aspectRatio and outputResolution)"
+    if params.get("upscaleResolution"):
+        return f"{host} have no 4K upscale"
+    return None

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from studio402.backends.fal_replicate_inputs import Published
+from studio402.backends.fal_replicate_inputs import Published, seedance_refusal
 from studio402.catalog.models.veo import VeoGenerate
 from studio402.errors import ConfigError
 
@@ -51,13 +51,7 @@ def _flux_check(params: Params) -> str | None:
 
 
 def _seedance_check(params: Params) -> str | None:
-    if not params.get("prompt"):  # optional in i2v, required by the published schema
-        return "Replicate's Seedance 2.0 needs a prompt"
-    if params.get("resolution"):
-        return "Replicate's Seedance 2.0 takes no exact pixel size (use aspectRatio and outputResolution)"
-    if params.get("upscaleResolution"):
-        return "Replicate's Seedance 2.0 has no 4K upscale"
-    return None
+    return seedance_refusal(params, "Replicate's Seedance 2.0 versions")
 
 
 @dataclass(frozen=True, slots=True)
