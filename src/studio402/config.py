@@ -53,7 +53,8 @@ def canonical_public_url(url: str) -> str:
     if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
         raise ValueError(f"public URL must be an absolute http(s) URL: {url!r}")
     if parts.username or parts.password or parts.query or parts.fragment:
-        raise ValueError(f"public URL must not carry credentials, a query or a fragment: {url!r}")
+        # Not echoed: the credentials would land in an error message and a log.
+        raise ValueError("public URL must not carry credentials, a query or a fragment")
     host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
     port = parts.port
     authority = host if port in (None, _DEFAULT_PORTS[parts.scheme]) else f"{host}:{port}"

@@ -172,6 +172,8 @@ class RedactingFilter(logging.Filter):
         if isinstance(arg, int | float | bool) or arg is None:
             return arg
         text = str(arg)
+        if text.startswith("/") and "?" in text:  # a request path (the access log): its query may be a
+            return text.split("?", 1)[0] + "?" + MASK  # capability (a signed blob URL's e= and s=)
         clean = self.scrubber.scrub(text)
         return arg if clean == text else clean
 
