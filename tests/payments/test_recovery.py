@@ -199,7 +199,7 @@ async def test_one_failing_lookup_does_not_stop_the_reconciler(devnet: Devnet, t
         await signed_not_broadcast(server, first)
         await signed_not_broadcast(server, second)
         [method] = server.services.engine._methods.values()
-        original = method.settlement.lookup
+        original = method.lookup
         asked: list[str] = []
 
         async def lookup(payment: Any, *args: Any) -> Any:
@@ -208,7 +208,7 @@ async def test_one_failing_lookup_does_not_stop_the_reconciler(devnet: Devnet, t
                 raise ChainError("node unreachable", code="rpc_unavailable")
             return await original(payment, *args)
 
-        method.settlement.lookup = lookup  # type: ignore[method-assign,assignment]
+        method.lookup = lookup  # type: ignore[method-assign,assignment]
         counts = await server.services.engine.reconcile()  # does not raise
         assert sorted(asked) == sorted([first.address.lower(), second.address.lower()])
         assert counts["pending"] >= 1, counts  # the failed lookup
@@ -227,7 +227,7 @@ async def test_node_down_before_settling_charges_nothing_and_the_same_payment_re
     async with running_server(devnet, tmp_path / "data") as server, server.client() as http:
         header = payment_header(devnet, payer, await challenge(http))
         [method] = server.services.engine._methods.values()
-        original = method.settlement.simulate
+        original = method.simulate
         outages = 2
 
         async def simulate(payment: Any) -> str | None:
@@ -237,7 +237,7 @@ async def test_node_down_before_settling_charges_nothing_and_the_same_payment_re
                 raise ChainError("node unreachable", code="rpc_unavailable")
             return await original(payment)
 
-        method.settlement.simulate = simulate  # type: ignore[method-assign]
+        method.simulate = simulate  # type: ignore[method-assign]
         for _ in range(2):
             down = await http.post(GENERATE, json=BODY, headers={"PAYMENT-SIGNATURE": header})
             assert (down.status_code, down.json()["code"]) == (502, "rpc_unavailable"), down.text

@@ -11,7 +11,6 @@ No I/O here except through the ledger and settlement ports."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
@@ -32,6 +31,7 @@ from studio402.errors import (
 )
 from studio402.money import format_usd
 from studio402.payments import x402
+from studio402.payments.interfaces import PaymentMethod, Verified
 from studio402.payments.ledger import (
     CREDIT_NETWORK,
     NewJob,
@@ -41,8 +41,9 @@ from studio402.payments.ledger import (
     new_id,
     new_webhook_secret,
 )
-from studio402.payments.methods.evm_exact import EvmExactMethod, Reason, SettleStatus, VerifiedPayment
+from studio402.payments.methods.evm_exact import Reason
 from studio402.payments.offers import Offer, Requirement, requirements
+from studio402.payments.outcome import SettleStatus
 from studio402.payments.ports import LedgerStore
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ class PaymentEngine:
     def __init__(
         self,
         offers: Sequence[Offer],
-        methods: Sequence[EvmExactMethod] = (),
+        methods: Sequence[PaymentMethod] = (),
         ledger: LedgerStore | None = None,
         *,
         clock: Callable[[], float] = time.time,
@@ -147,7 +148,7 @@ class PaymentEngine:
         method, requirement = self._match(payload, micros, resource)
         # A payment already in the ledger answers with its job whatever the clock says now (a client that
         # lost our answer retries the same header, maybe after the authorization expired).
-        replayed = await self._replay(payload, requirement, request)
+        replayed = await self._replay(payload, method, requirement, request)
         if replayed is not None:
             return replayed
         try:
@@ -173,15 +174,21 @@ class PaymentEngine:
         raise ConflictError("this payment is contended; retry shortly", code="payment_in_progress")
 
     async def _replay(
-        self, payload: PaymentPayload, requirement: Requirement, request: ValidatedRequest
+        self,
+        payload: PaymentPayload,
+        method: PaymentMethod,
+        requirement: Requirement,
+        request: ValidatedRequest,
     ) -> Paid | None:
-        """The job of this exact authorization if the ledger has it (and it did not fail)."""
-        claimed = _claimed_authorization(payload)
+        """The job of this exact payment if the ledger has it (and it did not fail)."""
+        claimed = method.claimed(payload)
         if claimed is None:
             return None
-        payer, nonce, signature = claimed
+        payer, nonce, proof = claimed
         record = await self._need_ledger().get(PaymentKey.of(requirement.network, payer, nonce))
-        if record is None or record.state is PaymentState.FAILED or not _same_signature(record, signature):
+        if record is None or record.state is PaymentState.FAILED or record.payload is None:
+            return None
+        if not method.same_proof(record.payload, proof):
             return None
         if record.fingerprint != request.fingerprint:
             raise PaymentConflict("this payment was already used for another request", job_id=record.job_id)
@@ -209,18 +216,18 @@ class PaymentEngine:
     async def _check_and_settle(
         self,
         record: PaymentRecord,
-        payment: VerifiedPayment,
-        method: EvmExactMethod,
+        payment: Verified,
+        method: PaymentMethod,
         request: ValidatedRequest,
         micros: int,
         resource: x402.Resource,
     ) -> Paid:
         """Settle a payment this request holds (reserved or reopened), if the chain says it would succeed."""
         try:
-            reason = await method.settlement.simulate(payment)
+            reason = await method.simulate(payment)
             # The transfer would fail: maybe because someone already landed this very authorization (a copy
             # of it reached the chain first). That is a payment to us; only chain facts can tell.
-            elsewhere = None if reason is None else await method.settlement.lookup(payment, None, None)
+            elsewhere = None if reason is None else await method.lookup(payment, None, None)
         except ChainError:  # cannot check now: free the payment for a retry
             await self._fail(record.id, "settlement_unavailable")
             raise
@@ -232,7 +239,7 @@ class PaymentEngine:
         return await self._shielded(self._settle(record, payment, method, request, resource))
 
     async def _record_settled(
-        self, record: PaymentRecord, payment: VerifiedPayment, request: ValidatedRequest, tx_hash: str | None
+        self, record: PaymentRecord, payment: Verified, request: ValidatedRequest, tx_hash: str | None
     ) -> Paid:
         """The authorization was used for the quoted transfer by a transaction not ours: record it as paid."""
         ledger = self._need_ledger()
@@ -250,8 +257,8 @@ class PaymentEngine:
         request: ValidatedRequest,
         micros: int,
         resource: x402.Resource,
-        method: EvmExactMethod,
-        payment: VerifiedPayment,
+        method: PaymentMethod,
+        payment: Verified,
     ) -> Paid | None:
         if record.fingerprint != request.fingerprint:
             raise PaymentConflict(
@@ -282,8 +289,8 @@ class PaymentEngine:
     async def _settle(
         self,
         record: PaymentRecord,
-        payment: VerifiedPayment,
-        method: EvmExactMethod,
+        payment: Verified,
+        method: PaymentMethod,
         request: ValidatedRequest,
         resource: x402.Resource,
     ) -> Paid:
@@ -302,9 +309,7 @@ class PaymentEngine:
                 recorded = True
 
         try:
-            outcome = await method.settlement.settle(
-                payment, on_signed=on_signed, timeout=self._settle_timeout
-            )
+            outcome = await method.settle(payment, on_signed=on_signed, timeout=self._settle_timeout)
         except ChainError:
             # The node refused it before its pool (the port's contract): not charged, the payer may retry.
             await self._fail(record.id, "settlement_unavailable")
@@ -384,10 +389,10 @@ class PaymentEngine:
                 counts["pending"] += 1
                 continue
             # The amount paid: the receipt of our transaction is judged against it.
-            payment = VerifiedPayment.from_json(method.offer.requirement(record.micros), record.payload)
+            payment = method.restore(method.offer.requirement(record.micros), record.payload)
             raw = bytes.fromhex(record.raw_tx) if record.raw_tx else None
             try:
-                outcome = await method.settlement.lookup(payment, record.tx_hash, raw)
+                outcome = await method.lookup(payment, record.tx_hash, raw)
             except ChainError as exc:  # this record waits for the next pass; the others go on
                 log.warning("reconciling payment %s: %s", record.id, exc.detail)
                 counts["pending"] += 1
@@ -416,7 +421,7 @@ class PaymentEngine:
 
     def _match(
         self, payload: PaymentPayload, micros: int, resource: x402.Resource
-    ) -> tuple[EvmExactMethod, Requirement]:
+    ) -> tuple[PaymentMethod, Requirement]:
         accepted = payload.accepted
         method = self._methods.get((accepted.network, accepted.asset.lower()))
         if method is None:
@@ -433,7 +438,7 @@ class PaymentEngine:
     def _new_record(
         self,
         key: PaymentKey,
-        payment: VerifiedPayment,
+        payment: Verified,
         request: ValidatedRequest,
         micros: int,
         client_id: str | None,
@@ -453,7 +458,7 @@ class PaymentEngine:
             asset=req.asset,
             amount=req.amount,
             pay_to=req.pay_to,
-            valid_before=payment.auth.valid_before,
+            valid_before=payment.valid_before,
             payload=payment.to_json(),
         )
 
@@ -502,28 +507,6 @@ def _new_job(request: ValidatedRequest, payer: str, micros: int) -> NewJob:
         webhook_secret=new_webhook_secret() if isinstance(callback, str) else None,
         status="complete" if delivered_at_once else "pending",
         result='{"upload": true}' if delivered_at_once else None,
-    )
-
-
-def _claimed_authorization(payload: PaymentPayload) -> tuple[str, str, str] | None:
-    """(payer, nonce, signature) the payload claims, unverified; None if it does not have that shape."""
-    inner = payload.payload
-    auth, signature = inner.get("authorization"), inner.get("signature")
-    if not isinstance(auth, dict) or not isinstance(signature, str):
-        return None
-    payer, nonce = auth.get("from"), auth.get("nonce")
-    if not isinstance(payer, str) or not isinstance(nonce, str):
-        return None
-    return payer, nonce, signature
-
-
-def _same_signature(record: PaymentRecord, signature: str) -> bool:
-    """The header carries the very signature we recorded (proof it is the same authorization)."""
-    if record.payload is None:
-        return False
-    stored = json.loads(record.payload).get("signature", "")
-    return isinstance(stored, str) and stored.lower().removeprefix("0x") == signature.lower().removeprefix(
-        "0x"
     )
 
 

@@ -6,7 +6,6 @@ that need the chain (balance, nonce, the real transfer) go through the `EvmSettl
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
@@ -20,6 +19,7 @@ from studio402.payments.eip3009 import (
     recover_authorization_signer,
     transfer_with_authorization_digest,
 )
+from studio402.payments.interfaces import OnSigned, Verified
 from studio402.payments.offers import Offer, Requirement
 from studio402.payments.outcome import SettleOutcome, SettleStatus
 
@@ -70,6 +70,10 @@ class VerifiedPayment:
     def nonce(self) -> str:
         return "0x" + self.auth.nonce.hex()
 
+    @property
+    def valid_before(self) -> int:
+        return self.auth.valid_before
+
     def to_json(self) -> str:
         return json.dumps({"authorization": self.auth.to_json(), "signature": "0x" + self.signature.hex()})
 
@@ -81,11 +85,6 @@ class VerifiedPayment:
             TransferAuthorization.from_json(data["authorization"]),
             bytes.fromhex(data["signature"].removeprefix("0x")),
         )
-
-
-# Called before each broadcast with (tx hash, raw signed tx); (None, None) when a remote facilitator
-# broadcasts and the hash is only known afterwards.
-OnSigned = Callable[[str | None, bytes | None], Awaitable[None]]
 
 
 class EvmSettlement(Protocol):
@@ -117,6 +116,31 @@ class EvmExactMethod:
         self._domain = eip712_domain_separator(
             offer.asset.name, offer.asset.version, offer.chain_id, offer.asset.address
         )
+
+    def claimed(self, payload: PaymentPayload) -> tuple[str, str, str] | None:
+        auth, signature = payload.payload.get("authorization"), payload.payload.get("signature")
+        if not isinstance(auth, dict) or not isinstance(signature, str):
+            return None
+        payer, nonce = auth.get("from"), auth.get("nonce")
+        if not isinstance(payer, str) or not isinstance(nonce, str):
+            return None
+        return payer, nonce, signature
+
+    def same_proof(self, stored: str, proof: str) -> bool:
+        recorded = json.loads(stored).get("signature", "")
+        return isinstance(recorded, str) and _hex(recorded) == _hex(proof)
+
+    def restore(self, requirement: Requirement, stored: str) -> VerifiedPayment:
+        return VerifiedPayment.from_json(requirement, stored)
+
+    async def simulate(self, payment: Verified) -> str | None:
+        return await self.settlement.simulate(_evm(payment))
+
+    async def settle(self, payment: Verified, *, on_signed: OnSigned, timeout: float) -> SettleOutcome:
+        return await self.settlement.settle(_evm(payment), on_signed=on_signed, timeout=timeout)
+
+    async def lookup(self, payment: Verified, tx_hash: str | None, raw_tx: bytes | None) -> SettleOutcome:
+        return await self.settlement.lookup(_evm(payment), tx_hash, raw_tx)
 
     def verify(self, payload: PaymentPayload, requirement: Requirement, now: float) -> VerifiedPayment:
         _check_accepted(payload, requirement)
@@ -170,6 +194,15 @@ def _check_accepted(payload: PaymentPayload, requirement: Requirement) -> None:
     extra = accepted.extra or {}
     if any(extra.get(k) != v for k, v in requirement.extra.items()):
         raise reject(Reason.INVALID_REQUIREMENTS, "extra (EIP-712 name/version) differs from the offer")
+
+
+def _hex(value: str) -> str:
+    return value.lower().removeprefix("0x")
+
+
+def _evm(payment: Verified) -> VerifiedPayment:
+    assert isinstance(payment, VerifiedPayment), payment  # the engine hands a method its own payments
+    return payment
 
 
 def _parse_inner(inner: dict[str, Any]) -> tuple[TransferAuthorization, bytes]:
