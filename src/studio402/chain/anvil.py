@@ -139,10 +139,12 @@ def spawn(
     exit_dump: Path,
     log: Path,
     block_time: float = 0.0,
+    extra_args: tuple[str, ...] = (),
 ) -> subprocess.Popen[bytes]:
     """Start anvil; on SIGTERM it dumps its state to `exit_dump`. `block_time` > 0 mines a block every that
-    many seconds (interval mining) instead of one per transaction."""
+    many seconds (interval mining) instead of one per transaction. `extra_args`: e.g. `--network tempo`."""
     args = [anvil_bin, "--host", HOST, "--port", str(port), "--chain-id", str(chain_id), "--silent"]
+    args += extra_args
     args += ["--dump-state", str(exit_dump)]
     if block_time > 0:
         args += ["--block-time", f"{block_time:.6f}".rstrip("0").rstrip(".")]

@@ -3,29 +3,44 @@
 from __future__ import annotations
 
 import asyncio
+from enum import StrEnum
 from typing import Annotated
 
 import typer
 from eth_utils.address import is_address
 
-from studio402.chain.devnet import devnet_for
+from studio402.chain.devnet import Devnet, devnet_for
+from studio402.chain.tempo_devnet import TempoDevnet, tempo_devnet_for
 from studio402.cli.common import ConfigOpt, DataDirOpt, fail, print_json, settings_from
 from studio402.errors import Studio402Error
 from studio402.money import format_usd, parse_usd
+
+
+class Rail(StrEnum):
+    EVM = "evm"
+    TEMPO = "tempo"
+
 
 app = typer.Typer(no_args_is_help=True, help="The local devnet of the data dir (anvil + test USDC).")
 
 
 @app.command()
 def info(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
-    """Print {rpcUrl, chainId, token, payTo} of the data dir's devnet (started if it was not running)."""
+    """Print {rpcUrl, chainId, token, payTo} of the data dir's devnet (started if it was not running), plus
+    "tempo": {rpcUrl, chainId, currency, recipient} when `[devnet] tempo` is on."""
 
     async def run() -> None:
-        devnet = devnet_for(settings_from(config, data_dir))
+        settings = settings_from(config, data_dir)
+        devnet = devnet_for(settings)
         info = await devnet.start()
         running_before = devnet.reused
         await devnet.stop()
-        print_json({**info.as_public_json(), "running": running_before})
+        shown = {**info.as_public_json(), "running": running_before}
+        if settings.devnet.tempo:
+            tempo = tempo_devnet_for(settings)
+            shown["tempo"] = (await tempo.start()).as_public_json()
+            await tempo.stop()
+        print_json(shown)
 
     try:
         asyncio.run(run())
@@ -39,8 +54,11 @@ def fund(
     amount: Annotated[str, typer.Argument(help="Dollars of test USDC, e.g. 25 or 0.5.")],
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
+    rail: Annotated[
+        Rail, typer.Option(help="evm: mint test USDC; tempo: send pathUSD on the Tempo devnet.")
+    ] = (Rail.EVM),
 ) -> None:
-    """Mint test USDC to ADDRESS (AMOUNT in dollars)."""
+    """Mint test USDC to ADDRESS (AMOUNT in dollars), or with --rail tempo send it pathUSD."""
 
     if not is_address(address):
         typer.secho(f"error: {address!r} is not an 0x address", fg="red", err=True)
@@ -48,7 +66,10 @@ def fund(
 
     async def run() -> None:
         micros = parse_usd(amount)
-        devnet = devnet_for(settings_from(config, data_dir))
+        settings = settings_from(config, data_dir)
+        devnet: Devnet | TempoDevnet = (
+            tempo_devnet_for(settings) if rail is Rail.TEMPO else devnet_for(settings)
+        )
         await devnet.start()
         try:
             tx = await devnet.fund(address, micros)
