@@ -101,9 +101,29 @@ class NetworkSettings(_Section):
         return v
 
 
+class TempoSettings(_Section):
+    """`[payments.tempo]`: MPP `charge` on Tempo in production (absent: none, or the Tempo devnet)."""
+
+    rpc_url: str
+    chain_id: int = Field(4217, ge=1)  # Tempo mainnet; Moderato testnet is 42431
+    currency: str = "0x20C000000000000000000000b9537d11c60E8b50"  # USDC.e on mainnet (6 decimals)
+    recipient: str
+    realm: str  # the service's host name, e.g. "studio.example.com"
+    secret_key: SecretStr  # >= 32 bytes; binds challenges (HMAC): shared by every replica
+    challenge_ttl_seconds: int = Field(300, ge=30, le=3600)
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_secret(cls, v: SecretStr) -> SecretStr:
+        if len(v.get_secret_value().encode()) < 32:
+            raise ValueError("payments.tempo.secret_key must be at least 32 bytes")
+        return v
+
+
 class PaymentSettings(_Section):
     # Empty: the embedded devnet is the only offer.
     networks: tuple[NetworkSettings, ...] = ()
+    tempo: TempoSettings | None = None  # [payments.tempo]: MPP charge on Tempo
     max_timeout_seconds: int = Field(300, ge=30, le=86_400)
     refund: RefundMethod = RefundMethod.ONCHAIN
     settle_timeout_seconds: float = Field(30.0, gt=0)
@@ -119,6 +139,7 @@ class DevnetSettings(_Section):
     demo_funds_usd: str = "100"
     # 0: automine (a block per transaction, at once); N > 0: a block every N s, like a real chain.
     block_time_seconds: float = Field(0, ge=0)
+    tempo: bool = False  # also run a Tempo devnet (anvil --network tempo) for MPP charges
 
 
 class StorageBackend(StrEnum):
