@@ -135,7 +135,7 @@ class AuthError(Studio402Error):
 
 class PaymentError(Studio402Error):
     """A payment problem. `challenge` is the decoded x402 v2 PaymentRequired to send back (if any),
-    `v1_accepts` the same offers in x402 v1 form."""
+    `v1_accepts` the same offers in x402 v1 form, `www_authenticate` the MPP challenges."""
 
     code = "payment_error"
     title = "Payment error"
@@ -147,11 +147,13 @@ class PaymentError(Studio402Error):
         code: str | None = None,
         challenge: Mapping[str, Any] | None = None,
         v1_accepts: Sequence[Mapping[str, Any]] = (),
+        www_authenticate: Sequence[str] = (),
         **extra: Any,
     ) -> None:
         super().__init__(detail, code=code, **extra)
         self.challenge = challenge
         self.v1_accepts = tuple(v1_accepts)
+        self.www_authenticate = tuple(www_authenticate)  # MPP `Payment` challenges, one header each
 
 
 class PaymentRequired(PaymentError):

@@ -4,12 +4,16 @@ store (SQLite) and the `PaymentMethod` port, as a chain-backed method would."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from studio402.api.problems import error_response
+from studio402.api.routes.paid import content_digest
 from studio402.catalog import CATALOG
 from studio402.db.engine import Database, database_url, open_database
 from studio402.db.ledger_store import SqlLedgerStore
@@ -17,7 +21,7 @@ from studio402.errors import ChainError, PaymentConflict, PaymentRejected
 from studio402.payments import x402
 from studio402.payments.engine import Paid, PaymentEngine
 from studio402.payments.ledger import PaymentState
-from tests.fakes.cash import CashChain, CashMethod, Mode, header
+from tests.fakes.cash import CASH, CashChain, CashMethod, Mode, header
 
 ROUTE = CATALOG.get("nano-banana", "generate")
 REQUEST = CATALOG.validate(ROUTE, {"prompt": "a lighthouse"})
@@ -125,3 +129,22 @@ async def _job_payment(rig: Rig, job_id: str) -> str:
         lambda conn: conn.execute(select(jobs.c.payment_id).where(jobs.c.id == job_id)).scalar_one()
     )
     return payment_id
+
+
+class FixedIssuer:
+    """An MPP-style method: its offer travels in `WWW-Authenticate`, bound to the body digest."""
+
+    def www_authenticate(self, resource: x402.Resource, micros: int, body_digest: str | None) -> str:
+        return f'Payment method="cash", amount="{micros}", resource="{resource.url}", digest="{body_digest}"'
+
+
+def test_the_402_carries_every_challenge_header_bound_to_the_body() -> None:
+    engine = PaymentEngine([CASH], issuers=[FixedIssuer(), FixedIssuer()])
+    body = b'{"prompt":"a lighthouse"}'
+    digest = content_digest(body)
+    assert digest == "sha-256=:" + base64.b64encode(hashlib.sha256(body).digest()).decode() + ":"
+    exc = engine.payment_required(RESOURCE, MICROS, body_digest=digest)
+    response = error_response(exc, "/api/generate/nano-banana/generate")
+    assert response.status_code == 402 and "PAYMENT-REQUIRED" in response.headers
+    offers = response.headers.getlist("WWW-Authenticate")
+    assert len(offers) == 2 and all(f'digest="{digest}"' in o and f'amount="{MICROS}"' in o for o in offers)

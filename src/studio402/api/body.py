@@ -27,6 +27,7 @@ async def read_bytes(request: Request, max_bytes: int) -> bytes:
 
 async def read_json(request: Request, max_bytes: int = MAX_JSON_BYTES) -> Any:
     raw = await read_bytes(request, max_bytes)
+    request.state.raw_body = raw  # the stream is consumed: MPP challenges bind its digest later
     if not raw.strip():
         raise InputError("the request needs a JSON body", code="invalid_json")
     try:

@@ -129,7 +129,11 @@ def error_response(
             # x402 v1 clients read the offers from the body.
             members.update(x402Version=1, error=exc.code, accepts=list(exc.v1_accepts))
     body = problem(status, exc.code, exc.title, exc.detail, instance=instance, **members)
-    return problem_response(body, headers=headers, scrubber=scrubber)
+    response = problem_response(body, headers=headers, scrubber=scrubber)
+    if isinstance(exc, PaymentError):
+        for value in exc.www_authenticate:  # one header per MPP offer (RFC 9110 allows repeating it)
+            response.headers.append("WWW-Authenticate", value)
+    return response
 
 
 async def _on_studio402_error(request: Request, exc: Exception) -> JSONResponse:

@@ -31,7 +31,7 @@ from studio402.errors import (
 )
 from studio402.money import format_usd
 from studio402.payments import x402
-from studio402.payments.interfaces import PaymentMethod, Verified
+from studio402.payments.interfaces import ChallengeIssuer, PaymentMethod, Verified
 from studio402.payments.ledger import (
     CREDIT_NETWORK,
     NewJob,
@@ -89,6 +89,7 @@ class PaymentEngine:
         settle_timeout: float = 30.0,
         job_ready: JobReady = _no_job_hook,
         extensions_for: ExtensionsFor | None = None,
+        issuers: Sequence[ChallengeIssuer] = (),
     ) -> None:
         self.offers = tuple(offers)
         self._methods = {(m.offer.network, m.offer.asset.address.lower()): m for m in methods}
@@ -97,6 +98,7 @@ class PaymentEngine:
         self._settle_timeout = settle_timeout
         self._job_ready = job_ready
         self._extensions_for = extensions_for
+        self._issuers = tuple(issuers)
         self._changed: dict[str, asyncio.Event] = {}
 
     # -- challenges ------------------------------------------------------------------------------------------
@@ -105,27 +107,36 @@ class PaymentEngine:
         return requirements(self.offers, micros)
 
     def payment_required(
-        self, resource: x402.Resource, micros: int, *, error: str | None = None, detail: str | None = None
+        self,
+        resource: x402.Resource,
+        micros: int,
+        *,
+        error: str | None = None,
+        detail: str | None = None,
+        body_digest: str | None = None,
     ) -> PaymentRequired:
-        """The 402 for an unpaid (or refused) request: every offer, in v2 and (where possible) v1 form."""
-        return PaymentRequired(
-            detail or self._detail(resource, micros), **self._challenge(resource, micros, error)
-        )
+        """The 402 for an unpaid (or refused) request: every offer, in v2 and (where possible) v1 form, and
+        the MPP challenges (bound to the body's RFC 9530 digest)."""
+        challenge = self._challenge(resource, micros, error, body_digest)
+        return PaymentRequired(detail or self._detail(resource, micros), **challenge)
 
     def rejected(self, reason: str, detail: str, resource: x402.Resource, micros: int) -> PaymentRejected:
         """A refused payment: 402 with the reason and a fresh challenge to try again."""
-        return PaymentRejected(detail, code=reason, **self._challenge(resource, micros, reason))
+        return PaymentRejected(detail, code=reason, **self._challenge(resource, micros, reason, None))
 
     @staticmethod
     def _detail(resource: x402.Resource, micros: int) -> str:
         return f"Pay ${format_usd(micros)} to {resource.description}."
 
-    def _challenge(self, resource: x402.Resource, micros: int, error: str | None) -> dict[str, Any]:
+    def _challenge(
+        self, resource: x402.Resource, micros: int, error: str | None, body_digest: str | None
+    ) -> dict[str, Any]:
         accepts = self.requirements(micros)
         extensions = self._extensions_for(resource.url) if self._extensions_for else None
         return {
             "challenge": x402.payment_required(resource, accepts, error=error, extensions=extensions),
             "v1_accepts": x402.v1_accepts(resource, accepts),
+            "www_authenticate": [i.www_authenticate(resource, micros, body_digest) for i in self._issuers],
             "price": {"usd": format_usd(micros), "micros": str(micros)},
         }
 

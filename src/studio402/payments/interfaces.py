@@ -13,6 +13,7 @@ from x402.schemas import PaymentPayload
 
 from studio402.payments.offers import Offer, Requirement
 from studio402.payments.outcome import SettleOutcome
+from studio402.payments.x402 import Resource
 
 # Called before each broadcast with (tx hash, raw signed tx); (None, None) when someone else broadcasts
 # (a remote facilitator) and the hash is only known afterwards.
@@ -74,4 +75,12 @@ class PaymentMethod(Protocol):
 
     async def lookup(self, payment: Verified, tx_hash: str | None, raw_tx: bytes | None) -> SettleOutcome:
         """What became of a settlement (the reconciler's question), from chain facts."""
+        ...
+
+
+class ChallengeIssuer(Protocol):
+    """A payment method whose offer travels outside PAYMENT-REQUIRED (MPP: `WWW-Authenticate: Payment`)."""
+
+    def www_authenticate(self, resource: Resource, micros: int, body_digest: str | None) -> str:
+        """The header value offering `micros` for `resource`, bound to the request body's RFC 9530 digest."""
         ...

@@ -3,6 +3,8 @@ and the unpaid half's limit: remote media downloads for requests that pay nothin
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from typing import Any
 
 from fastapi import Request
@@ -89,8 +91,18 @@ async def _charge(svc: Services, request: Request, validated: ValidatedRequest, 
             micros,
             error="insufficient_credit",
             detail="Your credit does not cover this request; pay instead.",
+            body_digest=_body_digest(request),
         )
-    raise svc.engine.payment_required(resource, micros)
+    raise svc.engine.payment_required(resource, micros, body_digest=_body_digest(request))
+
+
+def _body_digest(request: Request) -> str:
+    return content_digest(getattr(request.state, "raw_body", b""))
+
+
+def content_digest(body: bytes) -> str:
+    """RFC 9530 `Content-Digest` of the request body, which MPP challenges bind (`digest=`)."""
+    return "sha-256=:" + base64.b64encode(hashlib.sha256(body).digest()).decode() + ":"
 
 
 def paid_response(paid: Paid, body: dict[str, Any], *, v1: bool = False) -> JSONResponse:
