@@ -156,6 +156,13 @@ class PaymentEngine:
         payload = (
             x402.decode_v1_payment(header, self.requirements(micros)) if v1 else x402.decode_payment(header)
         )
+        return await self.pay_payload(payload, request, micros, resource)
+
+    async def pay_payload(
+        self, payload: PaymentPayload, request: ValidatedRequest, micros: int, resource: x402.Resource
+    ) -> Paid:
+        """The same for a decoded payload: an x402 one, or another protocol's credential that its edge put
+        in this shape (`accepted` names the method's offer, `payload` carries the credential)."""
         method, requirement = self._match(payload, micros, resource)
         # A payment already in the ledger answers with its job whatever the clock says now (a client that
         # lost our answer retries the same header, maybe after the authorization expired).
