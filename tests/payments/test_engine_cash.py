@@ -19,8 +19,9 @@ from studio402.db.engine import Database, database_url, open_database
 from studio402.db.ledger_store import SqlLedgerStore
 from studio402.errors import ChainError, PaymentConflict, PaymentRejected
 from studio402.payments import x402
-from studio402.payments.engine import Paid, PaymentEngine
+from studio402.payments.engine import PaymentEngine
 from studio402.payments.ledger import PaymentState
+from studio402.payments.paid import Paid
 from tests.fakes.cash import CASH, CashChain, CashMethod, Mode, header
 
 ROUTE = CATALOG.get("nano-banana", "generate")

@@ -13,14 +13,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 from x402.extensions.payment_identifier import extract_payment_identifier, is_valid_payment_id
 from x402.schemas import PaymentPayload
 
-from studio402.catalog import Kind, ValidatedRequest
+from studio402.catalog import ValidatedRequest
 from studio402.errors import (
     ChainError,
     ConflictError,
@@ -29,49 +28,24 @@ from studio402.errors import (
     PaymentRejected,
     PaymentRequired,
 )
-from studio402.money import format_usd
 from studio402.payments import x402
+from studio402.payments.challenges import Challenges, ExtensionsFor
 from studio402.payments.interfaces import ChallengeIssuer, PaymentMethod, Verified
 from studio402.payments.ledger import (
     CREDIT_NETWORK,
-    NewJob,
     PaymentKey,
     PaymentRecord,
     PaymentState,
     new_id,
-    new_webhook_secret,
 )
 from studio402.payments.methods.evm_exact import Reason
-from studio402.payments.offers import Offer, Requirement, requirements
+from studio402.payments.offers import Offer, Requirement
 from studio402.payments.outcome import SettleStatus
+from studio402.payments.paid import Paid, fresh, new_job
 from studio402.payments.ports import LedgerStore
 
 log = logging.getLogger(__name__)
 JobReady = Callable[[str], Awaitable[None]]
-ExtensionsFor = Callable[[str], Mapping[str, Any]]
-
-
-@dataclass(frozen=True, slots=True)
-class Paid:
-    """A paid request: the job it created (now or on an earlier identical request)."""
-
-    job_id: str
-    payer: str
-    network: str
-    tx_hash: str | None
-    settled: bool  # False: the settlement is still pending (the job waits for it)
-    replay: bool = False
-    # The new job's webhook secret: only on the answer that created the job, never on a replay.
-    webhook_secret: str | None = None
-
-    def settle_response(self) -> dict[str, Any]:
-        """The x402 SettleResponse sent in PAYMENT-RESPONSE."""
-        return {
-            "success": True,
-            "transaction": self.tx_hash or "",
-            "network": self.network,
-            "payer": self.payer,
-        }
 
 
 async def _no_job_hook(job_id: str) -> None:
@@ -92,19 +66,18 @@ class PaymentEngine:
         issuers: Sequence[ChallengeIssuer] = (),
     ) -> None:
         self.offers = tuple(offers)
+        self.challenges = Challenges(offers, extensions_for=extensions_for, issuers=issuers)
         self._methods = {(m.offer.network, m.offer.asset.address.lower()): m for m in methods}
         self._ledger = ledger
         self._clock = clock
         self._settle_timeout = settle_timeout
         self._job_ready = job_ready
-        self._extensions_for = extensions_for
-        self._issuers = tuple(issuers)
         self._changed: dict[str, asyncio.Event] = {}
 
     # -- challenges ------------------------------------------------------------------------------------------
 
     def requirements(self, micros: int) -> list[Requirement]:
-        return requirements(self.offers, micros)
+        return self.challenges.requirements(micros)
 
     def payment_required(
         self,
@@ -115,30 +88,12 @@ class PaymentEngine:
         detail: str | None = None,
         body_digest: str | None = None,
     ) -> PaymentRequired:
-        """The 402 for an unpaid (or refused) request: every offer, in v2 and (where possible) v1 form, and
-        the MPP challenges (bound to the body's RFC 9530 digest)."""
-        challenge = self._challenge(resource, micros, error, body_digest)
-        return PaymentRequired(detail or self._detail(resource, micros), **challenge)
+        return self.challenges.payment_required(
+            resource, micros, error=error, detail=detail, body_digest=body_digest
+        )
 
     def rejected(self, reason: str, detail: str, resource: x402.Resource, micros: int) -> PaymentRejected:
-        """A refused payment: 402 with the reason and a fresh challenge to try again."""
-        return PaymentRejected(detail, code=reason, **self._challenge(resource, micros, reason, None))
-
-    @staticmethod
-    def _detail(resource: x402.Resource, micros: int) -> str:
-        return f"Pay ${format_usd(micros)} to {resource.description}."
-
-    def _challenge(
-        self, resource: x402.Resource, micros: int, error: str | None, body_digest: str | None
-    ) -> dict[str, Any]:
-        accepts = self.requirements(micros)
-        extensions = self._extensions_for(resource.url) if self._extensions_for else None
-        return {
-            "challenge": x402.payment_required(resource, accepts, error=error, extensions=extensions),
-            "v1_accepts": x402.v1_accepts(resource, accepts),
-            "www_authenticate": [i.www_authenticate(resource, micros, body_digest) for i in self._issuers],
-            "price": {"usd": format_usd(micros), "micros": str(micros)},
-        }
+        return self.challenges.rejected(reason, detail, resource, micros)
 
     # -- paying ----------------------------------------------------------------------------------------------
 
@@ -261,12 +216,12 @@ class PaymentEngine:
     ) -> Paid:
         """The authorization was used for the quoted transfer by a transaction not ours: record it as paid."""
         ledger = self._need_ledger()
-        job = _new_job(request, payment.payer, record.micros)
+        job = new_job(request, payment.payer, record.micros)
         await ledger.begin_settlement(record.id, tx_hash, None, job, self._clock())
         await ledger.finish_settlement(record.id, tx_hash, self._clock())
         self._notify(record.id)
         await self._job_ready(job.id)
-        return _fresh(job, record.key.network, tx_hash, settled=True)
+        return fresh(job, record.key.network, tx_hash, settled=True)
 
     async def _existing(
         self,
@@ -313,7 +268,7 @@ class PaymentEngine:
         resource: x402.Resource,
     ) -> Paid:
         ledger = self._need_ledger()
-        job = _new_job(request, payment.payer, record.micros)
+        job = new_job(request, payment.payer, record.micros)
         recorded = False
 
         async def on_signed(tx_hash: str | None, raw: bytes | None) -> None:
@@ -339,10 +294,10 @@ class PaymentEngine:
                 await ledger.finish_settlement(record.id, outcome.tx_hash, self._clock())
             except Exception:  # the money moved: never an error page now; the reconciler records it
                 log.exception("recording settlement %s failed; left to the reconciler", record.id)
-                return _fresh(job, record.key.network, outcome.tx_hash, settled=False)
+                return fresh(job, record.key.network, outcome.tx_hash, settled=False)
             self._notify(record.id)
             await self._job_ready(job.id)
-            return _fresh(job, record.key.network, outcome.tx_hash, settled=True)
+            return fresh(job, record.key.network, outcome.tx_hash, settled=True)
         if outcome.status is SettleStatus.REVERTED:
             # Chain facts prove this authorization can never charge the payer (canceled, used for another
             # transfer, or expired): a definite "not charged".
@@ -355,7 +310,7 @@ class PaymentEngine:
         log.warning(
             "settlement of %s pending (tx %s): the reconciler will finish it", record.id, outcome.tx_hash
         )
-        return _fresh(job, record.key.network, outcome.tx_hash, settled=False)
+        return fresh(job, record.key.network, outcome.tx_hash, settled=False)
 
     async def pay_with_credit(
         self, payer: str, nonce: str, request: ValidatedRequest, micros: int
@@ -371,7 +326,7 @@ class PaymentEngine:
                     raise PaymentConflict("this sign-in was already spent on another request")
                 assert existing.job_id is not None
                 return Paid(existing.job_id, payer, CREDIT_NETWORK, None, settled=True, replay=True)
-            job = _new_job(request, key.payer, micros)
+            job = new_job(request, key.payer, micros)
             now = self._clock()
             record = PaymentRecord(
                 id=new_id("pay"),
@@ -386,7 +341,7 @@ class PaymentEngine:
             )
             if await ledger.spend_credit(record, job):
                 await self._job_ready(job.id)
-                return _fresh(job, CREDIT_NETWORK, None, settled=True)
+                return fresh(job, CREDIT_NETWORK, None, settled=True)
             if await ledger.get(key) is None:
                 return None  # not enough credit
         return None
@@ -503,29 +458,6 @@ class PaymentEngine:
             assert fresh is not None
             record = fresh
         return record
-
-
-def _fresh(job: NewJob, network: str, tx_hash: str | None, *, settled: bool) -> Paid:
-    """The answer for a job this request created (the only answer that shows its webhook secret)."""
-    return Paid(job.id, job.payer, network, tx_hash, settled=settled, webhook_secret=job.webhook_secret)
-
-
-def _new_job(request: ValidatedRequest, payer: str, micros: int) -> NewJob:
-    callback = request.canonical.get("callBackUrl")
-    delivered_at_once = request.route.kind is Kind.UPLOAD  # a paid upload slot needs no worker
-    return NewJob(
-        id=new_id("job"),
-        payer=payer.lower(),
-        model=request.route.model,
-        operation=request.route.operation,
-        request=request.canonical_json,
-        fingerprint=request.fingerprint,
-        micros=micros,
-        callback_url=callback if isinstance(callback, str) else None,
-        webhook_secret=new_webhook_secret() if isinstance(callback, str) else None,
-        status="complete" if delivered_at_once else "pending",
-        result='{"upload": true}' if delivered_at_once else None,
-    )
 
 
 def _client_id(payload: PaymentPayload) -> str | None:

@@ -14,7 +14,7 @@ from studio402.auth.siwx import SIWX_HEADER, parse_header
 from studio402.catalog import ValidatedRequest
 from studio402.errors import AuthError, PaymentError, Studio402Error
 from studio402.payments import x402
-from studio402.payments.engine import Paid
+from studio402.payments.paid import Paid
 from studio402.services import Services
 
 # Headers that may pay (x402 v2 and v1, an MPP-style `Authorization: Payment`, a credit sign-in).
