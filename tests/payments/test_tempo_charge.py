@@ -268,3 +268,27 @@ async def test_charge_round_trips_through_the_ledger_json(tempo: TempoDevnet) ->
         outcome = await settler.lookup(stored)
     assert (outcome.status, outcome.tx_hash) == (SettleStatus.SETTLED, charge.tx_hash)
     assert await tempo.balance_of(tempo.info.recipient) == before + PRICE
+
+
+async def test_unfunded_payer_is_unknown_until_valid_before_then_not_charged(tempo: TempoDevnet) -> None:
+    config = _config(tempo)
+    key = await _payer(tempo, micros=1)  # cannot pay the price (nor the fee)
+    auth = await _credential_for(tempo, key, config, _route())
+    charge = verify(config, parse_credential(auth), _route(), now=time.time())
+    settler = TempoSettler(tempo.rpc, before_broadcast=tempo.reset_expiring_nonce)
+    assert await settler.simulate(charge) == "insufficient_funds"
+    before = await tempo.balance_of(tempo.info.recipient)
+    recorded: list[str | None] = []
+
+    async def on_signed(tx_hash: str | None, raw: bytes | None) -> None:
+        recorded.append(tx_hash)
+
+    # The node refuses it, but no error text decides: the chain cannot rule it out before validBefore.
+    outcome = await settler.settle(charge, on_signed=on_signed, timeout=0.5)
+    assert recorded == [charge.tx_hash] and outcome.status is SettleStatus.UNKNOWN
+    # Past validBefore on the chain's clock, with nothing mined or pending: not charged.
+    await tempo.rpc.request("evm_setNextBlockTimestamp", [charge.valid_before + 1])
+    await tempo.rpc.request("evm_mine", [])
+    outcome = await settler.lookup(charge)
+    assert (outcome.status, outcome.reason) == (SettleStatus.REVERTED, "payment-expired")
+    assert await tempo.balance_of(tempo.info.recipient) == before
