@@ -292,3 +292,12 @@ async def test_unfunded_payer_is_unknown_until_valid_before_then_not_charged(tem
     outcome = await settler.lookup(charge)
     assert (outcome.status, outcome.reason) == (SettleStatus.REVERTED, "payment-expired")
     assert await tempo.balance_of(tempo.info.recipient) == before
+
+
+async def test_a_payment_bound_to_another_challenge_is_refused(tempo: TempoDevnet) -> None:
+    config, key = _config(tempo), await _payer(tempo)
+    first = await _credential_for(tempo, key, config, _route())
+    second = await _credential_for(tempo, key, config, _route())
+    verify(config, parse_credential(first), _route(), now=time.time())  # fine under its own challenge
+    # The same price and payee, but its attribution memo names the first challenge.
+    await _assert_refused(tempo, config, _rewrap(first, onto=second), Problem.VERIFICATION_FAILED)

@@ -40,6 +40,7 @@ INTENT = "charge"
 TX_TYPE = 0x76
 _TRANSFER = bytes.fromhex("a9059cbb")  # transfer(address,uint256)
 _TRANSFER_WITH_MEMO = bytes.fromhex("95777d59")  # transferWithMemo(address,uint256,bytes32)
+_MPP_MEMO_TAG = bytes.fromhex("ef1ed712") + b"\x01"  # keccak("mpp")[:4] + version 1
 # The client's transaction must not outlive the challenge by more than this (pympp signs expires + 1 s).
 VALID_BEFORE_SLACK_SECONDS = 5
 
@@ -311,17 +312,26 @@ def _sender(fields: list[Any], signature: bytes) -> str:
     return str(Account._recover_hash(keccak(preimage), signature=signature))
 
 
-def _transfer_args(data: bytes) -> tuple[str, int]:
+def _transfer_args(data: bytes) -> tuple[str, int, bytes | None]:
+    """(recipient, amount, memo or None) of a TIP-20 transfer call."""
     selector, args = data[:4], data[4:]
     if selector == _TRANSFER and len(args) == 64:
-        pass
+        memo = None
     elif selector == _TRANSFER_WITH_MEMO and len(args) == 96:
-        pass
+        memo = args[64:96]
     else:
         raise _reject(Problem.VERIFICATION_FAILED, "the transaction is not a TIP-20 transfer")
     if args[:12] != bytes(12):
         raise _reject(Problem.VERIFICATION_FAILED, "malformed transfer recipient")
-    return to_checksum_address(args[12:32]), int.from_bytes(args[32:64], "big")
+    return to_checksum_address(args[12:32]), int.from_bytes(args[32:64], "big"), memo
+
+
+def _memo_bound_elsewhere(memo: bytes | None, realm: str, challenge_id: str) -> bool:
+    """An MPP attribution memo (pympp / mppx put one on every charge) naming another server or challenge:
+    tag | version | keccak(realm)[:10] | client fingerprint | keccak(challenge id)[:7]."""
+    if memo is None or memo[:5] != _MPP_MEMO_TAG:
+        return False  # a plain transfer or a foreign memo: the transaction hash alone is the identity
+    return memo[5:15] != keccak(realm.encode())[:10] or memo[25:32] != keccak(challenge_id.encode())[:7]
 
 
 def _verify_transaction(
@@ -349,12 +359,14 @@ def _verify_transaction(
     to, value, data = tx.calls[0]
     if to.hex() != config.currency.lower().removeprefix("0x") or value != 0:
         raise _reject(Problem.VERIFICATION_FAILED, "the transaction does not call the quoted currency")
-    recipient, amount = _transfer_args(data)
+    recipient, amount, memo = _transfer_args(data)
     if recipient.lower() != config.recipient.lower():
         raise _reject(Problem.VERIFICATION_FAILED, "the transfer pays another recipient")
     if amount != route.amount:
         problem = Problem.INSUFFICIENT if amount < route.amount else Problem.VERIFICATION_FAILED
         raise _reject(problem, f"the transfer is {amount}, the price is {route.amount}")
+    if _memo_bound_elsewhere(memo, config.realm, challenge_id):
+        raise _reject(Problem.VERIFICATION_FAILED, "the transfer's memo binds it to another challenge")
     if tx.valid_before is None or tx.valid_before > expires + VALID_BEFORE_SLACK_SECONDS:
         raise _reject(Problem.VERIFICATION_FAILED, "the transaction must expire with the challenge")
     if tx.valid_before <= now:
