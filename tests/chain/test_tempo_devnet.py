@@ -114,3 +114,12 @@ def test_cli_fund_refuses_a_bad_address(tmp_path: Path, bad: str) -> None:
         app, ["devnet", "fund", bad, "1", "--rail", "tempo", "--data-dir", str(tmp_path)]
     )
     assert result.exit_code == 2
+
+
+def test_hmac_secret_is_made_once_per_data_dir(tmp_path: Path) -> None:
+    first = TempoDevnet(tmp_path)
+    first.root.mkdir(parents=True)
+    secret = first.hmac_secret()
+    assert len(secret) == 64 and TempoDevnet(tmp_path).hmac_secret() == secret
+    assert (first.root / "mpp-secret").stat().st_mode & 0o777 == 0o600
+    assert TempoDevnet(tmp_path / "other").root != first.root

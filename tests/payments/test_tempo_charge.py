@@ -301,3 +301,17 @@ async def test_a_payment_bound_to_another_challenge_is_refused(tempo: TempoDevne
     verify(config, parse_credential(first), _route(), now=time.time())  # fine under its own challenge
     # The same price and payee, but its attribution memo names the first challenge.
     await _assert_refused(tempo, config, _rewrap(first, onto=second), Problem.VERIFICATION_FAILED)
+
+
+def test_config_from_settings() -> None:
+    from studio402.config import TempoSettings
+    from studio402.payments.methods.tempo_charge import config_from_settings
+
+    recipient = Account.create().address
+    settings = TempoSettings(
+        rpc_url="https://rpc.tempo.xyz", recipient=recipient.lower(), realm="a.b", secret_key="k" * 32
+    )
+    config = config_from_settings(settings)
+    assert (config.chain_id, config.recipient, config.secret_key) == (4217, recipient, "k" * 32)
+    with pytest.raises(ValueError, match="32 bytes"):
+        TempoSettings(rpc_url="x", recipient=recipient, realm="a.b", secret_key="short")

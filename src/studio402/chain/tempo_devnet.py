@@ -19,9 +19,11 @@ Local-node quirks (docs: shared/docs/mpp.md §10), handled here and in chain/tem
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
+import secrets
 import subprocess
 import time
 from dataclasses import asdict, dataclass
@@ -196,6 +198,20 @@ class TempoDevnet:
 
     async def balance_of(self, address: str) -> int:
         return decode_uint(await self.rpc.call(PATH_USD, encode_balance_of(address)))
+
+    def hmac_secret(self) -> str:
+        """The MPP challenge secret of this devnet: random, made once, shared by every process of the dir."""
+        path = self.root / "mpp-secret"
+        with contextlib.suppress(FileExistsError):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="ascii") as f:
+                f.write(secrets.token_hex(32))
+        for _ in range(100):  # another process may be writing it right now
+            secret = path.read_text(encoding="ascii").strip()
+            if len(secret) == 64:
+                return secret
+            time.sleep(0.01)
+        raise ChainError(f"{path} is not a 64-hex-digit secret", code="devnet_secret_invalid")
 
     async def reset_expiring_nonce(self, address: str) -> None:
         """Quirk 2 (module docstring): let `address` sign its next expiring-nonce transaction."""

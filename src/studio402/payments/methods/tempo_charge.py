@@ -33,6 +33,7 @@ from eth_utils.crypto import keccak
 from mpp import Challenge, Credential, Receipt, generate_challenge_id
 from mpp._parsing import ParseError, format_www_authenticate, parse_authorization
 
+from studio402.config import TempoSettings
 from studio402.errors import MalformedPayment, PaymentConflict, PaymentRejected
 
 METHOD = "tempo"
@@ -69,6 +70,18 @@ class TempoChargeConfig:
     currency: str  # TIP-20 address
     recipient: str
     ttl_seconds: int = 300
+
+
+def config_from_settings(tempo: TempoSettings) -> TempoChargeConfig:
+    """`[payments.tempo]` (production) as the method's configuration."""
+    return TempoChargeConfig(
+        realm=tempo.realm,
+        secret_key=tempo.secret_key.get_secret_value(),
+        chain_id=tempo.chain_id,
+        currency=to_checksum_address(tempo.currency),
+        recipient=to_checksum_address(tempo.recipient),
+        ttl_seconds=tempo.challenge_ttl_seconds,
+    )
 
 
 @dataclass(frozen=True, slots=True)
