@@ -315,3 +315,24 @@ def test_config_from_settings() -> None:
     assert (config.chain_id, config.recipient, config.secret_key) == (4217, recipient, "k" * 32)
     with pytest.raises(ValueError, match="32 bytes"):
         TempoSettings(rpc_url="x", recipient=recipient, realm="a.b", secret_key="short")
+
+
+def _with_payload(authorization: str, payload: object) -> str:
+    credential = parse_credential(authorization)
+    return dataclasses.replace(credential, payload=payload).to_authorization()  # type: ignore[arg-type]
+
+
+async def test_unrecoverable_signature_and_odd_payloads_are_refused_not_crashes(tempo: TempoDevnet) -> None:
+    import rlp
+
+    config, key = _config(tempo), await _payer(tempo)
+    auth = await _credential_for(tempo, key, config, _route())
+    raw = bytes.fromhex(parse_credential(auth).payload["signature"].removeprefix("0x"))
+    fields = rlp.decode(raw[1:])
+    unsigned = "0x76" + rlp.encode([*fields[:-1], bytes(64) + b"\x1b"]).hex()  # r = s = 0: no public key
+    refused = _with_payload(auth, {"type": "transaction", "signature": unsigned})
+    await _assert_refused(tempo, config, refused, Problem.VERIFICATION_FAILED)
+    odd: tuple[object, ...] = ([], "transaction", {"type": "transaction", "signature": 5})
+    for payload in odd:
+        with pytest.raises((PaymentRejected, MalformedPayment)):
+            verify(config, parse_credential(_with_payload(auth, payload)), _route(), now=time.time())

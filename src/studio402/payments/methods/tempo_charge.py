@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 import rlp
 from eth_account import Account
+from eth_keys.exceptions import BadSignature
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from mpp import Challenge, Credential, Receipt, generate_challenge_id
@@ -270,6 +271,8 @@ def verify(
     if now >= expires:
         raise _reject(Problem.EXPIRED, "the challenge has expired")
     payload = credential.payload
+    if not isinstance(payload, dict):
+        raise MalformedPayment("the credential payload must be an object", code=Problem.MALFORMED.value)
     if payload.get("type") != "transaction" or not isinstance(payload.get("signature"), str):
         raise _reject(
             Problem.METHOD_UNSUPPORTED, "only pull-mode credentials (a signed transaction) are accepted"
@@ -361,7 +364,7 @@ def _verify_transaction(
         tx = _decode(raw)
         raw, signature = _canonical(raw, tx.fields)
         payer = _sender(tx.fields, signature)
-    except (ValueError, TypeError, rlp.DecodingError) as exc:
+    except (ValueError, TypeError, rlp.DecodingError, BadSignature) as exc:
         raise _reject(Problem.VERIFICATION_FAILED, f"unreadable payment transaction: {exc}") from exc
     if tx.chain_id != config.chain_id:
         raise _reject(Problem.VERIFICATION_FAILED, f"the transaction is for chain {tx.chain_id}")
