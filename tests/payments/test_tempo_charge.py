@@ -336,3 +336,17 @@ async def test_unrecoverable_signature_and_odd_payloads_are_refused_not_crashes(
     for payload in odd:
         with pytest.raises((PaymentRejected, MalformedPayment)):
             verify(config, parse_credential(_with_payload(auth, payload)), _route(), now=time.time())
+
+
+def test_payments_tempo_from_toml_and_environment(tmp_path: Path) -> None:
+    from studio402.config import load_settings
+
+    recipient = Account.create().address
+    toml = tmp_path / "c.toml"
+    toml.write_text(
+        f'[payments.tempo]\nrpc_url = "https://rpc.tempo.xyz"\nrecipient = "{recipient}"\nrealm = "a.b"\n'
+    )
+    settings = load_settings(toml, environ={"STUDIO402_PAYMENTS__TEMPO__SECRET_KEY": "x" * 32})
+    assert settings.payments.tempo is not None
+    assert settings.payments.tempo.secret_key.get_secret_value() == "x" * 32
+    assert load_settings(environ={}).payments.tempo is None
