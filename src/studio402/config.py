@@ -140,6 +140,7 @@ class DevnetSettings(_Section):
     # 0: automine (a block per transaction, at once); N > 0: a block every N s, like a real chain.
     block_time_seconds: float = Field(0, ge=0)
     tempo: bool = False  # also run a Tempo devnet (anvil --network tempo) for MPP charges
+    solana: bool = False  # also run a Solana devnet (LiteSVM behind a local JSON-RPC server)
 
 
 class StorageBackend(StrEnum):

@@ -14,11 +14,13 @@ from studio402.chain.tempo_devnet import TempoDevnet, tempo_devnet_for
 from studio402.cli.common import ConfigOpt, DataDirOpt, fail, print_json, settings_from
 from studio402.errors import Studio402Error
 from studio402.money import format_usd, parse_usd
+from studio402.solana.faucet import fund_solana, solana_info
 
 
 class Rail(StrEnum):
     EVM = "evm"
     TEMPO = "tempo"
+    SOLANA = "solana"
 
 
 app = typer.Typer(no_args_is_help=True, help="The local devnet of the data dir (anvil + test USDC).")
@@ -40,6 +42,8 @@ def info(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
             tempo = tempo_devnet_for(settings)
             shown["tempo"] = (await tempo.start()).as_public_json()
             await tempo.stop()
+        if settings.devnet.solana:
+            shown["solana"] = await solana_info(settings.data_dir)
         print_json(shown)
 
     try:
@@ -55,18 +59,25 @@ def fund(
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
     rail: Annotated[
-        Rail, typer.Option(help="evm: mint test USDC; tempo: send pathUSD on the Tempo devnet.")
+        Rail,
+        typer.Option(
+            help="evm: mint test USDC; tempo: send pathUSD on the Tempo devnet; solana: mint the SPL test "
+            "USDC (ADDRESS is then a base58 Solana address; its token account is created)."
+        ),
     ] = (Rail.EVM),
 ) -> None:
     """Mint test USDC to ADDRESS (AMOUNT in dollars), or with --rail tempo send it pathUSD."""
 
-    if not is_address(address):
+    if rail is not Rail.SOLANA and not is_address(address):
         typer.secho(f"error: {address!r} is not an 0x address", fg="red", err=True)
         raise typer.Exit(2)
 
     async def run() -> None:
         micros = parse_usd(amount)
         settings = settings_from(config, data_dir)
+        if rail is Rail.SOLANA:  # creates ADDRESS's token account for the devnet mint, then mints
+            print_json(await fund_solana(settings.data_dir, address, micros))
+            return
         devnet: Devnet | TempoDevnet = (
             tempo_devnet_for(settings) if rail is Rail.TEMPO else devnet_for(settings)
         )

@@ -47,6 +47,22 @@ def associated_token_account(owner: Pubkey, mint: Pubkey) -> Pubkey:
     return Pubkey.find_program_address([bytes(owner), bytes(TOKEN_PROGRAM), bytes(mint)], ATA_PROGRAM)[0]
 
 
+def devnet_keys(data_dir: Path) -> tuple[Keypair, Keypair, Keypair]:
+    """(fee payer, payTo, mint) of the data dir's Solana devnet, created on first use. The app reads them
+    here (it settles through the devnet's RPC and must not run a second LiteSVM)."""
+    path = data_dir / "devnet" / "solana.json"
+    names = ("feePayer", "payTo", "mint")
+    if path.exists():
+        data = json.loads(path.read_text())
+        fee_payer, pay_to, mint = (Keypair.from_base58_string(data[k]) for k in names)
+        return fee_payer, pay_to, mint
+    path.parent.mkdir(parents=True, exist_ok=True)
+    keys = (Keypair(), Keypair(), Keypair())
+    write_atomic(path, json.dumps({k: str(kp) for k, kp in zip(names, keys, strict=True)}).encode())
+    path.chmod(0o600)
+    return keys
+
+
 @dataclass(frozen=True, slots=True)
 class SolanaDevnetInfo:
     rpc_url: str
@@ -82,21 +98,10 @@ class SolanaDevnet:
         self._statuses: dict[str, TxStatus] = {}
         self._slot = 1
         self._dir.mkdir(parents=True, exist_ok=True)
-        self.fee_payer, self.pay_to, self.mint = self._load_keys()
+        self.fee_payer, self.pay_to, self.mint = devnet_keys(data_dir)
         self._restore_or_create()
 
-    # --- keys and persistence -------------------------------------------------------------------
-    def _load_keys(self) -> tuple[Keypair, Keypair, Keypair]:
-        path = self._dir / "solana.json"
-        if path.exists():
-            data = json.loads(path.read_text())
-            return tuple(Keypair.from_base58_string(data[k]) for k in ("feePayer", "payTo", "mint"))  # type: ignore[return-value]
-        keys = (Keypair(), Keypair(), Keypair())
-        data = {k: str(kp) for k, kp in zip(("feePayer", "payTo", "mint"), keys, strict=True)}
-        write_atomic(path, json.dumps(data).encode())
-        path.chmod(0o600)
-        return keys
-
+    # --- persistence ---------------------------------------------------------------------------
     def _restore_or_create(self) -> None:
         state = self._dir / "solana-state.json"
         if state.exists():

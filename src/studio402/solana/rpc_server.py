@@ -23,6 +23,7 @@ from solders.pubkey import Pubkey
 from solders.token.state import TokenAccount
 from solders.transaction import VersionedTransaction
 
+from studio402.chain.state import write_atomic
 from studio402.errors import InputError
 from studio402.solana.devnet import DECIMALS, TOKEN_ACCOUNT_LEN, TOKEN_PROGRAM, SolanaDevnet
 
@@ -203,8 +204,9 @@ def _account_json(lamports: int, owner: str, executable: bool, data: Any, space:
 
 
 def _token_amount(amount: int) -> dict[str, Any]:
-    ui = amount / 10**DECIMALS
-    return {"amount": str(amount), "decimals": DECIMALS, "uiAmount": ui, "uiAmountString": f"{ui:g}"}
+    whole, frac = divmod(amount, 10**DECIMALS)
+    text = f"{whole}.{frac:0{DECIMALS}d}".rstrip("0").rstrip(".")  # exact, as the cluster prints it
+    return {"amount": str(amount), "decimals": DECIMALS, "uiAmount": float(text), "uiAmountString": text}
 
 
 def _parsed_token_account(raw: bytes) -> dict[str, Any]:
@@ -265,3 +267,31 @@ class SolanaRpcServer:
         self._http.server_close()
         self._thread.join()
         self.devnet.save()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m studio402.solana.rpc_server --data-dir D`: serve D's devnet until SIGTERM (process.py)."""
+    import argparse
+    import os
+    import signal
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args(argv)
+    server = SolanaRpcServer(SolanaDevnet(args.data_dir), args.port).start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    # Announced only once it answers: whoever waits for this file may call it at once.
+    pid_file = args.data_dir / "devnet" / "solana.pid"
+    write_atomic(pid_file, json.dumps({"pid": os.getpid(), "url": server.url}).encode())
+    stop.wait()
+    server.stop()
+    if json.loads(pid_file.read_text()).get("pid") == os.getpid():
+        pid_file.unlink()
+
+
+if __name__ == "__main__":
+    main()
