@@ -350,3 +350,13 @@ def test_payments_tempo_from_toml_and_environment(tmp_path: Path) -> None:
     assert settings.payments.tempo is not None
     assert settings.payments.tempo.secret_key.get_secret_value() == "x" * 32
     assert load_settings(environ={}).payments.tempo is None
+
+
+async def test_claimed_names_the_transaction_even_after_expiry(tempo: TempoDevnet) -> None:
+    from studio402.payments.methods.tempo_charge import claimed
+
+    config, key = _config(tempo), await _payer(tempo)
+    credential = parse_credential(await _credential_for(tempo, key, config, _route()))
+    charge = verify(config, credential, _route(), now=time.time())
+    assert claimed(credential) == (charge.payer, charge.tx_hash, charge.raw_tx)
+    assert claimed(parse_credential(_with_payload(credential.to_authorization(), {"type": "hash"}))) is None

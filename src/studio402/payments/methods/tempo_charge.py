@@ -185,6 +185,23 @@ class TempoCharge:
         return cls(**json.loads(stored))
 
 
+def claimed(credential: Credential) -> tuple[str, str, str] | None:
+    """(payer, tx hash, canonical raw tx) the credential's transaction claims, without any other check: the
+    ledger answers a replay with its job before verification (a retry after the challenge expired still
+    gets it). None when the payload is not a readable signed transaction."""
+    payload = credential.payload
+    if not isinstance(payload, dict) or not isinstance(payload.get("signature"), str):
+        return None
+    try:
+        raw = bytes.fromhex(str(payload["signature"]).removeprefix("0x"))
+        fields = _decode(raw).fields
+        raw, signature = _canonical(raw, fields)
+        payer = _sender(fields, signature)
+    except (ValueError, TypeError, rlp.DecodingError, BadSignature):
+        return None
+    return payer, "0x" + keccak(raw).hex(), "0x" + raw.hex()
+
+
 def replay_key(charge: TempoCharge) -> str:
     """One transaction pays one job (the same key format as pympp's replay store)."""
     return f"mpp:charge:{charge.tx_hash}"
