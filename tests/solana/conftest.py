@@ -13,7 +13,8 @@ from x402.mechanisms.svm.signers import KeypairSigner
 from x402.schemas import PaymentPayload, PaymentRequired, PaymentRequirements
 
 from studio402.chain.rpc import AsyncRpc
-from studio402.payments.methods.svm_exact import SvmExactMethod, SvmOffer
+from studio402.payments.interfaces import PaymentMethod
+from studio402.payments.methods.svm_exact import SvmExactMethod, svm_offer
 from studio402.payments.offers import Requirement
 from studio402.solana.devnet import DECIMALS, NETWORK, SolanaDevnet
 from studio402.solana.rpc_server import SolanaRpcServer
@@ -40,15 +41,12 @@ async def sol_rpc(sol_server: SolanaRpcServer) -> AsyncIterator[AsyncRpc]:
 @pytest.fixture
 def sol_method(sol_server: SolanaRpcServer, sol_rpc: AsyncRpc) -> SvmExactMethod:
     dev = sol_server.devnet
-    offer = SvmOffer(
-        network=NETWORK,
-        mint=str(dev.mint.pubkey()),
-        decimals=DECIMALS,
-        pay_to=str(dev.pay_to.pubkey()),
-        fee_payer=str(dev.fee_payer.pubkey()),
-        max_timeout_seconds=60,
+    offer = svm_offer(
+        NETWORK, str(dev.mint.pubkey()), DECIMALS, str(dev.pay_to.pubkey()), str(dev.fee_payer.pubkey()), 60
     )
-    return SvmExactMethod(offer, dev.fee_payer, SvmSettler(sol_rpc))
+    method = SvmExactMethod(offer, dev.fee_payer, SvmSettler(sol_rpc))
+    _port: PaymentMethod = method  # mypy: it plugs into the engine's port as it is
+    return method
 
 
 def to_x402(requirement: Requirement) -> PaymentRequirements:

@@ -29,8 +29,8 @@ from solders.transaction import VersionedTransaction
 from x402.schemas import PaymentPayload
 
 from studio402.errors import MalformedPayment, PaymentRejected
-from studio402.money import to_atomic
-from studio402.payments.offers import SCHEME_EXACT, Requirement
+from studio402.money import Asset, to_atomic
+from studio402.payments.offers import SCHEME_EXACT, Offer, Requirement
 from studio402.payments.outcome import SettleOutcome
 
 if TYPE_CHECKING:  # the port (payments/interfaces.py) is only a type here
@@ -92,16 +92,21 @@ class FeePayer(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class SvmOffer:
-    """An SPL stablecoin (classic token program) we accept on one Solana network, paid to `pay_to`."""
+class SvmOffer(Offer):
+    """An SPL stablecoin (classic token program) we accept on one Solana network, paid to `pay_to` (the owner:
+    tokens go to its associated token account, which must exist). `asset.address` is the mint. An `Offer`, so
+    the engine keys and prices it like the EVM ones (its EIP-712 `name`/`version` are unused here)."""
 
-    network: str  # CAIP-2, "solana:<genesis hash prefix>"
-    mint: str
-    decimals: int
-    pay_to: str  # the owner; tokens go to its associated token account, which must exist
-    fee_payer: str
-    max_timeout_seconds: int
+    fee_payer: str = ""
     memo: str | None = None  # when set, `extra.memo`: the payer's transaction must carry exactly it
+
+    @property
+    def mint(self) -> str:
+        return self.asset.address
+
+    @property
+    def decimals(self) -> int:
+        return self.asset.decimals
 
     def requirement(self, micros: int) -> Requirement:
         extra = {"feePayer": self.fee_payer}
@@ -116,6 +121,13 @@ class SvmOffer:
             max_timeout_seconds=self.max_timeout_seconds,
             extra=extra,
         )
+
+
+def svm_offer(
+    network: str, mint: str, decimals: int, pay_to: str, fee_payer: str, max_timeout_seconds: int
+) -> SvmOffer:
+    asset = Asset(network=network, address=mint, decimals=decimals, name="USD Coin", version="")
+    return SvmOffer(asset, pay_to, max_timeout_seconds, fee_payer=fee_payer)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +183,8 @@ class SvmExactMethod:
     def __init__(self, offer: SvmOffer, fee_payer: FeePayer, settlement: SvmSettlement) -> None:
         if str(fee_payer.pubkey()) != offer.fee_payer:
             raise ValueError("the fee-payer key does not match the offer's feePayer")
-        self.offer = offer
+        self.offer: Offer = offer  # the port's (invariant) type; `_decimals` keeps what verify needs
+        self._decimals = offer.decimals
         self.settlement = settlement
         self._fee_payer = fee_payer
         self._fee_payer_key = fee_payer.pubkey()
@@ -256,9 +269,9 @@ class SvmExactMethod:
         if len(accounts) != 4:
             raise reject(Reason.NO_TRANSFER, "TransferChecked takes exactly source, mint, destination, owner")
         _source, mint, destination, owner = (keys[i] for i in accounts)
-        if mint != self._mint or data[9] != self.offer.decimals:
+        if mint != self._mint or data[9] != self._decimals:
             raise reject(
-                Reason.MINT_MISMATCH, f"the transfer is not of {self._mint} ({self.offer.decimals} decimals)"
+                Reason.MINT_MISMATCH, f"the transfer is not of {self._mint} ({self._decimals} decimals)"
             )
         if destination != self._destination:
             raise reject(Reason.RECIPIENT_MISMATCH, f"the transfer must go to {self._destination}")
