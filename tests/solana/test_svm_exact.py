@@ -17,7 +17,7 @@ from x402.schemas import PaymentPayload
 
 from studio402.chain.errors import RpcError
 from studio402.chain.rpc import AsyncRpc
-from studio402.errors import PaymentRejected
+from studio402.errors import PaymentError, PaymentRejected
 from studio402.payments.methods.svm_exact import (
     COMPUTE_BUDGET_PROGRAM,
     MEMO_PROGRAM,
@@ -221,3 +221,28 @@ async def test_underfunded_payer_is_refused_before_sending(
     )
     assert await sol_method.simulate(payment) == Reason.SIMULATION_FAILED
     assert _balances(sol_server, payer.pubkey(), sol_server.devnet.pay_to.pubkey()) == [10_000, 0]
+
+
+async def test_mangled_transactions_are_refused_never_crash(
+    sol_server: SolanaRpcServer, sol_method: SvmExactMethod
+) -> None:
+    """Every truncation and every single-byte change of a good payment is a payment error (4xx), not a 500."""
+    payer = Keypair()
+    sol_server.devnet.fund(str(payer.pubkey()), 1_000_000)
+    requirement = sol_method.offer.requirement(PRICE_MICROS)
+    good = await official_payment(sol_server.url, payer, requirement)
+    raw = base64.b64decode(good.payload["transaction"])
+    variants = [raw[:cut] for cut in range(len(raw))]
+    variants += [raw[:i] + bytes([raw[i] ^ 0xFF]) + raw[i + 1 :] for i in range(len(raw))]
+    key = sol_method.verify(good, requirement, now=1_000.0).nonce
+    accepted = []
+    for variant in variants:
+        payload = good.model_copy(update={"payload": {"transaction": base64.b64encode(variant).decode()}})
+        sol_method.claimed(payload)  # the ledger's pre-check answers (a tuple or None), never raises
+        try:
+            accepted.append(sol_method.verify(payload, requirement, now=1_000.0).nonce)
+        except PaymentError:
+            pass
+    # Only the fee-payer slot (bytes 1-64, ours to fill) may change, and it is still the same payment: the
+    # key is the signature we put there, not what the client sent.
+    assert accepted == [key] * 64
