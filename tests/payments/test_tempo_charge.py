@@ -360,3 +360,21 @@ async def test_claimed_names_the_transaction_even_after_expiry(tempo: TempoDevne
     charge = verify(config, credential, _route(), now=time.time())
     assert claimed(credential) == (charge.payer, charge.tx_hash, charge.raw_tx)
     assert claimed(parse_credential(_with_payload(credential.to_authorization(), {"type": "hash"}))) is None
+
+
+async def test_the_engine_issuer_binds_the_digest_the_api_computed(tempo: TempoDevnet) -> None:
+    from studio402.api.routes.paid import content_digest
+    from studio402.payments.interfaces import ChallengeIssuer
+    from studio402.payments.methods.tempo_charge import TempoChargeIssuer, route_for
+    from studio402.payments.x402 import Resource
+
+    config, key = _config(tempo), await _payer(tempo)
+    resource = Resource(url="https://studio.test/api/generate/nano-banana?x=1", description="Generate")
+    issuer: ChallengeIssuer = TempoChargeIssuer(config)  # the engine's port
+    header = issuer.www_authenticate(resource, PRICE, content_digest(BODY))
+    credential = parse_credential(await _authorization(tempo, key, header))
+    charge = verify(config, credential, route_for(resource, PRICE, BODY), now=time.time())
+    assert charge.amount == PRICE
+    for other in (route_for(resource, PRICE, b"{}"), route_for(resource, PRICE + 1, BODY)):
+        with pytest.raises(PaymentRejected):
+            verify(config, credential, other, now=time.time())

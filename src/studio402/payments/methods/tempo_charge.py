@@ -21,10 +21,13 @@ import base64
 import hashlib
 import json
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import rlp
 from eth_account import Account
@@ -36,6 +39,7 @@ from mpp._parsing import ParseError, format_www_authenticate, parse_authorizatio
 
 from studio402.config import TempoSettings
 from studio402.errors import MalformedPayment, PaymentConflict, PaymentRejected
+from studio402.payments.x402 import Resource
 
 METHOD = "tempo"
 INTENT = "charge"
@@ -97,8 +101,14 @@ class RouteRequest:
 
 
 def body_digest(body: bytes) -> str:
-    """RFC 9530 SHA-256 digest as pympp and mppx emit it (`sha-256=<b64>`, without the RFC's colons)."""
-    return "sha-256=" + base64.b64encode(hashlib.sha256(body).digest()).decode("ascii")
+    """RFC 9530 SHA-256 digest, `sha-256=:<b64>:` (the spelling of api/routes/paid.py's content_digest)."""
+    return "sha-256=:" + base64.b64encode(hashlib.sha256(body).digest()).decode("ascii") + ":"
+
+
+def digest_matches(digest: str | None, body: bytes) -> bool:
+    """Is `digest` this body's, in the RFC's spelling or the SDKs' (pympp and mppx drop the colons)?"""
+    rfc = body_digest(body)
+    return digest is not None and digest in (rfc, rfc.replace(":", ""))
 
 
 def charge_request(config: TempoChargeConfig, route: RouteRequest) -> dict[str, Any]:
@@ -120,9 +130,15 @@ def _rfc3339(ts: float) -> str:
 
 
 def build_challenge(
-    config: TempoChargeConfig, route: RouteRequest, *, now: float, description: str | None = None
+    config: TempoChargeConfig,
+    route: RouteRequest,
+    *,
+    now: float,
+    description: str | None = None,
+    digest: str | None = None,
 ) -> Challenge:
-    """A fresh HMAC-bound challenge (a random nonce in `opaque` makes each one unique)."""
+    """A fresh HMAC-bound challenge (a random nonce in `opaque` makes each one unique). `digest`: the body's
+    digest when the caller computed it already (else computed from `route.body`)."""
     return Challenge.create(
         secret_key=config.secret_key,
         realm=config.realm,
@@ -130,7 +146,7 @@ def build_challenge(
         intent=INTENT,
         request=charge_request(config, route),
         expires=_rfc3339(now + config.ttl_seconds),
-        digest=body_digest(route.body),
+        digest=digest or body_digest(route.body),
         description=description,
         meta={"_mpp_nonce": secrets.token_hex(32)},
     )
@@ -142,9 +158,36 @@ def www_authenticate(config: TempoChargeConfig, challenge: Challenge) -> str:
 
 
 def challenge_header(
-    config: TempoChargeConfig, route: RouteRequest, *, now: float, description: str | None = None
+    config: TempoChargeConfig,
+    route: RouteRequest,
+    *,
+    now: float,
+    description: str | None = None,
+    digest: str | None = None,
 ) -> str:
-    return www_authenticate(config, build_challenge(config, route, now=now, description=description))
+    challenge = build_challenge(config, route, now=now, description=description, digest=digest)
+    return www_authenticate(config, challenge)
+
+
+def route_for(resource: Resource, micros: int, body: bytes, *, http_method: str = "POST") -> RouteRequest:
+    """The route a challenge for `resource` binds: build it the same way when issuing and when verifying."""
+    parts = urlsplit(resource.url)
+    return RouteRequest(micros, http_method, parts.path or "/", parts.query, body)
+
+
+class TempoChargeIssuer:
+    """The engine's `ChallengeIssuer` for MPP charge on Tempo (amounts: the currency has 6 decimals)."""
+
+    def __init__(self, config: TempoChargeConfig, *, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self._clock = clock
+
+    def www_authenticate(self, resource: Resource, micros: int, body_digest: str | None) -> str:
+        route = route_for(resource, micros, b"")
+        now = self._clock()
+        return challenge_header(
+            self.config, route, now=now, description=resource.description, digest=body_digest
+        )
 
 
 def parse_credential(header: str) -> Credential:
@@ -269,7 +312,7 @@ def verify(
         raise MalformedPayment("opaque must be a string map", code=Problem.MALFORMED.value)
     if echoed != expected:
         raise _reject(Problem.INVALID_CHALLENGE, "the challenge was issued for another route, price or payee")
-    if echo.digest != body_digest(route.body):
+    if not digest_matches(echo.digest, route.body):
         raise _reject(Problem.INVALID_CHALLENGE, "the request body differs from the one the challenge binds")
     good_id = generate_challenge_id(
         secret_key=config.secret_key,
