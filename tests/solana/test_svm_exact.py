@@ -4,6 +4,8 @@ moved; a transaction settles once however often it is sent."""
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
+from typing import Any
 
 import pytest
 from solders.hash import Hash
@@ -15,9 +17,9 @@ from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 from x402.schemas import PaymentPayload
 
-from studio402.chain.errors import RpcError
+from studio402.chain.errors import RpcError, RpcUnavailable
 from studio402.chain.rpc import AsyncRpc
-from studio402.errors import PaymentError, PaymentRejected
+from studio402.errors import ChainError, PaymentError, PaymentRejected
 from studio402.payments.methods.svm_exact import (
     COMPUTE_BUDGET_PROGRAM,
     MEMO_PROGRAM,
@@ -28,6 +30,7 @@ from studio402.payments.methods.svm_exact import (
 from studio402.payments.outcome import SettleStatus
 from studio402.solana.devnet import associated_token_account
 from studio402.solana.rpc_server import SolanaRpcServer
+from studio402.solana.settlement import SvmSettler
 from tests.solana.conftest import official_payment
 
 pytestmark = pytest.mark.filterwarnings("ignore:Client is deprecated")
@@ -246,3 +249,50 @@ async def test_mangled_transactions_are_refused_never_crash(
     # Only the fee-payer slot (bytes 1-64, ours to fill) may change, and it is still the same payment: the
     # key is the signature we put there, not what the client sent.
     assert accepted == [key] * 64
+
+
+class _LostSends(AsyncRpc):
+    """An RPC whose sendTransaction answers are lost before the node got them (nothing is sent)."""
+
+    async def request(self, method: str, params: Sequence[Any] = ()) -> Any:
+        if method == "sendTransaction":
+            raise RpcUnavailable("connection reset", request_sent=True)
+        return await super().request(method, params)
+
+
+async def test_an_unknown_settlement_is_decided_later_from_chain_facts(
+    sol_server: SolanaRpcServer, sol_method: SvmExactMethod, sol_rpc: AsyncRpc
+) -> None:
+    payer = Keypair()
+    sol_server.devnet.fund(str(payer.pubkey()), 1_000_000)
+    requirement = sol_method.offer.requirement(PRICE_MICROS)
+    payment = sol_method.verify(
+        await official_payment(sol_server.url, payer, requirement), requirement, 1_000.0
+    )
+    lossy = _LostSends(sol_server.url)
+    try:
+        outcome = await SvmSettler(lossy).settle(payment, on_signed=_no_hook, timeout=0.2)
+    finally:
+        await lossy.aclose()
+    assert outcome.status is SettleStatus.UNKNOWN and outcome.tx_hash == payment.nonce
+    assert _balances(sol_server, payer.pubkey()) == [1_000_000]
+
+    # The reconciler asks again: still unknown, so the same bytes are re-sent; then the chain shows it paid.
+    assert (await sol_method.lookup(payment, outcome.tx_hash, payment.raw)).status is SettleStatus.UNKNOWN
+    assert (await sol_method.lookup(payment, outcome.tx_hash, payment.raw)).status is SettleStatus.SETTLED
+    assert _balances(sol_server, payer.pubkey()) == [960_000]
+
+
+async def test_a_send_refused_by_preflight_raises_and_charges_nothing(
+    sol_server: SolanaRpcServer, sol_method: SvmExactMethod
+) -> None:
+    payer = Keypair()
+    sol_server.devnet.fund(str(payer.pubkey()), 10_000)
+    requirement = sol_method.offer.requirement(PRICE_MICROS)
+    payment = sol_method.verify(
+        await official_payment(sol_server.url, payer, requirement), requirement, 1_000.0
+    )
+    with pytest.raises(ChainError) as info:
+        await sol_method.settle(payment, on_signed=_no_hook, timeout=5)
+    assert info.value.code == "svm_send_refused"
+    assert _balances(sol_server, payer.pubkey(), sol_server.devnet.pay_to.pubkey()) == [10_000, 0]

@@ -267,13 +267,18 @@ class SolanaDevnet:
             meta = result.meta()
             return None, list(meta.logs()), int(meta.compute_units_consumed())
 
-    def send(self, tx: VersionedTransaction) -> str:
-        """Process `tx`; returns its signature. Raises InputError when the chain refused it before running it
-        (bad blockhash, already processed, bad signature): then nothing was recorded."""
+    def send(self, tx: VersionedTransaction, *, preflight: bool = True) -> str:
+        """Process `tx`; returns its signature. Raises InputError when it was refused before running (bad
+        blockhash, already processed, bad signature, or, with `preflight` as a cluster's RPC does by default,
+        a failing simulation): then nothing was recorded and no fee was taken."""
         with self._lock:
             sig = str(tx.signatures[0])
             if sig in self._statuses:
                 raise InputError("This transaction has already been processed", code="already_processed")
+            if preflight:
+                err, _logs, _units = self.simulate(tx)
+                if err is not None:
+                    raise InputError(f"Transaction simulation failed: {err}", code="preflight_failed")
             result = self._svm.send_transaction(tx)
             if isinstance(result, FailedTransactionMetadata):
                 err = str(result.err())

@@ -154,8 +154,9 @@ class SolanaRpc:
 
     def send_transaction(self, params: list[Any]) -> str:
         tx = _decode_tx(params)
+        options = params[1] if len(params) > 1 and isinstance(params[1], dict) else {}
         try:
-            return self.devnet.send(tx)
+            return self.devnet.send(tx, preflight=not options.get("skipPreflight", False))
         except InputError as exc:
             raise RpcError(_SEND_FAILED, str(exc)) from None
 
