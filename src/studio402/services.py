@@ -49,6 +49,7 @@ from studio402.media.store import UNPAID
 from studio402.money import Asset
 from studio402.payments import x402
 from studio402.payments.engine import PaymentEngine
+from studio402.payments.interfaces import PaymentMethod
 from studio402.payments.methods.evm_exact import EvmExactMethod, EvmSettlement
 from studio402.payments.offers import Offer
 from studio402.payments.refunds import RefundRequest, RefundSender, RefundService
@@ -56,6 +57,7 @@ from studio402.storage import open_blob_store
 from studio402.storage.base import UrlSigner
 from studio402.storage.s3 import S3BlobStore
 from studio402.storage.uploads import INCOMING, UploadService
+from studio402.tempo_rail import TempoRail, build_tempo_rail
 
 log = logging.getLogger(__name__)
 RECONCILE_EVERY_SECONDS = 15.0
@@ -105,6 +107,7 @@ class Services:
         self.owner = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         self.db: Database | None = None
         self.devnet: Devnet | None = None
+        self.tempo: TempoRail | None = None
         self._closers: list[Callable[[], Awaitable[None]]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._wallets: dict[tuple[str, str], SettlerWallet] = {}
@@ -146,8 +149,12 @@ class Services:
         self.db = await open_database(database_url(settings.database.url, settings.data_dir))
         self._closers.append(self.db.dispose)
         self.jobs = SqlJobStore(self.db)
-        methods, refunders = await self._payment_rails()
-        offers = [m.offer for m in methods]
+        evm_methods, refunders = await self._payment_rails()
+        offers = [m.offer for m in evm_methods]  # the x402 offers of PAYMENT-REQUIRED
+        methods: list[PaymentMethod] = list(evm_methods)
+        self.tempo = await build_tempo_rail(settings, self._closers)
+        if self.tempo is not None:  # MPP: offered in WWW-Authenticate, paid with Authorization: Payment
+            methods.append(self.tempo.method)
         self.siwx = SiwxVerifier(
             settings.public_url,
             supported_chain_ids=[o.chain_id for o in offers],
@@ -206,6 +213,7 @@ class Services:
             settle_timeout=settings.payments.settle_timeout_seconds,
             job_ready=self._job_ready,
             extensions_for=self._challenge_extensions,
+            issuers=[self.tempo.issuer] if self.tempo is not None else [],
         )
         self.webhooks = WebhookSender(
             self.db,

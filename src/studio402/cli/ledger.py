@@ -12,6 +12,7 @@ from eth_account import Account
 from studio402.chain.audit import RpcAuditChain
 from studio402.chain.devnet import Devnet, devnet_for
 from studio402.chain.rpc import AsyncRpc
+from studio402.chain.tempo_devnet import read_tempo_info
 from studio402.cli.common import ConfigOpt, DataDirOpt, fail, print_json, settings_from
 from studio402.config import Settings
 from studio402.db import audit_source
@@ -56,8 +57,30 @@ async def run_audit(settings: Settings) -> AuditReport:
         payments, statuses, refunds = await audit_source.load(db)
     finally:
         await db.dispose()
-    async with _chains(settings) as (chains, wallets):
-        return await audit(payments, statuses, refunds, chains, wallets)
+    async with _chains(settings) as (chains, wallets), _tempo_chain(settings) as tempo:
+        return await audit(payments, statuses, refunds, {**chains, **tempo}, wallets)
+
+
+@contextlib.asynccontextmanager
+async def _tempo_chain(settings: Settings) -> AsyncIterator[dict[str, AuditChain]]:
+    """The MPP rail on Tempo, if configured: its transfers are plain TIP-20 Transfer logs."""
+    tempo = settings.payments.tempo
+    if tempo is not None:
+        url, chain_id, currency = tempo.rpc_url, tempo.chain_id, tempo.currency
+    elif settings.devnet.enabled and settings.devnet.tempo:
+        info = await read_tempo_info(settings.data_dir)
+        if info is None:  # not running: nothing to check it against (the audit says so per payment)
+            yield {}
+            return
+        url, chain_id, currency = info.rpc_url, info.chain_id, info.currency
+    else:
+        yield {}
+        return
+    rpc = AsyncRpc(url)
+    try:
+        yield {f"tempo:{chain_id}": RpcAuditChain(rpc, currency)}
+    finally:
+        await rpc.aclose()
 
 
 def report_json(report: AuditReport) -> dict[str, object]:

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from studio402.config import RefundMethod
 from studio402.errors import Studio402Error
 from studio402.money import format_usd
-from studio402.payments.ledger import CREDIT_NETWORK, PaymentRecord, new_id
+from studio402.payments.ledger import PaymentRecord, new_id
 from studio402.payments.methods.evm_exact import OnSigned, SettleOutcome, SettleStatus
 
 log = logging.getLogger(__name__)
@@ -139,7 +139,8 @@ class RefundService:
             created_at=now,
             updated_at=now,
         )
-        if self.method is RefundMethod.CREDIT or payment.key.network == CREDIT_NETWORK:
+        if self.method is RefundMethod.CREDIT or not self._can_send(payment):
+            # Credit when asked for, for credit payments, and on rails with no refund wallet (MPP on Tempo).
             record = replace(record, method=RefundMethod.CREDIT, state=RefundState.DONE)
             if not await self._store.credit(record):
                 return await self._store.get_for_job(request.job_id)
@@ -232,6 +233,9 @@ class RefundService:
             return await self._store.get_for_job(record.job_id) or previous  # another sender decided
         await self._changed(record)
         return record
+
+    def _can_send(self, payment: PaymentRecord) -> bool:
+        return (payment.key.network, (payment.asset or "").lower()) in self._senders
 
     def _sender(self, record: RefundRecord) -> RefundSender:
         sender = self._senders.get((record.network or "", (record.asset or "").lower()))

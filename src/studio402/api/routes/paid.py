@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import time
 from typing import Any
 
 from fastapi import Request
@@ -14,6 +15,7 @@ from studio402.auth.siwx import SIWX_HEADER, parse_header
 from studio402.catalog import ValidatedRequest
 from studio402.errors import AuthError, PaymentError, Studio402Error
 from studio402.payments import x402
+from studio402.payments.methods.tempo_charge import receipt_header
 from studio402.payments.paid import Paid
 from studio402.services import Services
 
@@ -74,6 +76,11 @@ def _client(request: Request) -> str:
 
 async def _charge(svc: Services, request: Request, validated: ValidatedRequest, micros: int) -> Paid:
     resource = svc.resource(validated.route)
+    authorization = request.headers.get("authorization", "")
+    if authorization[:8].lower() == "payment " and svc.tempo is not None:
+        body = getattr(request.state, "raw_body", b"")
+        payload = svc.tempo.method.to_payload(authorization, resource, micros, body)
+        return await svc.engine.pay_payload(payload, validated, micros, resource)
     header = request.headers.get(x402.PAYMENT_SIGNATURE)
     if header is not None:
         return await svc.engine.pay(header, validated, micros, resource)
@@ -105,12 +112,18 @@ def content_digest(body: bytes) -> str:
     return "sha-256=:" + base64.b64encode(hashlib.sha256(body).digest()).decode() + ":"
 
 
+TEMPO_PREFIX = "tempo:"  # the ledger networks of MPP charges on Tempo (payments/methods/tempo_method.py)
+
+
 def paid_response(paid: Paid, body: dict[str, Any], *, v1: bool = False) -> JSONResponse:
     """200 with the x402 receipt, or 202 while the settlement is still pending (never a 402 then).
     The answer that created a job with a `callBackUrl` carries its webhook secret (sent only this once)."""
     headers = {"Cache-Control": "private"}
     if paid.webhook_secret is not None:
         body = {**body, "webhookSecret": paid.webhook_secret}
+    if paid.settled and paid.network.startswith(TEMPO_PREFIX):  # MPP: its own receipt header
+        headers["Payment-Receipt"] = receipt_header(paid.tx_hash or "", now=time.time())
+        return JSONResponse(body, headers=headers)
     if paid.settled:
         receipt = paid.settle_response()
         if v1:
