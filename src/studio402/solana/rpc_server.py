@@ -181,8 +181,10 @@ class SolanaRpc:
 
     def get_fee_for_message(self, params: list[Any]) -> dict[str, Any]:
         raw = base64.b64decode(params[0])
-        message = MessageV0.from_bytes(raw[1:]) if raw and raw[0] & 0x80 else None
-        signers = message.header.num_required_signatures if message is not None else 1
+        if raw and raw[0] & 0x80:  # a versioned message: its header follows the version byte
+            signers = MessageV0.from_bytes(raw[1:]).header.num_required_signatures
+        else:  # a legacy message starts with its header
+            signers = raw[0]
         return self._ctx(signers * LAMPORTS_PER_SIGNATURE)
 
 
