@@ -76,6 +76,15 @@ async def test_the_402_offers_mpp_beside_x402(devnet: Devnet, tmp_path: Path) ->
     async with running_server(devnet, tmp_path / "d", overrides={"devnet.tempo": True}) as server:
         async with server.client() as http:
             unpaid = await http.post(GENERATE, json=BODY)
+            llms = (await http.get("/llms.txt")).text
+            agents = (await http.get("/agents.txt")).text
+            known = (await http.get("/.well-known/x402")).json()
+            openapi = (await http.get("/api/openapi.json")).json()
+    # Discovery lists the rail everywhere.
+    assert "MPP `charge` on Tempo" in llms and "MPP `charge` on Tempo" in agents
+    assert all(item["mpp"][0]["method"] == "tempo" for item in known["items"])
+    operation = openapi["paths"][GENERATE]["post"]
+    assert {o["method"] for o in operation["x-payment-info"]["offers"]} == {"x402-exact", "tempo"}
     assert unpaid.status_code == 402
     assert "PAYMENT-REQUIRED" in unpaid.headers
     [offer] = unpaid.headers.get_list("WWW-Authenticate")

@@ -11,6 +11,7 @@ from fastapi.openapi.utils import get_openapi
 
 from studio402 import __version__
 from studio402.api.discovery.prices import price_range
+from studio402.api.discovery.rails import mpp_offers
 from studio402.catalog import Kind, Route
 from studio402.money import format_usd
 from studio402.payments import x402
@@ -164,6 +165,7 @@ def _operation(route: Route, svc: Services) -> dict[str, Any]:
                 }
                 for r in requirement_min
             ]
+            + mpp_offers(svc, None if prices.low != prices.high else prices.low)
         },
     }
 

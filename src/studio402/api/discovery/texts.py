@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from studio402.api.discovery.prices import price_range
+from studio402.api.discovery.rails import payment_summary
 from studio402.catalog import Route
 from studio402.services import Services
 
@@ -37,12 +38,12 @@ def _type_hint(prop: dict[str, Any]) -> str:
 def render_llms_txt(svc: Services) -> str:
     base = svc.settings.public_url
     markup = svc.settings.pricing.markup_bps
-    offers = ", ".join(f"{o.asset.name} ({o.network})" for o in svc.engine.offers) or "none configured"
     lines = [
         "# studio402 API > AI image/video generation via HTTP 402 micropayments. No API keys. "
         f"Base URL: `{base}`",
         "",
-        f"Accepted payments: x402 v2 `exact` (EIP-3009 USDC authorizations): {offers}.",
+        "Accepted payments:",
+        *(f"- {line}" for line in payment_summary(svc)),
         "",
         "## Payment Flow",
         "1. `POST /api/generate/{model}/{operation}` without payment -> `402` with a "
@@ -107,7 +108,7 @@ def render_agents_txt(svc: Services) -> str:
         "# agents.txt - studio402",
         f"service: {base}",
         "auth: none (pay per call with HTTP 402)",
-        "payment: x402 v2 exact; header PAYMENT-SIGNATURE; receipt PAYMENT-RESPONSE",
+        *(f"payment: {line}" for line in payment_summary(svc)),
         "job-auth: SIGN-IN-WITH-X (CAIP-122 / EIP-4361 wallet signature)",
         f"openapi: {base}/api/openapi.json",
         f"llms: {base}/llms.txt",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from studio402.api.discovery.prices import price_range
+from studio402.api.discovery.rails import mpp_offers
 from studio402.money import format_usd
 from studio402.services import Services
 
@@ -24,6 +25,7 @@ def render_well_known(svc: Services) -> dict[str, Any]:
                 "description": resource.description,
                 "mimeType": resource.mime_type,
                 "accepts": [r.to_v2() for r in svc.engine.requirements(prices.low)],
+                "mpp": mpp_offers(svc, prices.low),
                 "price": {
                     "currency": "USD",
                     "min": format_usd(prices.low),
