@@ -15,6 +15,7 @@ from mpp.methods.tempo import client as tempo_client
 from studio402.chain.devnet import Devnet
 from studio402.chain.tempo_devnet import PATH_USD
 from studio402.cli.ledger import run_audit
+from studio402.sdk.client import generate_mpp
 from tests.fakes.scripted import ScriptedBackend, only
 from tests.paid_support import BODY, GENERATE, running_server
 
@@ -90,3 +91,28 @@ async def test_the_402_offers_mpp_beside_x402(devnet: Devnet, tmp_path: Path) ->
     [offer] = unpaid.headers.get_list("WWW-Authenticate")
     assert offer.startswith("Payment ") and 'method="tempo"' in offer and 'intent="charge"' in offer
     assert "digest=" in offer and "expires=" in offer
+
+
+async def test_the_sdk_pays_with_mpp_and_polls_with_the_same_key(devnet: Devnet, tmp_path: Path) -> None:
+    """What `make run`'s demo does: an image paid with MPP on Tempo, polled with SIGN-IN-WITH-X, saved."""
+    overrides = {"devnet.tempo": True}
+    async with running_server(
+        devnet, tmp_path / "d", registry=only(ScriptedBackend()), overrides=overrides
+    ) as server:
+        assert server.services.tempo is not None and server.services.tempo.devnet is not None
+        tempo = server.services.tempo.devnet
+        key = "0x" + bytes(Account.create().key).hex()
+        await tempo.fund(Account.from_key(key).address, 1_000_000)
+        done = await generate_mpp(
+            server.base,
+            key,
+            tempo.info.rpc_url,
+            tempo.info.currency,
+            "nano-banana",
+            "generate",
+            BODY,
+            out_dir=tmp_path / "out",
+        )
+    assert done.job["status"] == "complete", done.job
+    [image] = done.files
+    assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from studio402.money import format_usd
-from studio402.sdk.client import generate
+from studio402.sdk.client import generate, generate_mpp
 from studio402.services import Services
 
 DEMOS = [
@@ -18,6 +18,8 @@ DEMOS = [
     ),
     ("veo-3.1-fast", "generate", {"prompt": "waves rolling onto a beach at sunset", "durationSeconds": "4"}),
 ]
+
+MPP_DEMO = ("nano-banana", "generate", {"prompt": "a paper boat on a pond, watercolour"})
 
 
 async def run_demo(services: Services, out: Path) -> None:
@@ -44,8 +46,30 @@ async def run_demo(services: Services, out: Path) -> None:
         )
         for path in done.files:
             typer.secho(f"demo: {model}/{operation} -> {path}", fg="green")
+    if services.tempo is not None and services.tempo.devnet is not None:
+        await _pay_with_mpp(services, info.demo_payer, info.demo_payer_key, out)
     balance = await devnet.balance_of(info.demo_payer)
     typer.secho(
         f"demo: done; demo wallet balance ${format_usd(balance)}. The server keeps running at {base}.",
         fg="cyan",
     )
+
+
+async def _pay_with_mpp(services: Services, payer: str, key: str, out: Path) -> None:
+    """One more image, paid with MPP `charge` on the Tempo devnet (pathUSD) by the same demo key."""
+    assert services.tempo is not None and services.tempo.devnet is not None
+    tempo = services.tempo.devnet
+    await tempo.fund(payer, 5_000_000)
+    model, operation, body = MPP_DEMO
+    done = await generate_mpp(
+        services.settings.public_url,
+        key,
+        tempo.info.rpc_url,
+        tempo.info.currency,
+        model,
+        operation,
+        body,
+        out_dir=out,
+    )
+    for path in done.files:
+        typer.secho(f"demo: {model}/{operation} paid with MPP on Tempo -> {path}", fg="green")

@@ -62,6 +62,39 @@ async def generate(
     return Generated(job, files)
 
 
+async def generate_mpp(
+    base_url: str,
+    private_key: str,
+    tempo_rpc_url: str,
+    currency: str,
+    model: str,
+    operation: str,
+    body: dict[str, Any],
+    *,
+    out_dir: Path,
+    timeout: float = 600,
+    on_status: Callable[[dict[str, Any]], None] | None = None,
+) -> Generated:
+    """The same, paid with MPP `charge` on Tempo through the official pympp client (the key signs the Tempo
+    transaction); the job is then polled with SIGN-IN-WITH-X by the same key."""
+    from mpp.client.transport import PaymentTransport
+    from mpp.methods.tempo import TempoAccount
+    from mpp.methods.tempo import client as tempo
+
+    method = tempo.charge(
+        account=TempoAccount.from_key(private_key), rpc_url=tempo_rpc_url, currencies=[currency]
+    )
+    paying = PaymentTransport(methods=[method], inner=httpx.AsyncHTTPTransport())
+    async with httpx.AsyncClient(transport=paying, base_url=base_url, timeout=120) as http:
+        created = await http.post(f"/api/generate/{model}/{operation}", json=body)
+    if created.status_code not in (200, 202):
+        raise RuntimeError(f"payment failed ({created.status_code}): {created.text}")
+    async with x402HttpxClient(x402_client(private_key), base_url=base_url, timeout=120) as http:
+        job = await _wait(http, created.json()["jobId"], timeout, on_status)
+    files = await _download(job, out_dir) if job["status"] == "complete" else []
+    return Generated(job, files)
+
+
 async def _wait(
     http: httpx.AsyncClient, job_id: str, timeout: float, on_status: Callable[[dict[str, Any]], None] | None
 ) -> dict[str, Any]:
