@@ -53,6 +53,7 @@ from studio402.payments.interfaces import PaymentMethod
 from studio402.payments.methods.evm_exact import EvmExactMethod, EvmSettlement
 from studio402.payments.offers import Offer
 from studio402.payments.refunds import RefundRequest, RefundSender, RefundService
+from studio402.solana.rail import devnet_rail as solana_devnet_rail
 from studio402.storage import open_blob_store
 from studio402.storage.base import UrlSigner
 from studio402.storage.s3 import S3BlobStore
@@ -150,14 +151,20 @@ class Services:
         self._closers.append(self.db.dispose)
         self.jobs = SqlJobStore(self.db)
         evm_methods, refunders = await self._payment_rails()
-        offers = [m.offer for m in evm_methods]  # the x402 offers of PAYMENT-REQUIRED
+        offers: list[Offer] = [m.offer for m in evm_methods]  # the x402 offers of PAYMENT-REQUIRED
         methods: list[PaymentMethod] = list(evm_methods)
+        if settings.devnet.enabled and settings.devnet.solana:  # x402 `exact` on the Solana devnet
+            solana = await solana_devnet_rail(settings.data_dir, settings.payments.max_timeout_seconds)
+            self._closers.append(solana.rpc.aclose)
+            offers.append(solana.method.offer)
+            methods.append(solana.method)
+            refunders[(solana.method.offer.network, solana.method.offer.asset.address)] = solana.refunds
         self.tempo = await build_tempo_rail(settings, self._closers)
         if self.tempo is not None:  # MPP: offered in WWW-Authenticate, paid with Authorization: Payment
             methods.append(self.tempo.method)
         self.siwx = SiwxVerifier(
             settings.public_url,
-            supported_chain_ids=[o.chain_id for o in offers],
+            supported_chain_ids=[o.chain_id for o in offers if o.network.startswith("eip155:")],
             contract_checker=RpcEip1271Checker(self._rpcs),
         )
         self.refunds = RefundService(

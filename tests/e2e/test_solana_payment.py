@@ -1,0 +1,61 @@
+"""x402 `exact` on Solana through the real generate route: the official x402 client (ExactSvmScheme) pays the
+402's Solana offer on the Solana devnet; a replay of the same transaction returns the same job."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+from solders.keypair import Keypair
+from x402 import x402Client
+from x402.mechanisms.svm.exact import ExactSvmScheme
+from x402.mechanisms.svm.signers import KeypairSigner
+from x402.schemas import PaymentRequired
+
+from studio402.chain.devnet import Devnet
+from studio402.cli.ledger import run_audit
+from studio402.solana import process
+from studio402.solana.devnet import NETWORK
+from studio402.solana.faucet import fund_solana
+from tests.fakes.scripted import ScriptedBackend, only
+from tests.paid_support import BODY, GENERATE, running_server
+
+pytestmark = pytest.mark.filterwarnings("ignore:Client is deprecated")  # solana-py's sync client
+
+
+async def test_the_official_svm_client_pays_once_and_a_replay_gets_the_same_job(
+    devnet: Devnet, tmp_path: Path
+) -> None:
+    data = tmp_path / "d"
+    registry = only(ScriptedBackend())
+    async with running_server(devnet, data, registry=registry, overrides={"devnet.solana": True}) as server:
+        payer = Keypair()
+        await fund_solana(data, str(payer.pubkey()), 1_000_000)
+        async with server.client() as http:
+            unpaid = await http.post(GENERATE, json=BODY)
+            assert unpaid.status_code == 402
+            required = PaymentRequired.model_validate_json(
+                base64.b64decode(unpaid.headers["PAYMENT-REQUIRED"])
+            )
+            assert NETWORK in {a.network for a in required.accepts}
+            solana = [a for a in required.accepts if a.network == NETWORK]
+            client = x402Client()
+            rpc_url, _ = await process.ensure_running(data)  # the devnet the server started
+            client.register("solana:*", ExactSvmScheme(KeypairSigner(payer), rpc_url=rpc_url))
+            client.set_spend_controls(False)  # a devnet mint is not in its default-asset table
+            only_solana = required.model_copy(update={"accepts": solana})
+            payload = await client.create_payment_payload(only_solana)
+            header = base64.b64encode(
+                payload.model_dump_json(by_alias=True, exclude_none=True).encode()
+            ).decode()
+            paid = await http.post(GENERATE, json=BODY, headers={"PAYMENT-SIGNATURE": header})
+            replay = await http.post(GENERATE, json=BODY, headers={"PAYMENT-SIGNATURE": header})
+        assert paid.status_code == 200, paid.text
+        receipt = json.loads(base64.b64decode(paid.headers["PAYMENT-RESPONSE"]))
+        assert receipt["success"] and receipt["network"] == NETWORK
+        assert replay.status_code == 200 and replay.json()["jobId"] == paid.json()["jobId"]
+        report = await run_audit(server.settings)
+    [totals] = [t for key, t in report.totals.items() if key.startswith(NETWORK)]
+    assert totals.settled == 67_000  # the ledger counts one payment on the Solana rail
