@@ -54,12 +54,7 @@ async def generate(
     """Pay for one generation, wait for it, and save its files into `out_dir`."""
     async with x402HttpxClient(x402_client(private_key), base_url=base_url, timeout=120) as http:
         created = await http.post(f"/api/generate/{model}/{operation}", json=body)
-        if created.status_code not in (200, 202):
-            raise RuntimeError(f"payment failed ({created.status_code}): {created.text}")
-        job_id = created.json()["jobId"]
-        job = await _wait(http, job_id, timeout, on_status)
-    files = await _download(job, out_dir) if job["status"] == "complete" else []
-    return Generated(job, files)
+    return await _follow(base_url, private_key, created, out_dir, timeout, on_status)
 
 
 async def generate_mpp(
@@ -87,6 +82,18 @@ async def generate_mpp(
     paying = PaymentTransport(methods=[method], inner=httpx.AsyncHTTPTransport())
     async with httpx.AsyncClient(transport=paying, base_url=base_url, timeout=120) as http:
         created = await http.post(f"/api/generate/{model}/{operation}", json=body)
+    return await _follow(base_url, private_key, created, out_dir, timeout, on_status)
+
+
+async def _follow(
+    base_url: str,
+    private_key: str,
+    created: httpx.Response,
+    out_dir: Path,
+    timeout: float,
+    on_status: Callable[[dict[str, Any]], None] | None,
+) -> Generated:
+    """After the paid POST: poll the job (SIGN-IN-WITH-X by the same key) and save its files."""
     if created.status_code not in (200, 202):
         raise RuntimeError(f"payment failed ({created.status_code}): {created.text}")
     async with x402HttpxClient(x402_client(private_key), base_url=base_url, timeout=120) as http:
