@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from solders.keypair import Keypair
+from sqlalchemy import update
 from x402 import x402Client
 from x402.mechanisms.svm.exact import ExactSvmScheme
 from x402.mechanisms.svm.signers import KeypairSigner
@@ -16,6 +17,9 @@ from x402.schemas import PaymentRequired
 
 from studio402.chain.devnet import Devnet
 from studio402.cli.ledger import run_audit
+from studio402.config import Settings
+from studio402.db import schema
+from studio402.db.engine import database_url, open_database
 from studio402.solana import process
 from studio402.solana.devnet import NETWORK
 from studio402.solana.faucet import fund_solana
@@ -57,5 +61,23 @@ async def test_the_official_svm_client_pays_once_and_a_replay_gets_the_same_job(
         assert receipt["success"] and receipt["network"] == NETWORK
         assert replay.status_code == 200 and replay.json()["jobId"] == paid.json()["jobId"]
         report = await run_audit(server.settings)
-    [totals] = [t for key, t in report.totals.items() if key.startswith(NETWORK)]
-    assert totals.settled == 67_000  # the ledger counts one payment on the Solana rail
+        [totals] = [t for key, t in report.totals.items() if key.startswith(NETWORK)]
+        assert totals.settled == 67_000  # the ledger counts one payment on the Solana rail
+        assert report.ok, report.problems  # and the chain shows its transfer payer -> payTo
+        await _forge_amount(server.settings, NETWORK, "66000")
+        forged = await run_audit(server.settings)
+    assert not forged.ok
+    assert any("no Transfer" in p and "66000" in p for p in forged.problems), forged.problems
+
+
+async def _forge_amount(settings: Settings, network: str, amount: str) -> None:
+    """A ledger row that disagrees with the chain: the settled Solana payment's amount rewritten."""
+    db = await open_database(database_url(settings.database.url, settings.data_dir))
+    try:
+        await db.write(
+            lambda c: c.execute(
+                update(schema.payments).where(schema.payments.c.network == network).values(amount=amount)
+            )
+        )
+    finally:
+        await db.dispose()

@@ -19,6 +19,10 @@ from studio402.db import audit_source
 from studio402.db.engine import database_url, open_database
 from studio402.errors import Studio402Error
 from studio402.payments.audit import AuditChain, AuditReport, audit
+from studio402.solana import process as solana_process
+from studio402.solana.audit import SvmAuditChain
+from studio402.solana.devnet import NETWORK as SOLANA_NETWORK
+from studio402.solana.devnet import devnet_keys
 
 app = typer.Typer(no_args_is_help=True, help="The payment ledger.")
 
@@ -57,8 +61,32 @@ async def run_audit(settings: Settings) -> AuditReport:
         payments, statuses, refunds = await audit_source.load(db)
     finally:
         await db.dispose()
-    async with _chains(settings) as (chains, wallets), _tempo_chain(settings) as tempo:
-        return await audit(payments, statuses, refunds, {**chains, **tempo}, wallets)
+    async with (
+        _chains(settings) as (chains, wallets),
+        _tempo_chain(settings) as tempo,
+        _solana_chain(settings) as (solana, solana_wallets),
+    ):
+        return await audit(
+            payments, statuses, refunds, {**chains, **tempo, **solana}, {**wallets, **solana_wallets}
+        )
+
+
+@contextlib.asynccontextmanager
+async def _solana_chain(settings: Settings) -> AsyncIterator[tuple[dict[str, AuditChain], dict[str, str]]]:
+    """x402 exact on the Solana devnet, if on: its server is reused (or started, and stopped after), since
+    its state lives in the data dir. Refunds leave from payTo's token account: payTo is the refund wallet."""
+    if not (settings.devnet.enabled and settings.devnet.solana):
+        yield {}, {}
+        return
+    url, started = await solana_process.ensure_running(settings.data_dir)
+    _fee_payer, pay_to, mint = devnet_keys(settings.data_dir)
+    rpc = AsyncRpc(url)
+    try:
+        yield {SOLANA_NETWORK: SvmAuditChain(rpc, str(mint.pubkey()))}, {SOLANA_NETWORK: str(pay_to.pubkey())}
+    finally:
+        await rpc.aclose()
+        if started:
+            await solana_process.stop(settings.data_dir)
 
 
 @contextlib.asynccontextmanager

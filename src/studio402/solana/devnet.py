@@ -39,7 +39,8 @@ ATA_PROGRAM = Pubkey.from_string("ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL")
 _MINT_LEN = 82
 TOKEN_ACCOUNT_LEN = 165
 _FEE_PAYER_LAMPORTS = 100 * 10**9  # 100 SOL of fees for the settler
-_BLOCK_HEIGHT_WINDOW = 150  # what a real cluster answers as lastValidBlockHeight - blockHeight
+_BLOCK_HEIGHT_WINDOW = 150
+LAMPORTS_PER_SIGNATURE = 5000  # what a real cluster answers as lastValidBlockHeight - blockHeight
 
 
 def associated_token_account(owner: Pubkey, mint: Pubkey) -> Pubkey:
@@ -89,6 +90,59 @@ class TxStatus:
     err: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class TokenBalance:
+    """One token account's balance of our mint around a transaction, as `meta.*TokenBalances` lists it."""
+
+    account_index: int
+    owner: str
+    amount: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {"accountIndex": self.account_index, "owner": self.owner, "amount": self.amount}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TokenBalance:
+        return cls(data["accountIndex"], data["owner"], data["amount"])
+
+
+@dataclass(frozen=True, slots=True)
+class TxRecord:
+    """What `getTransaction` answers from: the transaction and the balances it moved. LiteSVM keeps no
+    balances per transaction (and forgets everything on restart), so the devnet records them at send time."""
+
+    raw: bytes
+    fee: int
+    pre_lamports: list[int]
+    post_lamports: list[int]
+    pre_tokens: list[TokenBalance]
+    post_tokens: list[TokenBalance]
+    logs: list[str]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "raw": base64.b64encode(self.raw).decode(),
+            "fee": self.fee,
+            "preLamports": self.pre_lamports,
+            "postLamports": self.post_lamports,
+            "preTokens": [b.as_json() for b in self.pre_tokens],
+            "postTokens": [b.as_json() for b in self.post_tokens],
+            "logs": self.logs,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TxRecord:
+        return cls(
+            base64.b64decode(data["raw"]),
+            data["fee"],
+            data["preLamports"],
+            data["postLamports"],
+            [TokenBalance.from_json(b) for b in data["preTokens"]],
+            [TokenBalance.from_json(b) for b in data["postTokens"]],
+            data["logs"],
+        )
+
+
 class SolanaDevnet:
     def __init__(self, data_dir: Path) -> None:
         self._dir = data_dir / "devnet"
@@ -96,6 +150,7 @@ class SolanaDevnet:
         self._svm = LiteSVM()
         self._touched: set[Pubkey] = set()
         self._statuses: dict[str, TxStatus] = {}
+        self._transactions: dict[str, TxRecord] = {}
         self._slot = 1
         self._dir.mkdir(parents=True, exist_ok=True)
         self.fee_payer, self.pay_to, self.mint = devnet_keys(data_dir)
@@ -117,6 +172,8 @@ class SolanaDevnet:
                     ),
                 )
             self._statuses = {sig: TxStatus(s["slot"], s["err"]) for sig, s in data["statuses"].items()}
+            saved = data.get("transactions", {})  # absent in state written before getTransaction existed
+            self._transactions = {sig: TxRecord.from_json(t) for sig, t in saved.items()}
             self._slot = data["slot"]
             return
         self._svm.airdrop(self.fee_payer.pubkey(), _FEE_PAYER_LAMPORTS)
@@ -146,7 +203,13 @@ class SolanaDevnet:
                     "owner": str(acc.owner),
                 }
             statuses = {sig: {"slot": s.slot, "err": s.err} for sig, s in self._statuses.items()}
-            body = {"accounts": accounts, "statuses": statuses, "slot": self._slot}
+            transactions = {sig: t.as_json() for sig, t in self._transactions.items()}
+            body = {
+                "accounts": accounts,
+                "statuses": statuses,
+                "transactions": transactions,
+                "slot": self._slot,
+            }
             write_atomic(self._dir / "solana-state.json", json.dumps(body).encode())
 
     def _set(self, address: Pubkey, account: Account) -> None:
@@ -276,23 +339,51 @@ class SolanaDevnet:
             if sig in self._statuses:
                 raise InputError("This transaction has already been processed", code="already_processed")
             if preflight:
-                err, _logs, _units = self.simulate(tx)
-                if err is not None:
-                    raise InputError(f"Transaction simulation failed: {err}", code="preflight_failed")
+                refused, _logs, _units = self.simulate(tx)
+                if refused is not None:
+                    raise InputError(f"Transaction simulation failed: {refused}", code="preflight_failed")
+            keys = list(tx.message.account_keys)
+            err: str | None
+            pre_lamports, pre_tokens = self._balances(keys)
             result = self._svm.send_transaction(tx)
             if isinstance(result, FailedTransactionMetadata):
                 err = str(result.err())
                 if self._svm.get_transaction(tx.signatures[0]) is None:
                     raise InputError(f"Transaction refused: {err}", code="transaction_refused")
-                self._record(tx, sig, err)
+                meta = result.meta()
             else:
-                self._record(tx, sig, None)
+                err, meta = None, result
+            post_lamports, post_tokens = self._balances(keys)
+            fee = tx.message.header.num_required_signatures * LAMPORTS_PER_SIGNATURE
+            self._transactions[sig] = TxRecord(
+                bytes(tx), fee, pre_lamports, post_lamports, pre_tokens, post_tokens, list(meta.logs())
+            )
+            self._record(tx, sig, err)
             self.save()
             return sig
 
     def _record(self, tx: VersionedTransaction, sig: str, err: str | None) -> None:
         self._statuses[sig] = TxStatus(self._slot, err)
         self._touched.update(tx.message.account_keys)
+
+    def _balances(self, keys: list[Pubkey]) -> tuple[list[int], list[TokenBalance]]:
+        """Lamports of every account of a transaction, and the balances of those that hold our mint."""
+        lamports: list[int] = []
+        tokens: list[TokenBalance] = []
+        for index, key in enumerate(keys):
+            acc = self._svm.get_account(key)
+            lamports.append(0 if acc is None else acc.lamports)
+            if acc is not None and acc.owner == TOKEN_PROGRAM and len(acc.data) == TOKEN_ACCOUNT_LEN:
+                token = TokenAccount.from_bytes(bytes(acc.data))
+                if token.mint == self.mint.pubkey():
+                    tokens.append(TokenBalance(index, str(token.owner), token.amount))
+        return lamports, tokens
+
+    def transaction(self, signature: str) -> tuple[TxStatus, TxRecord] | None:
+        """A landed transaction (succeeded or failed) and what it moved; None if the chain never saw it."""
+        with self._lock:
+            status, record = self._statuses.get(signature), self._transactions.get(signature)
+            return None if status is None or record is None else (status, record)
 
     def status(self, signature: str) -> TxStatus | None:
         with self._lock:

@@ -25,15 +25,23 @@ from solders.transaction import VersionedTransaction
 
 from studio402.chain.state import write_atomic
 from studio402.errors import InputError
-from studio402.solana.devnet import DECIMALS, TOKEN_ACCOUNT_LEN, TOKEN_PROGRAM, SolanaDevnet
+from studio402.solana.devnet import (
+    DECIMALS,
+    LAMPORTS_PER_SIGNATURE,
+    TOKEN_ACCOUNT_LEN,
+    TOKEN_PROGRAM,
+    SolanaDevnet,
+    TokenBalance,
+)
 
 log = logging.getLogger(__name__)
 
-LAMPORTS_PER_SIGNATURE = 5000
 _RENT_EPOCH = 18_446_744_073_709_551_615  # what the cluster reports for rent-exempt accounts
 _INVALID_PARAMS = -32602
 _METHOD_NOT_FOUND = -32601
 _SEND_FAILED = -32002  # the cluster's "Transaction simulation failed" / preflight code
+_UNSUPPORTED_VERSION = -32015
+_B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 
 
 class RpcError(Exception):
@@ -57,6 +65,7 @@ class SolanaRpc:
             "simulateTransaction": self.simulate_transaction,
             "sendTransaction": self.send_transaction,
             "getSignatureStatuses": self.get_signature_statuses,
+            "getTransaction": self.get_transaction,
             "getMinimumBalanceForRentExemption": lambda p: self.devnet.minimum_balance(int(p[0])),
             "getFeeForMessage": self.get_fee_for_message,
             "getSlot": lambda p: self.devnet.slot,
@@ -179,6 +188,48 @@ class SolanaRpc:
             )
         return self._ctx(out)
 
+    def get_transaction(self, params: list[Any]) -> dict[str, Any] | None:
+        """A landed transaction with its `meta`, as the cluster answers `json` / `jsonParsed` (instructions
+        stay partially decoded: programId, accounts, base58 data)."""
+        options = params[1] if len(params) > 1 and isinstance(params[1], dict) else {}
+        if options.get("encoding", "json") not in ("json", "jsonParsed"):
+            raise RpcError(_INVALID_PARAMS, "only json and jsonParsed encodings are served")
+        found = self.devnet.transaction(str(params[0]))
+        if found is None:
+            return None
+        status, record = found
+        tx = VersionedTransaction.from_bytes(record.raw)
+        versioned = isinstance(tx.message, MessageV0)
+        if versioned and options.get("maxSupportedTransactionVersion") is None:  # as the cluster refuses
+            raise RpcError(
+                _UNSUPPORTED_VERSION,
+                "Transaction version (0) is not supported by the requesting client. "
+                "Please try the request again with the following configuration parameter: "
+                '"maxSupportedTransactionVersion": 0',
+            )
+        err = None if status.err is None else {"TransactionError": status.err}
+        mint = str(self.devnet.mint.pubkey())
+        meta: dict[str, Any] = {
+            "err": err,
+            "status": {"Ok": None} if err is None else {"Err": err},
+            "fee": record.fee,
+            "preBalances": record.pre_lamports,
+            "postBalances": record.post_lamports,
+            "innerInstructions": [],
+            "logMessages": record.logs,
+            "preTokenBalances": [_token_balance(b, mint) for b in record.pre_tokens],
+            "postTokenBalances": [_token_balance(b, mint) for b in record.post_tokens],
+            "rewards": [],
+            "loadedAddresses": {"writable": [], "readonly": []},
+        }
+        return {
+            "slot": status.slot,
+            "blockTime": None,
+            "version": 0 if versioned else "legacy",
+            "transaction": _transaction_json(tx, parsed=options.get("encoding") == "jsonParsed"),
+            "meta": meta,
+        }
+
     def get_fee_for_message(self, params: list[Any]) -> dict[str, Any]:
         raw = base64.b64decode(params[0])
         if raw and raw[0] & 0x80:  # a versioned message: its header follows the version byte
@@ -193,6 +244,72 @@ def _decode_tx(params: list[Any]) -> VersionedTransaction:
     if options.get("encoding", "base58") != "base64":
         raise RpcError(_INVALID_PARAMS, "only base64-encoded transactions are served")
     return VersionedTransaction.from_bytes(base64.b64decode(params[0]))
+
+
+def _b58(data: bytes) -> str:
+    number = int.from_bytes(data, "big")
+    out = ""
+    while number:
+        number, digit = divmod(number, 58)
+        out = _B58[digit] + out
+    return "1" * (len(data) - len(data.lstrip(b"\0"))) + out
+
+
+def _transaction_json(tx: VersionedTransaction, *, parsed: bool) -> dict[str, Any]:
+    message = tx.message
+    keys = [str(k) for k in message.account_keys]
+    header = message.header
+    signers = header.num_required_signatures
+    readonly_signed = header.num_readonly_signed_accounts
+    readonly_unsigned = header.num_readonly_unsigned_accounts
+
+    def writable(i: int) -> bool:
+        if i < signers:
+            return i < signers - readonly_signed
+        return i < len(keys) - readonly_unsigned
+
+    out: dict[str, Any] = {"recentBlockhash": str(message.recent_blockhash), "addressTableLookups": []}
+    if parsed:  # keys with their roles; instructions of programs it cannot parse: ids and base58 data
+        out["accountKeys"] = [
+            {"pubkey": k, "signer": i < signers, "writable": writable(i), "source": "transaction"}
+            for i, k in enumerate(keys)
+        ]
+        out["instructions"] = [
+            {
+                "programId": keys[ix.program_id_index],
+                "accounts": [keys[a] for a in bytes(ix.accounts)],
+                "data": _b58(bytes(ix.data)),
+                "stackHeight": None,
+            }
+            for ix in message.instructions
+        ]
+    else:
+        out["accountKeys"] = keys
+        out["header"] = {
+            "numRequiredSignatures": signers,
+            "numReadonlySignedAccounts": readonly_signed,
+            "numReadonlyUnsignedAccounts": readonly_unsigned,
+        }
+        out["instructions"] = [
+            {
+                "programIdIndex": ix.program_id_index,
+                "accounts": list(bytes(ix.accounts)),
+                "data": _b58(bytes(ix.data)),
+                "stackHeight": None,
+            }
+            for ix in message.instructions
+        ]
+    return {"signatures": [str(s) for s in tx.signatures], "message": out}
+
+
+def _token_balance(b: TokenBalance, mint: str) -> dict[str, Any]:
+    return {
+        "accountIndex": b.account_index,
+        "mint": mint,
+        "owner": b.owner,
+        "programId": str(TOKEN_PROGRAM),
+        "uiTokenAmount": _token_amount(b.amount),
+    }
 
 
 def _account_json(lamports: int, owner: str, executable: bool, data: Any, space: int) -> dict[str, Any]:
