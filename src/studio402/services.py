@@ -165,6 +165,7 @@ class Services:
         self.siwx = SiwxVerifier(
             settings.public_url,
             supported_chain_ids=[o.chain_id for o in offers if o.network.startswith("eip155:")],
+            solana_networks=[o.network for o in offers if o.network.startswith("solana:")],
             contract_checker=RpcEip1271Checker(self._rpcs),
         )
         self.refunds = RefundService(

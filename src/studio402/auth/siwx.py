@@ -5,13 +5,16 @@ well-formed -> domain == our public host -> uri == the requested URL (query incl
 opens nothing else) -> chain supported -> issuedAt not in the future (60 s skew allowed, for clocks of other
 processes or of clients that stamp their own issuedAt) -> issuedAt at most `max_age_seconds` old ->
 expirationTime not passed -> notBefore reached (both without skew, as in `siwe`) -> EIP-191 signature by
-`address` (coincurve), else EIP-1271 through the `Eip1271Checker` port when one is configured.
+`address` (coincurve), else EIP-1271 through the `Eip1271Checker` port when one is configured. A proof on a
+configured Solana network (`solana_networks`, CAIP-2) must be of type ed25519 and is checked as Sign in with
+Solana (auth/siws.py).
 
 Domain and origin come only from the configured public URL, never from Host / X-Forwarded-* headers.
 Nonces are not tracked (as in the official server): a header can be replayed for the same URL within its
 validity window, which only re-reads what its signer may read.
 
-`verify` returns the payer address in **lowercase** `0x` hex; store and compare addresses lowercased.
+`verify` returns the payer address in **lowercase** `0x` hex for EVM, the base58 key as sent for Solana;
+the job store compares payers lowercased.
 """
 
 from __future__ import annotations
@@ -25,8 +28,9 @@ from urllib.parse import urlsplit
 
 from studio402.auth.evm_signature import decode_signature, personal_sign_hash, recover_address
 from studio402.auth.interfaces import Eip1271Checker
+from studio402.auth.siws import ed25519_signed
 from studio402.auth.siwx_challenge import SIWX_EXTENSION_KEY, build_extension, build_payment_required
-from studio402.auth.siwx_proof import SiwxCode, SiwxProof, build_message, parse_header
+from studio402.auth.siwx_proof import SiwxCode, SiwxProof, build_message, check_encoding, parse_header
 from studio402.config import canonical_public_url
 from studio402.errors import AuthError, ConfigError
 
@@ -83,6 +87,7 @@ class SiwxVerifier:
         public_url: str,
         *,
         supported_chain_ids: Sequence[int],
+        solana_networks: Sequence[str] = (),
         max_age_seconds: float = DEFAULT_MAX_AGE_SECONDS,
         clock: Callable[[], datetime] = utc_now,
         contract_checker: Eip1271Checker | None = None,
@@ -90,10 +95,11 @@ class SiwxVerifier:
         statement: str | None = DEFAULT_STATEMENT,
         cache_size: int = VERIFIED_CACHE_SIZE,
     ) -> None:
-        if not supported_chain_ids:
+        if not supported_chain_ids and not solana_networks:
             raise ConfigError("SIWX needs at least one supported chain id")
         self.domain, self.origin, self._base = _public_base(public_url)
         self.chain_ids = tuple(dict.fromkeys(supported_chain_ids))
+        self.solana_networks = tuple(dict.fromkeys(solana_networks))
         self._max_age = timedelta(seconds=max_age_seconds)
         self._skew = timedelta(seconds=clock_skew_seconds)
         self._clock = clock
@@ -125,17 +131,19 @@ class SiwxVerifier:
                 self._verified.popitem(last=False)
         return address
 
-    def check_claims(self, proof: SiwxProof, *, request_url: str) -> int:
-        """Every check but the signature; returns the EIP-155 chain id of the proof."""
+    def check_claims(self, proof: SiwxProof, *, request_url: str) -> int | None:
+        """Every check but the signature; the EIP-155 chain id of the proof, None for a Solana proof."""
         if proof.domain != self.domain:
             raise AuthError(f"SIWX domain must be {self.domain!r}", code=SiwxCode.WRONG_DOMAIN)
         if proof.uri != request_url or not proof.uri.startswith(self._base + "/"):
             raise AuthError("SIWX uri must equal the requested URL", code=SiwxCode.WRONG_URI)
         chain_id = proof.evm_chain_id
-        if chain_id is None or chain_id not in self.chain_ids or proof.type != "eip191":
+        solana = proof.chain_id in self.solana_networks and proof.type == "ed25519"
+        if not solana and (chain_id is None or chain_id not in self.chain_ids or proof.type != "eip191"):
             raise AuthError(
                 f"SIWX chain {proof.chain_id!r} is not supported", code=SiwxCode.UNSUPPORTED_CHAIN
             )
+        check_encoding(proof)
         self._check_times(proof, self._clock())
         return chain_id
 
@@ -152,7 +160,11 @@ class SiwxVerifier:
         if valid_from is not None and now < valid_from:
             raise AuthError("SIWX proof is not valid yet (notBefore)", code=SiwxCode.NOT_YET_VALID)
 
-    async def _check_signature(self, proof: SiwxProof, chain_id: int) -> str:
+    async def _check_signature(self, proof: SiwxProof, chain_id: int | None) -> str:
+        if chain_id is None:  # check_claims let it through: a Solana proof
+            if ed25519_signed(proof):
+                return proof.address
+            raise AuthError("SIWX signature does not match the address", code=SiwxCode.BAD_SIGNATURE)
         message_hash = personal_sign_hash(build_message(proof))
         signature = decode_signature(proof.signature)
         claimed = proof.address.lower()
@@ -171,6 +183,7 @@ class SiwxVerifier:
             domain=self.domain,
             uri=request_url,
             chain_ids=self.chain_ids,
+            solana_networks=self.solana_networks,
             now=self._clock(),
             ttl_seconds=self._max_age.total_seconds(),
             statement=_check_statement(statement) or self._statement,

@@ -66,6 +66,7 @@ def build_extension(
     uri: str,
     chain_ids: Sequence[int],
     now: datetime,
+    solana_networks: Sequence[str] = (),
     ttl_seconds: float,
     statement: str | None = None,
 ) -> dict[str, Any]:
@@ -81,9 +82,11 @@ def build_extension(
     }
     if statement:
         info["statement"] = statement
+    chains = [{"chainId": f"eip155:{cid}", "type": "eip191"} for cid in chain_ids]
+    chains += [{"chainId": network, "type": "ed25519"} for network in solana_networks]  # Sign in with Solana
     return {
         "info": info,
-        "supportedChains": [{"chainId": f"eip155:{cid}", "type": "eip191"} for cid in chain_ids],
+        "supportedChains": chains,
         "schema": siwx_schema(),
     }
 

@@ -48,6 +48,12 @@ _NONCE = re.compile(r"[A-Za-z0-9]{8,}")
 _CAIP2 = re.compile(r"[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}")
 _EIP155 = re.compile(r"eip155:(0|[1-9][0-9]{0,18})")
 _SIGNATURE = re.compile(r"0x(?:[0-9a-fA-F]{2})*")
+# Solana: base58 public key (32 bytes) and base58 ed25519 signature (64 bytes).
+_BASE58_ADDRESS = re.compile(r"[1-9A-HJ-NP-Za-km-z]{32,44}")
+_BASE58_SIGNATURE = re.compile(r"[1-9A-HJ-NP-Za-km-z]{64,88}")
+_ANY_ADDRESS = re.compile(f"{_ADDRESS.pattern}|{_BASE58_ADDRESS.pattern}")
+_ANY_SIGNATURE = re.compile(f"{_SIGNATURE.pattern}|{_BASE58_SIGNATURE.pattern}")
+SOLANA_NAMESPACE = "solana:"
 # RFC 3339 date-time, the EIP-4361 grammar for issued-at / expiration-time / not-before.
 _DATETIME = re.compile(
     r"[0-9]{4}-(0[1-9]|1[012])-(0[1-9]|[12][0-9]|3[01])[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
@@ -63,7 +69,7 @@ class SiwxProof:
     address: str
     uri: str
     version: str
-    chain_id: str  # CAIP-2, e.g. "eip155:31337"
+    chain_id: str  # CAIP-2, e.g. "eip155:31337" or "solana:<genesis hash prefix>"
     type: str
     nonce: str
     issued_at: str
@@ -184,14 +190,14 @@ def parse_header(value: str) -> SiwxProof:
     sig_type = _choice(obj, "type", SIGNATURE_TYPES, required=True)
     return SiwxProof(
         domain=_text(obj, "domain", _DOMAIN),
-        address=_text(obj, "address", _ADDRESS),
+        address=_text(obj, "address", _ANY_ADDRESS),
         uri=_text(obj, "uri"),
         version="1",
         chain_id=_text(obj, "chainId", _CAIP2),
         type=str(sig_type),
         nonce=_text(obj, "nonce", _NONCE),
         issued_at=str(_time_text(obj, "issuedAt", required=True)),
-        signature=_text(obj, "signature", _SIGNATURE),
+        signature=_text(obj, "signature", _ANY_SIGNATURE),
         statement=_optional_text(obj, "statement"),
         expiration_time=_time_text(obj, "expirationTime", required=False),
         not_before=_time_text(obj, "notBefore", required=False),
@@ -200,6 +206,19 @@ def parse_header(value: str) -> SiwxProof:
         resources=_resources(obj),
         signature_scheme=_choice(obj, "signatureScheme", SIGNATURE_SCHEMES, required=False),
     )
+
+
+def check_encoding(proof: SiwxProof) -> None:
+    """Address and signature in the encoding of the proof's chain: base58 on Solana, 0x hex elsewhere.
+
+    Checked once the chain is known to be supported, so an unsupported chain is reported as such.
+    """
+    solana = proof.chain_id.startswith(SOLANA_NAMESPACE)
+    address, signature = (_BASE58_ADDRESS, _BASE58_SIGNATURE) if solana else (_ADDRESS, _SIGNATURE)
+    if not address.fullmatch(proof.address):
+        raise _malformed("'address' has an invalid format for its chain")
+    if not signature.fullmatch(proof.signature):
+        raise _malformed("'signature' has an invalid format for its chain")
 
 
 def build_message(proof: SiwxProof) -> str:
