@@ -63,3 +63,9 @@ class Asset:
     decimals: int
     name: str  # EIP-712 domain name, e.g. "USD Coin"
     version: str  # EIP-712 domain version, e.g. "2"
+
+
+def account_key(address: str) -> str:
+    """How an account is stored and compared: EVM hex addresses in lower case (their case is only a
+    checksum); base58 addresses (Solana) exactly as they are, since their case is part of the key."""
+    return address.lower() if address[:2].lower() == "0x" else address

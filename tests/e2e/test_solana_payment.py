@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from pathlib import Path
@@ -15,12 +16,15 @@ from x402.mechanisms.svm.exact import ExactSvmScheme
 from x402.mechanisms.svm.signers import KeypairSigner
 from x402.schemas import PaymentRequired
 
+from studio402.backends.base import FailureCode
 from studio402.chain.devnet import Devnet
+from studio402.chain.rpc import AsyncRpc
 from studio402.cli.ledger import run_audit
 from studio402.config import Settings
 from studio402.db import schema
 from studio402.db.engine import database_url, open_database
 from studio402.solana import process
+from studio402.solana.audit import SvmAuditChain
 from studio402.solana.devnet import NETWORK
 from studio402.solana.faucet import fund_solana
 from tests.fakes.scripted import ScriptedBackend, only
@@ -81,3 +85,44 @@ async def _forge_amount(settings: Settings, network: str, amount: str) -> None:
         )
     finally:
         await db.dispose()
+
+
+async def test_a_failed_solana_job_is_refunded_to_the_payer_exactly(devnet: Devnet, tmp_path: Path) -> None:
+    """A moderated job paid on Solana is refunded on chain to the payer's own address. Base58 is
+    case-sensitive: the ledger keeps the payer exactly (a lowercased key names no account at all)."""
+    data = tmp_path / "d"
+    registry = only(ScriptedBackend(fail=FailureCode.MODERATED))
+    async with running_server(devnet, data, registry=registry, overrides={"devnet.solana": True}) as server:
+        payer = Keypair()
+        await fund_solana(data, str(payer.pubkey()), 1_000_000)
+        async with server.client() as http:
+            unpaid = await http.post(GENERATE, json=BODY)
+            required = PaymentRequired.model_validate_json(
+                base64.b64decode(unpaid.headers["PAYMENT-REQUIRED"])
+            )
+            client = x402Client()
+            rpc_url, _ = await process.ensure_running(data)
+            client.register("solana:*", ExactSvmScheme(KeypairSigner(payer), rpc_url=rpc_url))
+            client.set_spend_controls(False)
+            offers = [a for a in required.accepts if a.network == NETWORK]
+            payload = await client.create_payment_payload(required.model_copy(update={"accepts": offers}))
+            signed = payload.model_dump_json(by_alias=True, exclude_none=True)
+            paid = await http.post(
+                GENERATE, json=BODY, headers={"PAYMENT-SIGNATURE": base64.b64encode(signed.encode()).decode()}
+            )
+        assert paid.status_code == 200, paid.text
+        job_id = paid.json()["jobId"]
+        for _ in range(100):
+            job = await server.services.jobs.get(job_id)
+            if job is not None and job.refund and job.refund["status"] == "done":
+                break
+            await server.services.reconcile()
+            await asyncio.sleep(0.1)
+        assert job is not None and job.refund is not None and job.refund["status"] == "done", job
+        assert job.payer == str(payer.pubkey())
+        rpc = AsyncRpc(rpc_url)
+        try:
+            moved = await SvmAuditChain(rpc, offers[0].asset).transfers(job.refund["tx"])
+        finally:
+            await rpc.aclose()
+    assert [(to, value) for _, to, value in moved] == [(str(payer.pubkey()), 67_000)]

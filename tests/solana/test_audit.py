@@ -31,7 +31,7 @@ async def test_a_landed_transfer_is_read_back_from_its_token_balances(
     outcome = await sender.send(str(payer), 40_000, on_signed=_no_hook, timeout=5)
     assert outcome.status is SettleStatus.SETTLED and outcome.tx_hash is not None
     chain = SvmAuditChain(sol_rpc, str(dev.mint.pubkey()))
-    wanted = (str(dev.pay_to.pubkey()).lower(), str(payer).lower(), 40_000)
+    wanted = (str(dev.pay_to.pubkey()), str(payer), 40_000)  # base58 keys exactly as they are
     assert await chain.transfers(outcome.tx_hash) == [wanted]
     assert await SvmAuditChain(sol_rpc, str(Keypair().pubkey())).transfers(outcome.tx_hash) == []
     unknown = str(Keypair().sign_message(b"never sent"))
@@ -50,4 +50,4 @@ def test_only_equal_rise_and_fall_pair_into_a_transfer() -> None:
         "preTokenBalances": [balance("A", 10), balance("B", 0), balance("C", 5), balance("X", 9, "N")],
         "postTokenBalances": [balance("A", 3), balance("B", 7), balance("C", 4), balance("X", 0, "N")],
     }
-    assert token_transfers(meta, "M") == [("a", "b", 7)]  # C's fall of 1 has no matching rise
+    assert token_transfers(meta, "M") == [("A", "B", 7)]  # C's fall of 1 has no matching rise

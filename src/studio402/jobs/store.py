@@ -12,6 +12,7 @@ from sqlalchemy import Connection, and_, bindparam, exists, func, or_, select, u
 from studio402.db.engine import Database
 from studio402.db.schema import jobs, payments, refunds
 from studio402.jobs.model import Job, JobStatus, allowed_sources, job_from_row
+from studio402.money import account_key
 from studio402.payments.ledger import PaymentState
 
 c = jobs.c
@@ -54,13 +55,13 @@ class SqlJobStore:
 
     async def get_for(self, payer: str, job_id: str) -> Job | None:
         """The job if `payer` paid for it (and has not deleted it); None otherwise, whichever the reason."""
-        row = await self.db.fetch_one(_OWN_JOB, {"id": job_id, "payer": payer.lower()})
+        row = await self.db.fetch_one(_OWN_JOB, {"id": job_id, "payer": account_key(payer)})
         return job_from_row(row) if row is not None else None
 
     async def list_for(
         self, payer: str, *, status: JobStatus | None, limit: int, before: float | None
     ) -> list[Job]:
-        where = [c.payer == payer.lower(), c.deleted.is_(False)]
+        where = [c.payer == account_key(payer), c.deleted.is_(False)]
         if status is not None:
             where.append(c.status == status.value)
         if before is not None:

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from studio402.money import account_key
 from studio402.payments.ledger import CREDIT_NETWORK, PaymentRecord, PaymentState
 from studio402.payments.refunds import RefundRecord, RefundState
 
@@ -113,7 +114,7 @@ async def _settled(
     if p.tx_hash is None:
         report.problems.append(f"settled payment {p.id} has no transaction hash")
         return
-    wanted = (p.key.payer, (p.pay_to or "").lower(), amount)
+    wanted = (p.key.payer, account_key(p.pay_to or ""), amount)
     if wanted not in await chain.transfers(p.tx_hash):
         report.problems.append(f"payment {p.id}: no Transfer {wanted} in {p.tx_hash}")
 
@@ -124,6 +125,6 @@ async def _refund_on_chain(
     if chain is None or wallet is None or r.tx_hash is None:
         report.problems.append(f"refund {r.id} cannot be checked on chain")
         return
-    wanted = (wallet.lower(), r.payer, r.amount or 0)
+    wanted = (account_key(wallet), r.payer, r.amount or 0)
     if wanted not in await chain.transfers(r.tx_hash):
         report.problems.append(f"refund {r.id}: no Transfer {wanted} in {r.tx_hash}")

@@ -10,6 +10,8 @@ import secrets
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from studio402.money import account_key
+
 CREDIT_NETWORK = "credit"  # payments spent from a refund balance instead of on chain
 
 
@@ -56,7 +58,7 @@ class PaymentKey:
 
     @classmethod
     def of(cls, network: str, payer: str, nonce: str) -> PaymentKey:
-        return cls(network, payer.lower(), nonce.lower())
+        return cls(network, account_key(payer), account_key(nonce))
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from studio402.catalog import Kind, ValidatedRequest
+from studio402.money import account_key
 from studio402.payments.ledger import NewJob, new_id, new_webhook_secret
 
 
@@ -43,7 +44,7 @@ def new_job(request: ValidatedRequest, payer: str, micros: int) -> NewJob:
     delivered_at_once = request.route.kind is Kind.UPLOAD  # a paid upload slot needs no worker
     return NewJob(
         id=new_id("job"),
-        payer=payer.lower(),
+        payer=account_key(payer),
         model=request.route.model,
         operation=request.route.operation,
         request=request.canonical_json,

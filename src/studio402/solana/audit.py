@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from studio402.chain.rpc import AsyncRpc
+from studio402.money import account_key
 
 
 class SvmAuditChain:
@@ -33,12 +34,13 @@ class SvmAuditChain:
 
 
 def token_transfers(meta: dict[str, Any], mint: str) -> list[tuple[str, str, int]]:
-    """(sender, receiver, amount) of `mint`, lowercased owners, from a transaction's token balances."""
+    """(sender, receiver, amount) of `mint` from a transaction's token balances (owners as the ledger keys
+    accounts: base58, exact)."""
     change: dict[str, int] = {}
     for sign, key in ((-1, "preTokenBalances"), (1, "postTokenBalances")):
         for balance in meta.get(key) or []:
             if balance["mint"] == mint:
-                owner = str(balance["owner"]).lower()
+                owner = account_key(str(balance["owner"]))
                 change[owner] = change.get(owner, 0) + sign * int(balance["uiTokenAmount"]["amount"])
     senders = [(owner, -delta) for owner, delta in change.items() if delta < 0]
     receivers = [(owner, delta) for owner, delta in change.items() if delta > 0]

@@ -28,6 +28,7 @@ from studio402.db.engine import Database
 from studio402.db.schema import uploads
 from studio402.errors import AccessDenied, InputError, NotFound, PayloadTooLarge, TokenError
 from studio402.media.verify import MAX_BYTES, inspect_async, kind_of
+from studio402.money import account_key
 from studio402.storage.base import BlobStore, DirectUploads
 
 TOKEN_PREFIX = "s402_upload_"  # noqa: S105 - a prefix, not a secret
@@ -115,7 +116,7 @@ class UploadService:
         row = {
             "id": upload_id,
             "job_id": job_id,
-            "payer": payer.lower(),
+            "payer": account_key(payer),
             "pathname": f"uploads/{upload_id}/{filename}",
             "content_type": content_type,
             "max_bytes": MAX_BYTES[kind],
@@ -222,7 +223,7 @@ class UploadService:
 
     async def confirm(self, upload_id: str, blob_url: str, payer: str) -> Upload:
         upload = await self._by("id", upload_id)
-        if upload is None or upload.payer != payer.lower():
+        if upload is None or upload.payer != account_key(payer):
             raise NotFound("no such upload for this wallet")
         if blob_url.split("?", 1)[0] != self.blob_url(upload.pathname):
             raise InputError("blobUrl does not belong to this upload", code="upload_url_mismatch")

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from x402.schemas import PaymentPayload
 
 from studio402.errors import MalformedPayment
-from studio402.money import Asset
+from studio402.money import Asset, account_key
 from studio402.payments.interfaces import OnSigned, Verified
 from studio402.payments.methods.tempo_charge import (
     RouteRequest,
@@ -50,7 +50,7 @@ class TempoPayment:
 
     @property
     def payer(self) -> str:
-        return self.charge.payer.lower()
+        return account_key(self.charge.payer)
 
     @property
     def nonce(self) -> str:
