@@ -56,13 +56,17 @@ if __name__ == "__main__":
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=0)  # API-only by default, like the reference
+    # also offer a devnet rail (its devnet lives in --data-dir): tempo (MPP charge) or solana (x402 SVM)
+    parser.add_argument("--devnet-rail", choices=["tempo", "solana"])
     cli = parser.parse_args()
+    rail = {f"devnet.{cli.devnet_rail}": True} if cli.devnet_rail else {}
     settings = Settings(data_dir=Path(cli.data_dir)).with_overrides(
         **{
             "server.port": cli.port,
             "payments.networks": [json.loads(cli.network_json)],
             "payments.refund": "none",
             "jobs.workers": cli.workers,
+            **rail,
         }
     )  # API-only, like the reference: generation would compete for the CPU
     backend = InstantBackend()

@@ -2,6 +2,11 @@
 both settling on the same anvil in one run (challenge -> verify -> settle -> job row).
 
     .venv/bin/python bench/paid_request.py [--requests 200] [--concurrency 1,16,64] [--block-time 1]
+        [--rail evm|tempo|solana]
+
+`--rail tempo|solana` pays studio402 on that rail instead (MPP with pympp / x402 SVM with ExactSvmScheme, on
+the devnet studio402 starts in its data dir; see bench/_rails.py); the reference exists only for x402 on
+EVM, so its figure is printed beside ours as the same-machine yardstick.
 
 Payment headers are signed before the clock starts (client signing is not server work); each server gets
 its own payers. Every answer must be a 200 with a distinct job, and every payment one on-chain transfer.
@@ -31,7 +36,10 @@ from tests.devnet_fixture import Payer, new_payer  # noqa: E402
 from tests.paid_support import challenge, network_config, payment_header  # noqa: E402
 from tests.server import free_port  # noqa: E402
 
+from _rails import PRICE, fire_tempo, solana_headers, tempo_payers  # noqa: E402
 from studio402.chain.devnet import Devnet, DevnetInfo  # noqa: E402
+from studio402.chain.tempo_devnet import TempoDevnet  # noqa: E402
+from studio402.solana import process as solana_process  # noqa: E402
 
 BODY = {"prompt": "bench"}
 PATH = "/api/generate/grok/generate"  # flat $0.07
@@ -115,7 +123,30 @@ def spawn_studio(info: DevnetInfo, data_dir: Path, port: int, *args: str) -> sub
     )
 
 
-async def main(requests: int, levels: list[int], block_time: float) -> None:
+async def measure_ours(
+    rail: str,
+    devnet: Devnet,
+    data_dir: Path,
+    tempo: TempoDevnet | None,
+    base: str,
+    requests: int,
+    concurrency: int,
+    timeout: float,
+) -> tuple[float, set[str]]:
+    """One timed run of studio402 paid on `rail`."""
+    if rail == "solana":
+        return await fire(
+            base, await solana_headers(data_dir, base, PATH, BODY, requests), concurrency, timeout
+        )
+    if rail == "tempo":
+        assert tempo is not None
+        keys = await tempo_payers(tempo, concurrency, requests * PRICE)
+        return await fire_tempo(base, PATH, BODY, keys, tempo.info.rpc_url, requests, timeout)
+    payers = list(await asyncio.gather(*(new_payer(devnet, requests * PRICE) for _ in range(4))))
+    return await fire(base, await headers_for(devnet, base, payers, requests), concurrency, timeout)
+
+
+async def main(requests: int, levels: list[int], block_time: float, rail: str) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-paid-"))
     # No state checkpoints on the bench chain: durability is not what is measured, and dumping a growing
     # state pauses anvil for both servers alike, which only adds noise.
@@ -125,6 +156,7 @@ async def main(requests: int, levels: list[int], block_time: float) -> None:
     # A server that settles one payment per block answers the last of `requests` after that many blocks.
     timeout = 120 + 2 * requests * block_time
     procs: list[subprocess.Popen[bytes]] = []
+    tempo: TempoDevnet | None = None
     try:
         ref_port, our_port = free_port(), free_port()
         procs.append(
@@ -152,32 +184,50 @@ async def main(requests: int, levels: list[int], block_time: float) -> None:
                 ]
             )
         )
-        procs.append(spawn_studio(info, tmp / "studio", our_port))
+        rail_args = [] if rail == "evm" else ["--devnet-rail", rail]
+        procs.append(spawn_studio(info, tmp / "studio", our_port, *rail_args))
         servers = {
             "x402 SDK middleware (reference)": f"http://127.0.0.1:{ref_port}",
             "studio402": f"http://127.0.0.1:{our_port}",
         }
         for base in servers.values():
             await wait_up(base)
+        if rail == "tempo":  # the server started it; this process's use keeps it up until the end
+            tempo = TempoDevnet(tmp / "studio")
+            await tempo.start()
+        print(f"studio402 paid on: {rail}; the reference: x402 exact on EVM", flush=True)
         pids = dict(zip(servers, (procs[0].pid, procs[1].pid), strict=True))
         anvil_pid = int(json.loads((tmp / "chain" / "devnet" / "anvil.pid").read_text())["pid"])
+        chain_pids = {label: anvil_pid for label in servers}  # the chain each one settles on
+        if rail == "solana":
+            chain_pids["studio402"] = int(json.loads((tmp / "studio/devnet/solana.pid").read_text())["pid"])
+        elif tempo is not None:
+            chain_pids["studio402"] = int(json.loads((tempo.root / "anvil.pid").read_text())["pid"])
         rows = []
         for concurrency in levels:
             row: dict[str, Any] = {"concurrency": concurrency}
             for label, base in servers.items():
-                # Funded together: on a block clock each mint waits for its block.
-                payers = list(await asyncio.gather(*(new_payer(devnet, requests * 70_000) for _ in range(4))))
-                headers = await headers_for(devnet, base, payers, requests)
                 pid = pids[label]
-                cpu0, chain0 = cpu_seconds(pid), cpu_seconds(anvil_pid)
-                elapsed, jobs = await fire(base, headers, concurrency, timeout)
+                if label == "studio402":
+                    cpu0, chain0 = cpu_seconds(pid), cpu_seconds(chain_pids[label])
+                    elapsed, jobs = await measure_ours(
+                        rail, devnet, tmp / "studio", tempo, base, requests, concurrency, timeout
+                    )
+                else:
+                    # Funded together: on a block clock each mint waits for its block.
+                    payers = list(
+                        await asyncio.gather(*(new_payer(devnet, requests * PRICE) for _ in range(4)))
+                    )
+                    headers = await headers_for(devnet, base, payers, requests)
+                    cpu0, chain0 = cpu_seconds(pid), cpu_seconds(chain_pids[label])
+                    elapsed, jobs = await fire(base, headers, concurrency, timeout)
                 cpu = (cpu_seconds(pid) - cpu0) / requests * 1000
-                chain_cpu = (cpu_seconds(anvil_pid) - chain0) / requests * 1000
+                chain_cpu = (cpu_seconds(chain_pids[label]) - chain0) / requests * 1000
                 assert len(jobs) == requests, f"{label}: {len(jobs)} distinct jobs for {requests} payments"
                 row[label] = requests / elapsed
                 print(
                     f"  {label}: {requests / elapsed:.1f} req/s, server CPU {cpu:.1f} ms/request, "
-                    f"anvil CPU {chain_cpu:.1f} ms/request",
+                    f"chain CPU {chain_cpu:.1f} ms/request",
                     flush=True,
                 )
             rows.append(row)
@@ -192,6 +242,10 @@ async def main(requests: int, levels: list[int], block_time: float) -> None:
             p.terminate()
         for p in procs:
             p.wait(10)
+        if tempo is not None:  # the last user: this stops the Tempo anvil
+            await tempo.stop()
+        if rail == "solana":
+            await solana_process.stop(tmp / "studio")
         await devnet.stop()
 
 
@@ -200,5 +254,6 @@ if __name__ == "__main__":
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--concurrency", default="1,16,64")
     parser.add_argument("--block-time", type=float, default=0.0, help="seconds per block; 0 = automine")
+    parser.add_argument("--rail", choices=["evm", "tempo", "solana"], default="evm", help="studio402's rail")
     cli = parser.parse_args()
-    asyncio.run(main(cli.requests, [int(c) for c in cli.concurrency.split(",")], cli.block_time))
+    asyncio.run(main(cli.requests, [int(c) for c in cli.concurrency.split(",")], cli.block_time, cli.rail))
