@@ -42,6 +42,26 @@ async def test_a_landed_transfer_is_read_back_from_its_token_balances(
     assert restarted.transaction(outcome.tx_hash) is not None
 
 
+async def test_a_landed_payment_is_found_by_its_signature(
+    sol_server: SolanaRpcServer, sol_rpc: AsyncRpc
+) -> None:
+    """The ledger keys a Solana payment by its transaction's signature: a payment marked failed whose
+    transaction did land is found (the audit reports it)."""
+    dev = sol_server.devnet
+    payer = str(Keypair().pubkey())
+    dev.fund(payer, 100)
+    dev.fund(str(dev.pay_to.pubkey()), 40_000)
+    sender = SvmRefundSender(sol_rpc, dev.fee_payer, dev.pay_to, dev.mint.pubkey(), DECIMALS)
+    outcome = await sender.send(payer, 40_000, on_signed=_no_hook, timeout=5)
+    assert outcome.tx_hash is not None
+    chain = SvmAuditChain(sol_rpc, str(dev.mint.pubkey()))
+    source = str(dev.pay_to.pubkey())
+    assert await chain.paid_with_authorization(source, outcome.tx_hash, payer, 40_000) == outcome.tx_hash
+    assert await chain.paid_with_authorization(source, outcome.tx_hash, payer, 39_999) is None
+    unknown = str(Keypair().sign_message(b"never sent"))
+    assert await chain.paid_with_authorization(source, unknown, payer, 40_000) is None
+
+
 def test_only_equal_rise_and_fall_pair_into_a_transfer() -> None:
     def balance(owner: str, amount: int, mint: str = "M") -> dict[str, object]:
         return {"mint": mint, "owner": owner, "uiTokenAmount": {"amount": str(amount)}}

@@ -27,9 +27,10 @@ class SvmAuditChain:
         return token_transfers(tx["meta"], self._mint)
 
     async def paid_with_authorization(self, payer: str, nonce: str, pay_to: str, amount: int) -> str | None:
-        """On this rail the authorization is the transaction itself, and the ledger keys it by its signature
-        lowercased; base58 is case-sensitive, so the signature cannot be recovered from the key. Failed
-        payments' transactions cannot be looked up here: the audit gets no finding for them."""
+        """On this rail the authorization is the transaction itself and the ledger's nonce is its signature
+        (kept exactly), so a payment paid on chain is that signature's transaction with this transfer."""
+        if (payer, pay_to, amount) in await self.transfers(nonce):
+            return nonce
         return None
 
 
