@@ -3,10 +3,7 @@ MPP charge on the Tempo devnet (pympp) and x402 exact on the Solana devnet (x402
 
 Solana payments are signed before the clock starts, as on EVM. MPP credentials answer a challenge the
 server issues per request, so the timed loop runs pympp's whole flow (402, sign, paid retry) per request:
-its figure includes one more round trip and the client's signing.
-Open (2026-12-04): after a few payments studio402's 402 binds the digest of an empty body (sha-256 of b"",
-`47DEQpj8...`) to requests that had one, so pympp's paid retry is refused with `invalid-challenge` ("the
-request body differs") and the run stops there (cause not found yet); see docs/benchmarks.md."""
+its figure includes one more round trip, the client's signing and its own chain reads."""
 
 from __future__ import annotations
 
@@ -33,6 +30,7 @@ from studio402.solana.devnet import NETWORK as SOLANA_NETWORK
 from studio402.solana.faucet import fund_solana
 
 PRICE = 70_000  # the bench route's price, in base units (6 decimals)
+TEMPO_FEE_ALLOWANCE = 100_000  # Tempo charges its fees in the stablecoin too: the payer's pathUSD pays them
 
 
 async def solana_headers(data_dir: Path, base: str, path: str, body: object, n: int) -> list[str]:

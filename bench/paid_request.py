@@ -36,7 +36,7 @@ from tests.devnet_fixture import Payer, new_payer  # noqa: E402
 from tests.paid_support import challenge, network_config, payment_header  # noqa: E402
 from tests.server import free_port  # noqa: E402
 
-from _rails import PRICE, fire_tempo, solana_headers, tempo_payers  # noqa: E402
+from _rails import PRICE, TEMPO_FEE_ALLOWANCE, fire_tempo, solana_headers, tempo_payers  # noqa: E402
 from studio402.chain.devnet import Devnet, DevnetInfo  # noqa: E402
 from studio402.chain.tempo_devnet import TempoDevnet  # noqa: E402
 from studio402.solana import process as solana_process  # noqa: E402
@@ -140,7 +140,7 @@ async def measure_ours(
         )
     if rail == "tempo":
         assert tempo is not None
-        keys = await tempo_payers(tempo, concurrency, requests * PRICE)
+        keys = await tempo_payers(tempo, concurrency, requests * (PRICE + TEMPO_FEE_ALLOWANCE))
         return await fire_tempo(base, PATH, BODY, keys, tempo.info.rpc_url, requests, timeout)
     payers = list(await asyncio.gather(*(new_payer(devnet, requests * PRICE) for _ in range(4))))
     return await fire(base, await headers_for(devnet, base, payers, requests), concurrency, timeout)
