@@ -155,7 +155,7 @@ class Services:
         methods: list[PaymentMethod] = list(evm_methods)
         if settings.devnet.enabled and settings.devnet.solana:  # x402 `exact` on the Solana devnet
             solana = await solana_devnet_rail(settings.data_dir, settings.payments.max_timeout_seconds)
-            self._closers.append(solana.rpc.aclose)
+            self._closers.append(solana.close)
             offers.append(solana.method.offer)
             methods.append(solana.method)
             refunders[(solana.method.offer.network, solana.method.offer.asset.address)] = solana.refunds

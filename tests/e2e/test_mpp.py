@@ -3,15 +3,18 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import httpx
 from eth_account import Account
-from mpp import Receipt
+from mpp import Challenge, Receipt
 from mpp.client.transport import PaymentTransport
 from mpp.methods.tempo import TempoAccount
 from mpp.methods.tempo import client as tempo_client
+from mpp.runtime import CredentialParams
 
+from studio402.api.routes.paid import content_digest
 from studio402.chain.devnet import Devnet
 from studio402.chain.tempo_devnet import PATH_USD
 from studio402.cli.ledger import run_audit
@@ -116,3 +119,31 @@ async def test_the_sdk_pays_with_mpp_and_polls_with_the_same_key(devnet: Devnet,
     assert done.job["status"] == "complete", done.job
     [image] = done.files
     assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+async def test_a_refused_mpp_payment_gets_challenges_bound_to_its_body(
+    devnet: Devnet, tmp_path: Path
+) -> None:
+    """An unfunded payer's credential is refused with a 402 whose fresh MPP challenge binds the same body
+    (it did not: the client's retry then failed as "the request body differs", hiding the real reason)."""
+    body = json.dumps(BODY).encode()
+    headers = {"content-type": "application/json"}
+    async with running_server(devnet, tmp_path / "d", overrides={"devnet.tempo": True}) as server:
+        assert server.services.tempo is not None and server.services.tempo.devnet is not None
+        tempo = server.services.tempo.devnet
+        key = "0x" + bytes(Account.create().key).hex()  # never funded
+        async with server.client() as http:
+            unpaid = await http.post(GENERATE, content=body, headers=headers)
+            [offer] = unpaid.headers.get_list("WWW-Authenticate")
+            method = tempo_client.charge(
+                account=TempoAccount.from_key(key), rpc_url=tempo.info.rpc_url, currencies=[PATH_USD]
+            )
+            credential = await method.create_credential(
+                CredentialParams(challenge=Challenge.from_www_authenticate(offer))
+            )
+            refused = await http.post(
+                GENERATE, content=body, headers={**headers, "Authorization": str(credential)}
+            )
+    assert refused.status_code == 402, refused.text
+    [fresh] = refused.headers.get_list("WWW-Authenticate")
+    assert f'digest="{content_digest(body)}"' in fresh

@@ -56,10 +56,11 @@ class Challenges:
         self, resource: x402.Resource, micros: int, error: str | None, body_digest: str | None
     ) -> dict[str, Any]:
         accepts = self.requirements(micros)
+        digest = body_digest or resource.body_digest
         extensions = self._extensions_for(resource.url) if self._extensions_for else None
         return {
             "challenge": x402.payment_required(resource, accepts, error=error, extensions=extensions),
             "v1_accepts": x402.v1_accepts(resource, accepts),
-            "www_authenticate": [i.www_authenticate(resource, micros, body_digest) for i in self._issuers],
+            "www_authenticate": [i.www_authenticate(resource, micros, digest) for i in self._issuers],
             "price": {"usd": format_usd(micros), "micros": str(micros)},
         }

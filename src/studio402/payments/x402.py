@@ -30,6 +30,9 @@ class Resource:
     url: str
     description: str
     mime_type: str = "application/json"
+    # RFC 9530 digest of the request body this resource was asked with: MPP challenges bind it, including
+    # those re-issued in a 402 that refuses a payment. Not part of the x402 JSON.
+    body_digest: str | None = None
 
     def to_json(self) -> dict[str, str]:
         return {"url": self.url, "description": self.description, "mimeType": self.mime_type}

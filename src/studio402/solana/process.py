@@ -53,12 +53,16 @@ async def ensure_running(data_dir: Path) -> tuple[str, bool]:
         live = _live(data_dir)
         if live is not None and await _healthy(live[1]):
             return live[1], False
-        proc = subprocess.Popen(  # noqa: S603 (our own module, fixed arguments)
-            [sys.executable, "-m", "studio402.solana.rpc_server", "--data-dir", str(data_dir)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            start_new_session=True,  # outlives the CLI command that started it
-        )
+        # Its output goes to a file: an inherited stderr would keep the caller's pipe open for as long as
+        # the server lives (a test runner or CI waiting for EOF would wait for ever).
+        with (data_dir / "devnet" / "solana.log").open("ab") as log:
+            proc = subprocess.Popen(  # noqa: S603 (our own module, fixed arguments)
+                [sys.executable, "-m", "studio402.solana.rpc_server", "--data-dir", str(data_dir)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,  # outlives the CLI command that started it
+            )
         deadline = time.monotonic() + _START_TIMEOUT
         while time.monotonic() < deadline:
             live = _live(data_dir)

@@ -19,10 +19,17 @@ class SolanaRail:
     method: SvmExactMethod
     refunds: SvmRefundSender
     rpc: AsyncRpc  # close with `await rail.rpc.aclose()` at shutdown
+    started: bool = False  # this call started the devnet server: stop it at shutdown (`close()`)
+    data_dir: Path | None = None
+
+    async def close(self) -> None:
+        await self.rpc.aclose()
+        if self.started and self.data_dir is not None:
+            await process.stop(self.data_dir)
 
 
 async def devnet_rail(data_dir: Path, max_timeout_seconds: int) -> SolanaRail:
-    url, _started = await process.ensure_running(data_dir)
+    url, started = await process.ensure_running(data_dir)
     fee_payer, pay_to, mint = devnet_keys(data_dir)
     rpc = AsyncRpc(url)
     offer = svm_offer(
@@ -34,4 +41,5 @@ async def devnet_rail(data_dir: Path, max_timeout_seconds: int) -> SolanaRail:
         max_timeout_seconds,
     )
     method = SvmExactMethod(offer, fee_payer, SvmSettler(rpc))
-    return SolanaRail(method, SvmRefundSender(rpc, fee_payer, pay_to, mint.pubkey(), DECIMALS), rpc)
+    refunds = SvmRefundSender(rpc, fee_payer, pay_to, mint.pubkey(), DECIMALS)
+    return SolanaRail(method, refunds, rpc, started, data_dir)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import time
+from dataclasses import replace
 from typing import Any
 
 from fastapi import Request
@@ -75,7 +76,8 @@ def _client(request: Request) -> str:
 
 
 async def _charge(svc: Services, request: Request, validated: ValidatedRequest, micros: int) -> Paid:
-    resource = svc.resource(validated.route)
+    # Every 402 this request gets (a refused payment too) binds its MPP challenges to this body.
+    resource = replace(svc.resource(validated.route), body_digest=_body_digest(request))
     authorization = request.headers.get("authorization", "")
     if authorization[:8].lower() == "payment " and svc.tempo is not None:
         body = getattr(request.state, "raw_body", b"")
