@@ -53,6 +53,7 @@ from studio402.payments.interfaces import PaymentMethod
 from studio402.payments.methods.evm_exact import EvmExactMethod, EvmSettlement
 from studio402.payments.offers import Offer
 from studio402.payments.refunds import RefundRequest, RefundSender, RefundService
+from studio402.solana.rail import SolanaRail
 from studio402.solana.rail import devnet_rail as solana_devnet_rail
 from studio402.storage import open_blob_store
 from studio402.storage.base import UrlSigner
@@ -109,6 +110,7 @@ class Services:
         self.db: Database | None = None
         self.devnet: Devnet | None = None
         self.tempo: TempoRail | None = None
+        self.solana: SolanaRail | None = None
         self._closers: list[Callable[[], Awaitable[None]]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._wallets: dict[tuple[str, str], SettlerWallet] = {}
@@ -155,6 +157,7 @@ class Services:
         methods: list[PaymentMethod] = list(evm_methods)
         if settings.devnet.enabled and settings.devnet.solana:  # x402 `exact` on the Solana devnet
             solana = await solana_devnet_rail(settings.data_dir, settings.payments.max_timeout_seconds)
+            self.solana = solana
             self._closers.append(solana.close)
             offers.append(solana.method.offer)
             methods.append(solana.method)

@@ -16,6 +16,7 @@ from x402.mechanisms.svm.signers import KeypairSigner
 from x402.schemas import PaymentRequired
 
 from studio402.chain.devnet import Devnet
+from studio402.sdk.client import generate_svm
 from studio402.solana import process
 from studio402.solana.devnet import NETWORK
 from studio402.solana.faucet import fund_solana
@@ -71,3 +72,20 @@ async def test_the_solana_payer_polls_its_job_and_another_key_cannot(devnet: Dev
         stranger = solana_client(Keypair(), rpc_url)
         async with x402HttpxClient(stranger, base_url=server.base, timeout=60) as theirs:
             assert (await theirs.get(path)).status_code == 404  # as for EVM: not yours, not found
+
+
+async def test_the_sdk_pays_on_solana_and_polls_with_the_same_key(devnet: Devnet, tmp_path: Path) -> None:
+    """What `make run`'s demo does on Solana: pay, sign in with Solana, poll, save the image."""
+    data = tmp_path / "d"
+    async with running_server(
+        devnet, data, registry=only(ScriptedBackend()), overrides={"devnet.solana": True}
+    ) as server:
+        payer = Keypair()
+        await fund_solana(data, str(payer.pubkey()), 1_000_000)
+        rpc_url, _ = await process.ensure_running(data)
+        done = await generate_svm(
+            server.base, bytes(payer), rpc_url, "nano-banana", "generate", BODY, out_dir=tmp_path / "out"
+        )
+    assert done.job["status"] == "complete", done.job
+    [image] = done.files
+    assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from studio402.money import format_usd
-from studio402.sdk.client import generate, generate_mpp
+from studio402.sdk.client import generate, generate_mpp, generate_svm
 from studio402.services import Services
 
 DEMOS = [
@@ -48,6 +48,8 @@ async def run_demo(services: Services, out: Path) -> None:
             typer.secho(f"demo: {model}/{operation} -> {path}", fg="green")
     if services.tempo is not None and services.tempo.devnet is not None:
         await _pay_with_mpp(services, info.demo_payer, info.demo_payer_key, out)
+    if services.solana is not None:
+        await _pay_on_solana(services, out)
     balance = await devnet.balance_of(info.demo_payer)
     typer.secho(
         f"demo: done; demo wallet balance ${format_usd(balance)}. The server keeps running at {base}.",
@@ -73,3 +75,22 @@ async def _pay_with_mpp(services: Services, payer: str, key: str, out: Path) -> 
     )
     for path in done.files:
         typer.secho(f"demo: {model}/{operation} paid with MPP on Tempo -> {path}", fg="green")
+
+
+async def _pay_on_solana(services: Services, out: Path) -> None:
+    """One more image, paid with x402 `exact` on the Solana devnet by a fresh Solana key."""
+    from solders.keypair import Keypair
+
+    from studio402.solana import process
+    from studio402.solana.faucet import fund_solana
+
+    payer = Keypair()
+    data_dir = services.settings.data_dir
+    await fund_solana(data_dir, str(payer.pubkey()), 5_000_000)
+    rpc_url, _ = await process.ensure_running(data_dir)
+    model, operation, body = MPP_DEMO
+    done = await generate_svm(
+        services.settings.public_url, bytes(payer), rpc_url, model, operation, body, out_dir=out
+    )
+    for path in done.files:
+        typer.secho(f"demo: {model}/{operation} paid on Solana -> {path}", fg="green")

@@ -85,6 +85,42 @@ async def generate_mpp(
     return await _follow(base_url, private_key, created, out_dir, timeout, on_status)
 
 
+async def generate_svm(
+    base_url: str,
+    secret_key: bytes,
+    solana_rpc_url: str,
+    model: str,
+    operation: str,
+    body: dict[str, Any],
+    *,
+    out_dir: Path,
+    timeout: float = 600,
+    on_status: Callable[[dict[str, Any]], None] | None = None,
+) -> Generated:
+    """The same, paid with x402 `exact` on Solana (the official client's ExactSvmScheme) by a Solana key
+    (its 64-byte secret), which then signs in with Solana to poll the job."""
+    client = svm_client(secret_key, solana_rpc_url)
+    async with x402HttpxClient(client, base_url=base_url, timeout=120) as http:
+        created = await http.post(f"/api/generate/{model}/{operation}", json=body)
+    return await _follow_with(client, base_url, created, out_dir, timeout, on_status)
+
+
+def svm_client(secret_key: bytes, rpc_url: str) -> x402Client:
+    """The official client for one Solana key: pays `exact` on Solana and signs in with the same key."""
+    from solders.keypair import Keypair
+    from x402.mechanisms.svm.exact import ExactSvmScheme
+    from x402.mechanisms.svm.signers import KeypairSigner
+
+    signer = KeypairSigner(Keypair.from_bytes(secret_key))
+    client = x402Client()
+    client.register("solana:*", ExactSvmScheme(signer, rpc_url=rpc_url))
+    client.register_extension(
+        create_siwx_client_extension(CreateSIWxClientExtensionOptions(signers=[signer]))
+    )
+    client.set_spend_controls(False)  # a devnet mint is not in the SDK's default-asset table
+    return client
+
+
 async def _follow(
     base_url: str,
     private_key: str,
@@ -94,9 +130,20 @@ async def _follow(
     on_status: Callable[[dict[str, Any]], None] | None,
 ) -> Generated:
     """After the paid POST: poll the job (SIGN-IN-WITH-X by the same key) and save its files."""
+    return await _follow_with(x402_client(private_key), base_url, created, out_dir, timeout, on_status)
+
+
+async def _follow_with(
+    client: x402Client,
+    base_url: str,
+    created: httpx.Response,
+    out_dir: Path,
+    timeout: float,
+    on_status: Callable[[dict[str, Any]], None] | None,
+) -> Generated:
     if created.status_code not in (200, 202):
         raise RuntimeError(f"payment failed ({created.status_code}): {created.text}")
-    async with x402HttpxClient(x402_client(private_key), base_url=base_url, timeout=120) as http:
+    async with x402HttpxClient(client, base_url=base_url, timeout=120) as http:
         job = await _wait(http, created.json()["jobId"], timeout, on_status)
     files = await _download(job, out_dir) if job["status"] == "complete" else []
     return Generated(job, files)
