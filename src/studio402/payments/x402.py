@@ -14,7 +14,8 @@ from typing import Any
 from pydantic import ValidationError
 from x402.schemas import PaymentPayload, PaymentRequirements
 
-from studio402.errors import MalformedPayment
+from studio402.errors import MalformedPayment, PaymentRejected
+from studio402.money import account_key
 from studio402.payments.offers import V1_NETWORK_NAMES, Requirement
 
 PAYMENT_REQUIRED = "PAYMENT-REQUIRED"
@@ -116,3 +117,38 @@ def decode_payment(value: str) -> PaymentPayload:
         raise MalformedPayment(
             f"invalid payment payload: {e.error_count()} error(s)", code="invalid_payload"
         ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class MismatchReasons:
+    """A scheme's x402 reason codes for an `accepted` that is not our offer, and what its `extra` holds."""
+
+    asset: str
+    pay_to: str
+    amount: str
+    extra_fields: str  # for the message, e.g. "EIP-712 name/version"
+
+
+def check_accepted(payload: PaymentPayload, requirement: Requirement, reasons: MismatchReasons) -> None:
+    """The client's `accepted` must be exactly what we offer (x402 v2 matches requirements exactly);
+    addresses compare as their chain spells them (EVM hex in any case, base58 exactly)."""
+    accepted = payload.accepted
+    if accepted.scheme != requirement.scheme:
+        raise PaymentRejected(f"scheme {accepted.scheme!r} is not accepted", code="unsupported_scheme")
+    if accepted.network != requirement.network:
+        raise PaymentRejected(f"network {accepted.network!r} is not offered", code="invalid_network")
+    if account_key(accepted.asset) != account_key(requirement.asset):
+        raise PaymentRejected(
+            f"asset {accepted.asset} is not offered on {accepted.network}", code=reasons.asset
+        )
+    if account_key(accepted.pay_to) != account_key(requirement.pay_to):
+        raise PaymentRejected(f"payTo {accepted.pay_to} is not ours", code=str(reasons.pay_to))
+    if accepted.amount != str(requirement.amount):
+        raise PaymentRejected(
+            f"amount {accepted.amount} differs from the price {requirement.amount}", code=str(reasons.amount)
+        )
+    extra = accepted.extra or {}
+    if any(extra.get(k) != v for k, v in requirement.extra.items()):
+        raise PaymentRejected(
+            f"extra ({reasons.extra_fields}) differs from the offer", code="invalid_payment_requirements"
+        )

@@ -22,6 +22,7 @@ from studio402.payments.eip3009 import (
 from studio402.payments.interfaces import OnSigned, Verified
 from studio402.payments.offers import Offer, Requirement
 from studio402.payments.outcome import SettleOutcome, SettleStatus
+from studio402.payments.x402 import MismatchReasons, check_accepted
 
 __all__ = [
     "EvmExactMethod",
@@ -143,7 +144,7 @@ class EvmExactMethod:
         return await self.settlement.lookup(_evm(payment), tx_hash, raw_tx)
 
     def verify(self, payload: PaymentPayload, requirement: Requirement, now: float) -> VerifiedPayment:
-        _check_accepted(payload, requirement)
+        check_accepted(payload, requirement, _MISMATCH)
         auth, signature = _parse_inner(payload.payload)
         if auth.to.lower() != requirement.pay_to.lower():
             raise reject(Reason.RECIPIENT_MISMATCH, f"authorization pays {auth.to}, not {requirement.pay_to}")
@@ -174,26 +175,9 @@ class EvmExactMethod:
         return VerifiedPayment(requirement, auth, signature)
 
 
-def _check_accepted(payload: PaymentPayload, requirement: Requirement) -> None:
-    """The client's `accepted` must be exactly what we offer (x402 v2 matches requirements exactly)."""
-    accepted = payload.accepted
-    if accepted.scheme != requirement.scheme:
-        raise reject(Reason.UNSUPPORTED_SCHEME, f"scheme {accepted.scheme!r} is not accepted")
-    if accepted.network != requirement.network:
-        raise reject(Reason.INVALID_NETWORK, f"network {accepted.network!r} is not offered")
-    if accepted.asset.lower() != requirement.asset.lower():
-        raise reject(
-            Reason.INVALID_REQUIREMENTS, f"asset {accepted.asset} is not offered on {accepted.network}"
-        )
-    if accepted.pay_to.lower() != requirement.pay_to.lower():
-        raise reject(Reason.RECIPIENT_MISMATCH, f"payTo {accepted.pay_to} is not ours")
-    if accepted.amount != str(requirement.amount):
-        raise reject(
-            Reason.VALUE_MISMATCH, f"amount {accepted.amount} differs from the price {requirement.amount}"
-        )
-    extra = accepted.extra or {}
-    if any(extra.get(k) != v for k, v in requirement.extra.items()):
-        raise reject(Reason.INVALID_REQUIREMENTS, "extra (EIP-712 name/version) differs from the offer")
+_MISMATCH = MismatchReasons(
+    Reason.INVALID_REQUIREMENTS, Reason.RECIPIENT_MISMATCH, Reason.VALUE_MISMATCH, "EIP-712 name/version"
+)
 
 
 def _hex(value: str) -> str:

@@ -32,6 +32,7 @@ from studio402.errors import MalformedPayment, PaymentRejected
 from studio402.money import Asset, to_atomic
 from studio402.payments.offers import SCHEME_EXACT, Offer, Requirement
 from studio402.payments.outcome import SettleOutcome
+from studio402.payments.x402 import MismatchReasons, check_accepted
 
 if TYPE_CHECKING:  # the port (payments/interfaces.py) is only a type here
     from studio402.payments.interfaces import OnSigned, Verified
@@ -219,7 +220,7 @@ class SvmExactMethod:
         return await self.settlement.lookup(_svm(payment), tx_hash, raw_tx)
 
     def verify(self, payload: PaymentPayload, requirement: Requirement, now: float) -> SvmVerifiedPayment:
-        _check_accepted(payload, requirement)
+        check_accepted(payload, requirement, _MISMATCH)
         tx = _decode(payload)
         message = tx.message
         if not isinstance(message, MessageV0) or message.address_table_lookups:
@@ -283,24 +284,9 @@ class SvmExactMethod:
         return owner
 
 
-def _check_accepted(payload: PaymentPayload, requirement: Requirement) -> None:
-    """The client's `accepted` must be exactly what we offer (x402 v2 matches requirements exactly)."""
-    accepted = payload.accepted
-    if accepted.scheme != requirement.scheme:
-        raise reject(Reason.UNSUPPORTED_SCHEME, f"scheme {accepted.scheme!r} is not accepted")
-    if accepted.network != requirement.network:
-        raise reject(Reason.INVALID_NETWORK, f"network {accepted.network!r} is not offered")
-    if accepted.asset != requirement.asset:
-        raise reject(Reason.MINT_MISMATCH, f"asset {accepted.asset} is not offered on {accepted.network}")
-    if accepted.pay_to != requirement.pay_to:
-        raise reject(Reason.RECIPIENT_MISMATCH, f"payTo {accepted.pay_to} is not ours")
-    if accepted.amount != str(requirement.amount):
-        raise reject(
-            Reason.AMOUNT_MISMATCH, f"amount {accepted.amount} differs from the price {requirement.amount}"
-        )
-    extra = accepted.extra or {}
-    if any(extra.get(k) != v for k, v in requirement.extra.items()):
-        raise reject(Reason.INVALID_REQUIREMENTS, "extra (feePayer, memo) differs from the offer")
+_MISMATCH = MismatchReasons(
+    Reason.MINT_MISMATCH, Reason.RECIPIENT_MISMATCH, Reason.AMOUNT_MISMATCH, "feePayer, memo"
+)
 
 
 def _check_compute_budget(keys: list[Pubkey], limit: CompiledInstruction, price: CompiledInstruction) -> None:
