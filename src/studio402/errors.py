@@ -5,6 +5,7 @@ Every error we raise on purpose derives from `Studio402Error` and carries a stab
 
     Studio402Error
      ├── ConfigError                 bad or missing configuration (start-up)
+ │    └── SchemaOutOfDate          the database is not at this version's migration head
      ├── InputError                  the caller sent something we cannot use (nothing charged)
      │    ├── ValidationFailed         body fails the route schema; lists every invalid field
      │    ├── PayloadTooLarge          body over the size limit
@@ -51,6 +52,13 @@ class Studio402Error(Exception):
 class ConfigError(Studio402Error):
     code = "config_error"
     title = "Configuration error"
+
+
+class SchemaOutOfDate(ConfigError):
+    """The database's schema revision is not this version's head (or not one it knows)."""
+
+    code = "schema_out_of_date"
+    title = "The database schema is out of date"
 
 
 class InputError(Studio402Error):

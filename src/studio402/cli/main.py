@@ -11,6 +11,7 @@ import typer
 import uvicorn
 
 from studio402.cli import backends as backends_cmd
+from studio402.cli import db as db_cmd
 from studio402.cli import devnet as devnet_cmd
 from studio402.cli import ledger as ledger_cmd
 from studio402.cli.common import ConfigOpt, DataDirOpt, fail, settings_from
@@ -25,6 +26,7 @@ app = typer.Typer(
 app.add_typer(devnet_cmd.app, name="devnet")
 app.add_typer(ledger_cmd.app, name="ledger")
 app.add_typer(backends_cmd.app, name="backends")
+app.add_typer(db_cmd.app, name="db")
 
 
 @app.command()

@@ -6,10 +6,15 @@
   0.12 ms vs 0.87 ms for a read), and operations never interleave inside the process. WAL mode lets other
   processes (the CLI's audit) read meanwhile.
 - PostgreSQL (scale-out): through the async engine (`run_sync`), so the event loop never blocks on I/O.
+
+The schema is made by alembic migrations (db/migrate.py): SQLite upgrades itself on open, PostgreSQL is
+only checked (an operator runs `studio402 db upgrade`), so several processes never race to migrate it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,7 +23,8 @@ from sqlalchemy import Connection, Engine, Select, create_engine, event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
-from studio402.db.schema import metadata
+from studio402.db import migrate
+from studio402.db.migrate import Revisions
 
 T = TypeVar("T")
 
@@ -85,8 +91,33 @@ class Database:
         async with self._async.begin() as conn:
             return await conn.run_sync(operation)
 
-    async def create_tables(self) -> None:
-        await self.write(lambda conn: metadata.create_all(conn))
+    @property
+    def is_sqlite(self) -> bool:
+        return self._sync is not None
+
+    async def upgrade(self) -> tuple[Revisions, Revisions]:
+        """Migrate the schema to head (idempotent); returns the revisions before and after."""
+        if self._sync is None:
+            async with _upgrade_lock():
+                return await self.write(migrate.upgrade)
+        found = await self.read(migrate.revisions)
+        if found.up_to_date:
+            return found, found
+        if self._sync.url.database in (None, "", ":memory:"):  # only this engine's connection sees it
+            return await self.write(migrate.upgrade)
+        engine = migrate.sqlite_migration_engine(self._sync.url)
+        try:
+            with engine.begin() as conn:
+                return migrate.upgrade(conn)
+        finally:
+            engine.dispose()
+
+    async def revisions(self) -> Revisions:
+        return await self.read(migrate.revisions)
+
+    async def require_current(self) -> Revisions:
+        """The schema's revisions; SchemaOutOfDate unless it is at head."""
+        return await self.read(migrate.require_current)
 
     async def dispose(self) -> None:
         if self._sync is not None:
@@ -99,8 +130,31 @@ def _row_dict(row: Any) -> dict[str, Any] | None:
     return dict(row._mapping) if row is not None else None
 
 
-async def open_database(url: str) -> Database:
-    """Connect and create the tables (idempotent)."""
+# alembic's `op` and `context` are module globals: two upgrades interleaving in one event loop (run_sync
+# yields at every await) would overwrite each other's.
+_upgrade_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]
+_upgrade_locks = weakref.WeakKeyDictionary()
+
+
+def _upgrade_lock() -> asyncio.Lock:
+    loop = asyncio.get_running_loop()
+    lock = _upgrade_locks.get(loop)
+    if lock is None:
+        lock = _upgrade_locks[loop] = asyncio.Lock()
+    return lock
+
+
+async def open_database(url: str, *, upgrade: bool | None = None) -> Database:
+    """Connect and check the schema. `upgrade` defaults to True on SQLite (the embedded default migrates
+    itself) and False on PostgreSQL, whose out-of-date schema raises SchemaOutOfDate until an operator runs
+    `studio402 db upgrade`; tests pass `upgrade=True` to build a PostgreSQL database."""
     db = Database(url)
-    await db.create_tables()
+    try:
+        if db.is_sqlite if upgrade is None else upgrade:
+            await db.upgrade()
+        else:
+            await db.require_current()
+    except BaseException:
+        await db.dispose()
+        raise
     return db
