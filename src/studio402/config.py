@@ -235,6 +235,13 @@ class JobSettings(_Section):
     # Concurrent jobs of this process; 0 makes an API-only process (scale-out: workers run elsewhere).
     workers: int = Field(2, ge=0, le=256)
     lease_seconds: float = Field(30.0, gt=0)
+    # Scale-out queue (procrastinate, with a PostgreSQL database.url): how fast trouble is noticed.
+    queue_heartbeat_seconds: float = Field(10.0, gt=0)  # a worker's heartbeat
+    queue_stalled_seconds: float = Field(30.0, gt=0)  # a silent worker is dead: its jobs are retried
+    queue_sweep_seconds: int = Field(15, ge=1, le=59)  # period of the stalled/orphan sweep
+    queue_poll_seconds: float = Field(5.0, gt=0)  # fetch fallback when a notification is missed
+    # Chaos tests only: "point=probability,..." makes the process SIGKILL itself there (failpoints.py).
+    failpoints: str = ""
 
 
 class Settings(_Section):

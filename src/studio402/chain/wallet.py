@@ -23,6 +23,7 @@ from typing import Any
 
 from eth_utils.address import to_checksum_address
 
+from studio402 import failpoints
 from studio402.chain.errors import BroadcastUncertain, ReceiptTimeout, RpcError, RpcUnavailable
 from studio402.chain.rpc import AsyncRpc
 from studio402.chain.txsign import TxSigner, UnsignedTx
@@ -231,6 +232,7 @@ class SettlerWallet:
     async def _send_once(self, signed: SignedTx, sync: bool) -> dict[str, Any] | bool:
         if not sync:
             await self._rpc.send_raw_transaction(signed.raw)
+            failpoints.hit("after_broadcast")
             return True
         try:
             receipt = await self._rpc.send_raw_transaction_sync(signed.raw)
@@ -238,6 +240,7 @@ class SettlerWallet:
             if _is_missing_method(exc):
                 raise _NoSyncMethod from exc
             raise
+        failpoints.hit("after_broadcast")
         self._sync_receipts = True
         return receipt
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from studio402 import failpoints
 from studio402.db.engine import Database
 from studio402.db.schema import credit_entries, credits, jobs, payments
+from studio402.jobs.model import JobStatus
 from studio402.payments.ledger import NewJob, PaymentKey, PaymentRecord, PaymentState
 
 
@@ -116,6 +119,9 @@ _RELEASE_JOB = (
 )
 
 
+_JOBS_OF_PAYMENT = select(jobs.c.id).where(
+    jobs.c.payment_id == bindparam("pid"), jobs.c.status == JobStatus.PENDING.value
+)
 _BY_CLIENT_ID = select(payments).where(_p.payer == bindparam("p"), _p.client_id == bindparam("cid"))
 
 
@@ -131,9 +137,18 @@ def _move(conn: Connection, payment_id: str, old: PaymentState, **values: Any) -
     return bool(result.rowcount)
 
 
+# Called inside the transaction that makes a job runnable (scale-out: enqueue it there, jobs/queue.py).
+OnRunnable = Callable[[Connection, str], None]
+
+
+def _no_hook(conn: Connection, job_id: str) -> None:
+    return None
+
+
 class SqlLedgerStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, on_runnable: OnRunnable = _no_hook) -> None:
         self._db = db
+        self._on_runnable = on_runnable
 
     async def get(self, key: PaymentKey) -> PaymentRecord | None:
         params = {"n": key.network, "p": key.payer, "k": key.nonce}
@@ -150,6 +165,7 @@ class SqlLedgerStore:
             await self._db.write(lambda conn: conn.execute(_INSERT_PAYMENT, _row(record)))
         except IntegrityError:
             return False
+        failpoints.hit("after_reserve")
         return True
 
     async def reopen(self, payment_id: str, now: float) -> bool:
@@ -178,6 +194,7 @@ class SqlLedgerStore:
             conn.execute(_INSERT_JOB, job_row(job, held=True, payment_id=payment_id, now=now))
 
         await self._db.write(op)
+        failpoints.hit("after_job_insert")
 
     async def replace_settlement_tx(self, payment_id: str, tx_hash: str, raw_tx: str, now: float) -> None:
         await self._db.write(
@@ -195,6 +212,8 @@ class SqlLedgerStore:
             if not conn.execute(_TO_SETTLED, {"pid": payment_id, "tx": known, "now": now}).rowcount:
                 return  # already settled by a concurrent reconciler: nothing to do
             conn.execute(_RELEASE_JOB, {"pid": payment_id, "now": now})
+            for job_id in conn.scalars(_JOBS_OF_PAYMENT, {"pid": payment_id}):
+                self._on_runnable(conn, job_id)
 
         await self._db.write(op)
 
@@ -265,6 +284,7 @@ class SqlLedgerStore:
                 return False
             conn.execute(_INSERT_PAYMENT, _row(record))
             conn.execute(_INSERT_JOB, job_row(job, held=False, payment_id=record.id, now=now))
+            self._on_runnable(conn, job.id)
             conn.execute(
                 insert(credit_entries).values(
                     payer=record.key.payer,

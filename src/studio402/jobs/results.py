@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from studio402 import failpoints
 from studio402.backends.base import BackendFailure, FailureCode, Output
 from studio402.catalog import Kind
 from studio402.errors import MediaError
@@ -73,6 +74,7 @@ async def store_outputs(
             retryable=False,
         ) from exc
     key = f"results/{job_id}/image.{_EXT[info.mime]}"
+    failpoints.hit("mid_result_copy")
     await blobs.put(key, data, info.mime)
     return {
         "image": {

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
+from studio402 import failpoints
 from studio402.backends.base import (
     Ask,
     Backend,
@@ -250,6 +251,7 @@ class JobRunner:
                 delay = exc.retry_after if exc.retry_after is not None else min(delay * 2, cfg.max_poll)
                 continue
             errors = 0
+            failpoints.hit("mid_upstream_poll")
             if poll.status is UpstreamStatus.SUCCEEDED:
                 return poll
             if poll.progress is not None and poll.progress != job.progress:
