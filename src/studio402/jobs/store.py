@@ -86,6 +86,17 @@ class SqlJobStore:
 
         return await self.db.write(op)
 
+    async def claim_id(self, job_id: str, owner: str, lease_seconds: float, now: float) -> Job | None:
+        """Take this job if it is runnable (a queue worker was handed its id); None if it is not."""
+
+        def op(conn: Connection) -> Job | None:
+            taken = conn.execute(
+                _TAKE, {"jid": job_id, "now": now, "owner": owner, "until": now + lease_seconds}
+            )
+            return _job(conn, job_id) if taken.rowcount else None
+
+        return await self.db.write(op)
+
     async def _set(self, job_id: str, where: Sequence[Any], **values: Any) -> Job | None:
         """Compare-and-set: apply `values` if the job still matches `where`; the updated job or None."""
 
