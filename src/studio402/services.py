@@ -32,11 +32,13 @@ from studio402.chain.settlement import EvmSettler
 from studio402.chain.wallet import SettlerWallet
 from studio402.config import NetworkSettings, RefundMethod, Settings, StorageBackend
 from studio402.db.engine import Database, database_url, open_database
-from studio402.db.ledger_store import SqlLedgerStore
+from studio402.db.ledger_store import SqlLedgerStore, no_hook
 from studio402.db.refund_store import SqlRefundStore
 from studio402.errors import ConfigError, NotServable
+from studio402.jobs import queue
 from studio402.jobs.events import JobEvents
 from studio402.jobs.model import Job, is_refundable
+from studio402.jobs.queue_worker import QueueWorker
 from studio402.jobs.runner import JobRunner, RunnerConfig
 from studio402.jobs.store import SqlJobStore
 from studio402.jobs.view import job_view
@@ -115,6 +117,7 @@ class Services:
         self._tasks: list[asyncio.Task[None]] = []
         self._wallets: dict[tuple[str, str], SettlerWallet] = {}
         self._rpcs: dict[int, AsyncRpc] = {}  # chain id -> RPC, for smart-wallet sign-ins
+        self.scale_out = False
 
     @classmethod
     def with_offers(cls, settings: Settings, offers: Sequence[Offer]) -> Services:
@@ -151,6 +154,8 @@ class Services:
             self._closers.append(self.blobs.aclose)
         self.db = await open_database(database_url(settings.database.url, settings.data_dir))
         self._closers.append(self.db.dispose)
+        # PostgreSQL: jobs go through the procrastinate queue to `studio402 worker` processes.
+        self.scale_out = self.db.url.startswith("postgresql")
         self.jobs = SqlJobStore(self.db)
         evm_methods, refunders = await self._payment_rails()
         offers: list[Offer] = [m.offer for m in evm_methods]  # the x402 offers of PAYMENT-REQUIRED
@@ -209,10 +214,11 @@ class Services:
             media=loader,
             config=RunnerConfig(lease_seconds=settings.jobs.lease_seconds),
         )
+        self.runner = runner
         self.pool = WorkerPool(
             self.jobs,
             runner,
-            workers=settings.jobs.workers,
+            workers=0 if self.scale_out else settings.jobs.workers,
             owner=self.owner,
             lease_seconds=settings.jobs.lease_seconds,
         )
@@ -220,7 +226,7 @@ class Services:
         self.engine = PaymentEngine(
             offers,
             methods,
-            SqlLedgerStore(self.db),
+            SqlLedgerStore(self.db, on_runnable=queue.enqueue_in if self.scale_out else no_hook),
             settle_timeout=settings.payments.settle_timeout_seconds,
             job_ready=self._job_ready,
             extensions_for=self._challenge_extensions,
@@ -331,8 +337,33 @@ class Services:
         if canceled is None:
             return None
         self.events.publish(canceled)  # a worker running it stops and cancels it upstream
+        if self.scale_out:  # ... in a worker process: through the queue's abort
+            await self.jobs.db.write(lambda conn: queue.abort_in(conn, job.id))
         await self._on_terminal(canceled)
         return await self.jobs.get(job.id) or canceled
+
+    def queue_worker(self, concurrency: int) -> QueueWorker:
+        """The `studio402 worker` loop over this process's runner (scale-out only)."""
+        if not self.scale_out or self.db is None:
+            raise ConfigError(
+                "`studio402 worker` needs a PostgreSQL database.url (the embedded default runs jobs itself)"
+            )
+        jobs = self.settings.jobs
+        timing = queue.QueueTiming(
+            heartbeat_seconds=jobs.queue_heartbeat_seconds,
+            stalled_seconds=jobs.queue_stalled_seconds,
+            sweep_every_seconds=jobs.queue_sweep_seconds,
+            poll_seconds=jobs.queue_poll_seconds,
+        )
+        return QueueWorker(
+            self.db,
+            self.jobs,
+            self.runner,
+            owner=self.owner,
+            lease_seconds=jobs.lease_seconds,
+            concurrency=concurrency,
+            timing=timing,
+        )
 
     # -- job hooks -------------------------------------------------------------------------------------------
 

@@ -10,10 +10,12 @@ from typing import Annotated
 import typer
 import uvicorn
 
+from studio402 import failpoints
 from studio402.cli import backends as backends_cmd
 from studio402.cli import db as db_cmd
 from studio402.cli import devnet as devnet_cmd
 from studio402.cli import ledger as ledger_cmd
+from studio402.cli import worker as worker_cmd
 from studio402.cli.common import ConfigOpt, DataDirOpt, fail, settings_from
 from studio402.config import example_config
 from studio402.errors import Studio402Error
@@ -27,6 +29,7 @@ app.add_typer(devnet_cmd.app, name="devnet")
 app.add_typer(ledger_cmd.app, name="ledger")
 app.add_typer(backends_cmd.app, name="backends")
 app.add_typer(db_cmd.app, name="db")
+app.command()(worker_cmd.worker)
 
 
 @app.command()
@@ -52,6 +55,7 @@ def serve(
     from studio402.services import Services
 
     settings = settings_from(config, data_dir, **{"server.host": host, "server.port": port})
+    failpoints.arm(settings.jobs.failpoints)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for chatty in ("httpx", "httpcore", "x402"):
         logging.getLogger(chatty).setLevel(logging.WARNING)

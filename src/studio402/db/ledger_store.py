@@ -141,12 +141,12 @@ def _move(conn: Connection, payment_id: str, old: PaymentState, **values: Any) -
 OnRunnable = Callable[[Connection, str], None]
 
 
-def _no_hook(conn: Connection, job_id: str) -> None:
+def no_hook(conn: Connection, job_id: str) -> None:
     return None
 
 
 class SqlLedgerStore:
-    def __init__(self, db: Database, *, on_runnable: OnRunnable = _no_hook) -> None:
+    def __init__(self, db: Database, *, on_runnable: OnRunnable = no_hook) -> None:
         self._db = db
         self._on_runnable = on_runnable
 
