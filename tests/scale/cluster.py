@@ -74,7 +74,16 @@ class Cluster:
     kills: list[tuple[str, str]] = field(default_factory=list)  # (process, failpoint or "external")
 
     @classmethod
-    def write(cls, root: Path, devnet: Devnet, db_url: str, fake_url: str, **jobs: Any) -> Cluster:
+    def write(
+        cls,
+        root: Path,
+        devnet: Devnet,
+        db_url: str,
+        fake_url: str,
+        *,
+        payments: dict[str, Any] | None = None,
+        **jobs: Any,
+    ) -> Cluster:
         root.mkdir(parents=True, exist_ok=True)
         config = root / "studio402.toml"
         sections: dict[str, dict[str, Any]] = {
@@ -90,6 +99,7 @@ class Cluster:
                 "models": {"nano-banana": "fal-ai/nano-banana-2"},
             },
             "media": {"allow_http": True, "allowed_networks": ["127.0.0.0/8"]},
+            "payments": payments or {},
         }
         lines = [f"data_dir = {_toml_value(str(root / 'data'))}"]
         for name, values in sections.items():
@@ -121,11 +131,10 @@ class Cluster:
         spec = self.failpoints.get(role, "")
         return {"STUDIO402_JOBS__FAILPOINTS": spec} if spec else {}
 
-    async def start_api(self, index: int) -> Proc:
+    async def start_api(self, index: int, *, armed: bool = True) -> Proc:
         port = free_port()
-        proc = self._spawn(
-            "api", index, ["serve", "--config", str(self.config), "--port", str(port)], self._env("api")
-        )
+        args = ["serve", "--config", str(self.config), "--port", str(port)]
+        proc = self._spawn("api", index, args, self._env("api") if armed else {})
         proc.url = f"http://127.0.0.1:{port}"
         await self._wait_healthy(proc)
         return proc

@@ -1,0 +1,193 @@
+"""Chaos: API and worker processes SIGKILL themselves at each step of the money path (failpoints: after the
+reservation, after the broadcast, after the job insert, mid upstream poll, mid result copy) while paid
+traffic flows; a supervisor restarts them. At the end: 0 payments lost, 0 jobs lost, 0 upstream
+submissions doubled, the audit balanced.
+
+Runnable alone: `pytest tests/chaos` (STUDIO402_CHAOS_KILLS sets the number of kills, default 50)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from studio402.chain.devnet import Devnet
+from studio402.cli.ledger import run_audit
+from tests.devnet_fixture import Payer, new_payer
+from tests.fakes.fake_server import Scenario
+from tests.fakes.fal import FakeFal
+from tests.paid_support import decode_header, payment_header, transfers_from
+from tests.pg_support import PgDatabase
+from tests.scale.cluster import IMAGE_ROUTE, Cluster, Proc, running
+
+KILLS = int(os.environ.get("STUDIO402_CHAOS_KILLS", "50"))
+API_POINTS = "after_reserve=0.08,after_broadcast=0.08,after_job_insert=0.08"
+WORKER_POINTS = "mid_upstream_poll=0.06,mid_result_copy=0.15"
+ALL_POINTS = {"after_reserve", "after_broadcast", "after_job_insert", "mid_upstream_poll", "mid_result_copy"}
+PRICE_MICROS = 200_000
+IN_FLIGHT = 6  # payers at once
+
+
+@pytest.fixture
+def pg() -> Iterator[PgDatabase]:
+    database = PgDatabase.create()
+    yield database
+    database.drop()
+
+
+@pytest.fixture
+async def fal() -> AsyncIterator[FakeFal]:
+    fake = FakeFal(Scenario(media="image", size=(512, 512), queued_polls=1, running_polls=2))
+    async with fake.running():
+        yield fake
+
+
+@dataclass
+class Supervisor:
+    """Restarts every process that died; armed (failpoints on) until the kill budget is spent."""
+
+    cluster: Cluster
+    apis: list[Proc] = field(default_factory=list)
+    workers: list[Proc] = field(default_factory=list)
+    armed: bool = True
+
+    @property
+    def kills(self) -> int:
+        return len(self.cluster.kills)
+
+    def api_urls(self) -> list[str]:
+        return [p.url for p in self.apis if p.alive and p.url]
+
+    async def watch(self) -> None:
+        while True:
+            for i, proc in enumerate(self.apis):
+                if not proc.alive:
+                    self._record(proc)
+                    self.apis[i] = await self.cluster.start_api(i, armed=self.armed and self._budget())
+            for i, proc in enumerate(self.workers):
+                if not proc.alive:
+                    self._record(proc)
+                    self.workers[i] = self.cluster.start_worker(i, 8, armed=self.armed and self._budget())
+            await asyncio.sleep(0.1)
+
+    def _budget(self) -> bool:
+        return self.kills < KILLS
+
+    def _record(self, proc: Proc) -> None:
+        point = self.cluster.died_by_failpoint(proc)
+        assert point is not None, f"{proc.role} {proc.index} died on its own:\n{proc.log.read_text()[-3000:]}"
+        self.cluster.kills.append((f"{proc.role}-{proc.index}", point))
+
+
+@dataclass
+class Outcome:
+    payer: Payer
+    job_id: str | None = None
+    answers: Counter[int] = field(default_factory=Counter)
+
+
+async def pay_until_answered(sup: Supervisor, payer: Payer, devnet: Devnet, index: int) -> Outcome:
+    """One signed payment, re-sent (the same bytes) to whichever API is up until it is answered: a client
+    that never pays twice. Connection errors, 5xx and 409 (in progress) are retried."""
+    outcome = Outcome(payer)
+    body = {"prompt": f"chaos {index}"}
+    header: str | None = None
+    for _ in range(600):
+        urls = sup.api_urls()
+        if not urls:
+            await asyncio.sleep(0.2)
+            continue
+        async with httpx.AsyncClient(base_url=random.choice(urls), timeout=30) as client:
+            try:
+                if header is None:
+                    first = await client.post(IMAGE_ROUTE, json=body)
+                    assert first.status_code == 402, first.text
+                    accepted = decode_header(first.headers["PAYMENT-REQUIRED"])["accepts"][0]
+                    header = payment_header(devnet, payer, accepted)
+                answer = await client.post(IMAGE_ROUTE, json=body, headers={"PAYMENT-SIGNATURE": header})
+            except httpx.TransportError:
+                await asyncio.sleep(0.2)
+                continue
+        outcome.answers[answer.status_code] += 1
+        if answer.status_code in (200, 202):
+            outcome.job_id = answer.json()["jobId"]
+            return outcome
+        assert answer.status_code in (409, 500, 502, 503), answer.text
+        await asyncio.sleep(0.3)
+    return outcome
+
+
+async def job_rows(dsn: str) -> dict[str, dict[str, Any]]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch("SELECT id, payer, status, error_code, request FROM jobs")
+        return {r["id"]: dict(r) for r in rows}
+    finally:
+        await conn.close()
+
+
+async def wait_terminal(dsn: str, timeout: float) -> dict[str, dict[str, Any]]:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        rows = await job_rows(dsn)
+        if all(r["status"] in ("complete", "failed", "canceled") for r in rows.values()):
+            return rows
+        if asyncio.get_running_loop().time() > deadline:
+            return rows
+        await asyncio.sleep(0.5)
+
+
+async def test_kills_at_every_step_lose_nothing(
+    devnet: Devnet, pg: PgDatabase, fal: FakeFal, tmp_path: Path
+) -> None:
+    cluster = Cluster.write(
+        tmp_path / "cluster",
+        devnet,
+        pg.url,
+        fal.base_url,
+        payments={"settle_timeout_seconds": 3.0, "reconcile_every_seconds": 1.0},
+    )
+    cluster.failpoints.update(api=API_POINTS, worker=WORKER_POINTS)
+    outcomes: list[Outcome] = []
+    async with running(cluster):
+        sup = Supervisor(cluster)
+        sup.apis = [await cluster.start_api(0), await cluster.start_api(1)]
+        sup.workers = [cluster.start_worker(0, 8), cluster.start_worker(1, 8)]
+        watcher = asyncio.create_task(sup.watch())
+        try:
+            index = 0
+            while sup.kills < KILLS and index < 40 * KILLS:
+                payers = [await new_payer(devnet, PRICE_MICROS) for _ in range(IN_FLIGHT)]
+                batch = [pay_until_answered(sup, p, devnet, index + i) for i, p in enumerate(payers)]
+                outcomes += await asyncio.gather(*batch)
+                index += IN_FLIGHT
+            sup.armed = False  # let everything finish
+            rows = await wait_terminal(pg.dsn, timeout=180)
+        finally:
+            watcher.cancel()
+    points = Counter(point for _, point in cluster.kills)
+    assert sup.kills >= KILLS, points
+    assert set(points) >= ALL_POINTS, points
+    # 0 jobs lost: every job ended; every answered payer has its job, complete.
+    assert Counter(r["status"] for r in rows.values()) == Counter({"complete": len(rows)}), rows
+    for outcome in outcomes:
+        assert outcome.job_id is not None, outcome
+        assert outcome.job_id in rows
+    # 0 payments lost, none taken twice: one transfer per payer, one job per payer.
+    for outcome in outcomes:
+        assert len(await transfers_from(devnet, outcome.payer.address)) == 1, outcome
+    assert len(rows) == len(outcomes)
+    # 0 upstream submissions doubled.
+    submitted = Counter(str(task.body.get("prompt")) for task in fal.tasks.values())
+    assert max(submitted.values()) == 1, [p for p, n in submitted.items() if n > 1]
+    report = await run_audit(cluster.settings())
+    assert report.ok, report
