@@ -12,13 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from alembic import command
+from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import URL, Connection, Engine, create_engine, event, inspect
+from sqlalchemy import URL, Connection, Engine, MetaData, create_engine, event, inspect
 from sqlalchemy.pool import NullPool
 
+from studio402.db.schema import metadata
 from studio402.errors import SchemaOutOfDate
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -28,6 +30,20 @@ BASELINE_TABLES = frozenset(
     {"payments", "jobs", "refunds", "credits", "credit_entries", "webhook_deliveries", "uploads"}
 )
 UPGRADE_HINT = "run `studio402 db upgrade` (with the same --config / --data-dir)"
+# Tables a migration installs for a library (procrastinate's job queue): not in `schema.metadata`, so the
+# schema comparison and autogenerate leave them (and their indexes) alone.
+FOREIGN_TABLE_PREFIXES = ("procrastinate_",)
+
+
+def ours(name: str | None, type_: str, _parent_names: Any = None) -> bool:
+    """alembic's `include_name` hook: False for a library's tables."""
+    return not (type_ == "table" and name is not None and name.startswith(FOREIGN_TABLE_PREFIXES))
+
+
+def schema_diffs(conn: Connection, target: MetaData = metadata) -> list[Any]:
+    """alembic's autogenerate comparison of the database with `schema.metadata`: [] when they agree."""
+    context = MigrationContext.configure(conn, opts={"include_name": ours})
+    return list(compare_metadata(context, target))
 
 
 @dataclass(frozen=True, slots=True)

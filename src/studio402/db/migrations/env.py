@@ -6,6 +6,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, text
 
+from studio402.db.migrate import ours
 from studio402.db.schema import metadata
 
 # Any fixed 64-bit key: concurrent upgraders of one PostgreSQL database wait for each other.
@@ -19,6 +20,7 @@ def run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=metadata,
+        include_name=ours,  # autogenerate leaves procrastinate's tables alone
         render_as_batch=connection.dialect.name == "sqlite",  # ALTER on SQLite rebuilds the table
     )
     with context.begin_transaction():
