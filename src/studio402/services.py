@@ -40,7 +40,7 @@ from studio402.jobs.events import JobEvents
 from studio402.jobs.model import Job, is_refundable
 from studio402.jobs.queue_worker import QueueWorker
 from studio402.jobs.runner import JobRunner, RunnerConfig
-from studio402.jobs.store import SqlJobStore
+from studio402.db.job_store import SqlJobStore
 from studio402.jobs.view import job_view
 from studio402.jobs.webhooks import WebhookSender
 from studio402.jobs.worker import WorkerPool

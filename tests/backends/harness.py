@@ -30,7 +30,7 @@ from studio402.db.schema import jobs
 from studio402.jobs.events import JobEvents
 from studio402.jobs.model import Job
 from studio402.jobs.runner import JobRunner, RunnerConfig
-from studio402.jobs.store import SqlJobStore
+from studio402.db.job_store import SqlJobStore
 from studio402.payments.ledger import NewJob, new_id, new_webhook_secret
 from studio402.storage.base import UrlSigner
 from studio402.storage.local import LocalBlobStore

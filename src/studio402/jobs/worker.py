@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from studio402.jobs.model import Job, JobStatus
 from studio402.jobs.runner import JobRunner
-from studio402.jobs.store import SqlJobStore
+from studio402.db.job_store import SqlJobStore
 
 log = logging.getLogger(__name__)
 
