@@ -12,7 +12,6 @@ import os
 import tomllib
 from collections.abc import Mapping
 from enum import StrEnum
-from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -317,8 +316,10 @@ def _aws_credentials(data: dict[str, Any], env: Mapping[str, str]) -> None:
 
 
 def example_config() -> str:
-    """The commented example config that `studio402 init` writes."""
-    return resources.files("studio402").joinpath("config.example.toml").read_text()
+    """The commented example config that `studio402 init` writes (generated from the model above)."""
+    from studio402.config_example import example_config as generate  # it imports this module
+
+    return generate()
 
 
 def _validate(data: Mapping[str, Any]) -> Settings:
