@@ -1,8 +1,12 @@
-"""`studio402 devnet`: the faucet of the embedded devnet (for people and tests)."""
+"""`studio402 devnet`: the faucet of the embedded devnet (for people and tests), and `serve`, which runs it
+alone in the foreground for deployments where no API process should own it."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import signal
+import sys
 from enum import StrEnum
 from typing import Annotated
 
@@ -14,7 +18,8 @@ from studio402.chain.tempo_devnet import TempoDevnet, tempo_devnet_for
 from studio402.cli.common import ConfigOpt, DataDirOpt, fail, print_json, settings_from
 from studio402.errors import Studio402Error
 from studio402.money import format_usd, parse_usd
-from studio402.solana.faucet import fund_solana, solana_info
+from studio402.solana import process as solana_process
+from studio402.solana.faucet import fund_solana, solana_info, solana_public_json
 
 
 class Rail(StrEnum):
@@ -45,6 +50,46 @@ def info(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
         if settings.devnet.solana:
             shown["solana"] = await solana_info(settings.data_dir)
         print_json(shown)
+
+    try:
+        asyncio.run(run())
+    except Studio402Error as exc:
+        fail(exc)
+
+
+@app.command()
+def serve(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Run the data dir's devnet in the foreground until SIGINT or SIGTERM.
+
+    Anvil + test USDC, plus Tempo and Solana when devnet.tempo / devnet.solana are on. Prints one JSON line
+    with its public info once it serves ("reused": it was already running). `serve` and `worker` processes
+    of the data dir attach to it; on exit it stops what it started unless another process still uses it."""
+
+    async def run() -> None:
+        settings = settings_from(config, data_dir)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):  # before starting: a signal during start stops cleanly
+            loop.add_signal_handler(sig, stop.set)
+        devnet = devnet_for(settings)
+        tempo = tempo_devnet_for(settings) if settings.devnet.tempo else None
+        solana_started = False
+        try:
+            shown = {**(await devnet.start()).as_public_json(), "reused": devnet.reused}
+            if tempo is not None:
+                shown["tempo"] = (await tempo.start()).as_public_json()
+            if settings.devnet.solana:
+                url, solana_started = await solana_process.ensure_running(settings.data_dir)
+                shown["solana"] = solana_public_json(settings.data_dir, url)
+            sys.stdout.write(json.dumps(shown) + "\n")  # one line, flushed: a supervisor may wait for it
+            sys.stdout.flush()
+            await stop.wait()
+        finally:
+            if solana_started:  # the Solana server has no user count: only its starter stops it
+                await solana_process.stop(settings.data_dir)
+            if tempo is not None:
+                await tempo.stop()
+            await devnet.stop()
 
     try:
         asyncio.run(run())

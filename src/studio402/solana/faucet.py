@@ -21,14 +21,18 @@ async def solana_info(data_dir: Path) -> dict[str, Any]:
     url, started = await process.ensure_running(data_dir)
     if started:
         await process.stop(data_dir)
+    return {**solana_public_json(data_dir, url), "running": not started}
+
+
+def solana_public_json(data_dir: Path, rpc_url: str) -> dict[str, Any]:
+    """{rpcUrl, network, mint, payTo, feePayer} of the data dir's Solana devnet served at `rpc_url`."""
     fee_payer, pay_to, mint = devnet_keys(data_dir)
     return {
-        "rpcUrl": url,
+        "rpcUrl": rpc_url,
         "network": NETWORK,
         "mint": str(mint.pubkey()),
         "payTo": str(pay_to.pubkey()),
         "feePayer": str(fee_payer.pubkey()),
-        "running": not started,
     }
 
 
