@@ -25,7 +25,7 @@ payments = Table(
     Column("id", String(40), primary_key=True),
     Column("network", String(64), nullable=False),  # CAIP-2, or "credit" for balance spends
     Column("payer", String(64), nullable=False),  # lowercase address
-    Column("nonce", String(80), nullable=False),  # EIP-3009 nonce (or SIWX nonce for credit spends)
+    Column("nonce", String(128), nullable=False),  # EIP-3009 nonce, Solana signature, SIWX nonce (credit)
     Column("client_id", String(128)),  # x402 payment-identifier extension
     Column("fingerprint", String(64), nullable=False),
     Column("route", String(80), nullable=False),
@@ -35,7 +35,7 @@ payments = Table(
     Column("pay_to", String(64)),
     Column("valid_before", BigInteger),
     Column("state", String(16), nullable=False),
-    Column("tx_hash", String(80)),
+    Column("tx_hash", String(128)),  # a Solana signature is up to 88 characters
     Column("raw_tx", Text),
     Column("reason", String(120)),
     Column("payload", Text),  # the verified authorization (JSON), for the reconciler
@@ -94,7 +94,7 @@ refunds = Table(
     Column("asset", String(64)),
     Column("amount", String(80)),
     Column("state", String(16), nullable=False),
-    Column("tx_hash", String(80)),
+    Column("tx_hash", String(128)),  # a Solana signature is up to 88 characters
     Column("raw_tx", Text),
     Column("reason", String(120)),
     Column("created_at", Float, nullable=False),
