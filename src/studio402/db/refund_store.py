@@ -7,6 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from studio402.config import RefundMethod
@@ -66,6 +68,22 @@ def _show_on_job(conn: Connection, record: RefundRecord) -> None:
     )
 
 
+def _add_credit(conn: Connection, payer: str, micros: int, now: float) -> None:
+    """One upsert: with update-then-insert, two first credits of a payer at once (PostgreSQL) both found no
+    row, and the second insert's unique violation rolled back its whole refund."""
+    upsert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    new = upsert(credits).values(payer=payer, balance_micros=micros, updated_at=now)
+    conn.execute(
+        new.on_conflict_do_update(
+            index_elements=[credits.c.payer],
+            set_={
+                "balance_micros": credits.c.balance_micros + new.excluded.balance_micros,
+                "updated_at": new.excluded.updated_at,
+            },
+        )
+    )
+
+
 class SqlRefundStore:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -91,17 +109,7 @@ class SqlRefundStore:
     async def credit(self, record: RefundRecord) -> bool:
         def op(conn: Connection) -> None:
             conn.execute(insert(refunds).values(_row(record)))
-            added = conn.execute(
-                update(credits)
-                .where(credits.c.payer == record.payer)
-                .values(balance_micros=credits.c.balance_micros + record.micros, updated_at=record.updated_at)
-            )
-            if not added.rowcount:
-                conn.execute(
-                    insert(credits).values(
-                        payer=record.payer, balance_micros=record.micros, updated_at=record.updated_at
-                    )
-                )
+            _add_credit(conn, record.payer, record.micros, record.updated_at)
             conn.execute(
                 insert(credit_entries).values(
                     payer=record.payer,
