@@ -26,7 +26,12 @@ _RUNNABLE = and_(
     c.held.is_(False),
     or_(c.lease_expires.is_(None), c.lease_expires < bindparam("now")),
 )
-_NEXT_RUNNABLE = select(c.id).where(_RUNNABLE).order_by(c.created_at).limit(1)
+# PostgreSQL: a row another worker is claiming right now is skipped, not waited for (waiting, every loser
+# of the race then found the row taken and, after a few rounds, reported "nothing to do" with jobs queued).
+# SQLite has one writer at a time and renders no FOR UPDATE.
+_NEXT_RUNNABLE = (
+    select(c.id).where(_RUNNABLE).order_by(c.created_at).limit(1).with_for_update(skip_locked=True)
+)
 _TAKE = (
     update(jobs)
     .where(c.id == bindparam("jid"), _RUNNABLE)
