@@ -1,21 +1,21 @@
 """The payment engine's money rules on a fake in-memory rail (no node): every test runs on the real ledger
-store (SQLite) and the `PaymentMethod` port, as a chain-backed method would."""
+store (on SQLite and on PostgreSQL) and the `PaymentMethod` port, as a chain-backed method would."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import hashlib
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
 from studio402.api.problems import error_response
 from studio402.api.routes.paid import content_digest
 from studio402.catalog import CATALOG
-from studio402.db.engine import Database, database_url, open_database
+from studio402.db.engine import Database
 from studio402.db.ledger_store import SqlLedgerStore
 from studio402.errors import ChainError, PaymentConflict, PaymentRejected
 from studio402.payments import x402
@@ -38,14 +38,23 @@ class Rig:
     chain: CashChain
     ledger: SqlLedgerStore
     ready: list[str] = field(default_factory=list)
+    clock: Clock = field(default_factory=lambda: Clock())
 
     async def pay(self, value: str, request: object = REQUEST) -> Paid:
         return await self.engine.pay(value, request, MICROS, RESOURCE)  # type: ignore[arg-type]
 
 
+@dataclass
+class Clock:
+    ahead: float = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.ahead
+
+
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    db: Database = await open_database(database_url(None, tmp_path))
+async def rig(db: Database) -> AsyncIterator[Rig]:
+    """On SQLite and on PostgreSQL (the `db` fixture)."""
     chain = CashChain(balances={PAYER: 10 * MICROS})
     ledger = SqlLedgerStore(db)
     ready: list[str] = []
@@ -54,11 +63,11 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         ready.append(job_id)
 
     method = CashMethod(chain)
-    engine = PaymentEngine([method.offer], [method], ledger, settle_timeout=2, job_ready=job_ready)
-    try:
-        yield Rig(engine, chain, ledger, ready)
-    finally:
-        await db.dispose()
+    clock = Clock()
+    engine = PaymentEngine(
+        [method.offer], [method], ledger, clock=clock, settle_timeout=2, job_ready=job_ready
+    )
+    yield Rig(engine, chain, ledger, ready, clock)
 
 
 async def test_pays_once_and_a_replay_returns_the_same_job(rig: Rig) -> None:
@@ -90,6 +99,7 @@ async def test_an_unknown_outcome_is_never_a_402_and_the_reconciler_settles_it(r
     value = header(PAYER, MICROS)
     pending = await rig.pay(value)
     assert not pending.settled and rig.chain.transfers == []
+    rig.clock.ahead = 10  # past the original's settle wait: its duplicate answers pending without waiting
     replay = await rig.pay(value)
     assert replay.job_id == pending.job_id and not replay.settled
     rig.chain.mine()
