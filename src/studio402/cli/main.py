@@ -15,6 +15,7 @@ from studio402.cli import backends as backends_cmd
 from studio402.cli import db as db_cmd
 from studio402.cli import devnet as devnet_cmd
 from studio402.cli import ledger as ledger_cmd
+from studio402.cli import payer as payer_cmd
 from studio402.cli import worker as worker_cmd
 from studio402.cli.common import ConfigOpt, DataDirOpt, fail, settings_from
 from studio402.config import example_config
@@ -29,6 +30,7 @@ app.add_typer(devnet_cmd.app, name="devnet")
 app.add_typer(ledger_cmd.app, name="ledger")
 app.add_typer(backends_cmd.app, name="backends")
 app.add_typer(db_cmd.app, name="db")
+payer_cmd.register(app)  # generate, quote, jobs, job, wallet: the payer's side
 app.command()(worker_cmd.worker)
 
 

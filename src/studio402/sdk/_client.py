@@ -94,6 +94,15 @@ class AsyncStudio:
             routes.append(Route(model, operation, tags[0], summary, price.get("min"), price.get("max"), path))
         return routes
 
+    async def offers(self) -> list[dict[str, str]]:
+        """The (network, asset) pairs the server takes, from its OpenAPI `x-payment` offers."""
+        seen: dict[tuple[str, str], dict[str, str]] = {}
+        for item in (await self.openapi())["paths"].values():
+            for offer in ((item.get("post") or {}).get("x-payment") or {}).get("accepts") or []:
+                key = (str(offer["network"]), str(offer["asset"]))
+                seen.setdefault(key, {"network": key[0], "asset": key[1]})
+        return list(seen.values())
+
     async def body_schema(self, model: str, operation: str) -> dict[str, Any]:
         """The JSON schema of a route's body (its `$ref` resolved)."""
         spec = await self.openapi()
