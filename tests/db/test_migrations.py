@@ -17,8 +17,11 @@ from pathlib import Path
 import asyncpg
 import pytest
 import sqlalchemy as sa
+import typer
 from sqlalchemy import Connection, create_engine, inspect
 
+from studio402.cli.db import require_schema
+from studio402.config import Settings
 from studio402.db import migrate
 from studio402.db.engine import open_database
 from studio402.db.schema import metadata
@@ -314,3 +317,24 @@ async def test_cli_db_upgrade_uses_the_configured_postgres(tmp_path: Path, new_p
     db = await open_database(url)  # what serve / worker do: now at head
     await db.dispose()
     assert not (tmp_path / ".studio402" / "studio402.db").exists()  # the data dir's SQLite was not used
+
+
+async def test_serve_preflight_refuses_an_out_of_date_postgres_with_its_message(
+    tmp_path: Path, new_pg: NewPg, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = await new_pg()
+    settings = Settings().with_overrides(**{"database.url": url, "data_dir": tmp_path / "data"})
+    with pytest.raises(typer.Exit) as refused:
+        await asyncio.to_thread(require_schema, settings)  # it runs its own event loop, as the CLI does
+    assert refused.value.exit_code == 2
+    err = capsys.readouterr().err
+    assert "error (schema_out_of_date)" in err and "studio402 db upgrade" in err and migrate.head() in err
+    await (await open_database(url, upgrade=True)).dispose()
+    await asyncio.to_thread(require_schema, settings)  # at head: passes
+    lite = Settings().with_overrides(data_dir=tmp_path / "lite")
+    await asyncio.to_thread(require_schema, lite)  # the embedded default migrates itself
+    db = await open_database(f"sqlite:///{tmp_path / 'lite' / 'studio402.db'}", upgrade=False)
+    try:
+        assert (await db.revisions()).up_to_date
+    finally:
+        await db.dispose()

@@ -9,17 +9,31 @@ import typer
 
 from studio402.cli.common import ConfigOpt, DataDirOpt, fail, settings_from
 from studio402.config import Settings
-from studio402.db.engine import Database, database_url
+from studio402.db.engine import Database, database_url, open_database
 from studio402.db.migrate import Revisions
 from studio402.errors import Studio402Error
 
 app = typer.Typer(no_args_is_help=True, help="The database schema (alembic migrations).")
 
 
-def _database(settings: Settings) -> Database:
-    if settings.database.url is None:
+def _url(settings: Settings) -> str:
+    if settings.database.url is None:  # the data dir's SQLite file
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return Database(database_url(settings.database.url, settings.data_dir))
+    return database_url(settings.database.url, settings.data_dir)
+
+
+def require_schema(settings: Settings) -> None:
+    """For `serve` / `worker`, before they start: SQLite is migrated; an out-of-date PostgreSQL schema ends
+    the command with the SchemaOutOfDate message (exit 2) rather than a traceback from the app's start-up."""
+
+    async def check() -> None:
+        db = await open_database(_url(settings))
+        await db.dispose()
+
+    try:
+        asyncio.run(check())
+    except Studio402Error as exc:
+        fail(exc)
 
 
 def _name(revision: str | None) -> str:
@@ -31,7 +45,7 @@ def upgrade(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
     """Migrate the database to this version's schema (stamps a database made before migrations)."""
 
     async def run() -> tuple[Revisions, Revisions]:
-        db = _database(settings_from(config, data_dir))
+        db = Database(_url(settings_from(config, data_dir)))
         try:
             return await db.upgrade()
         finally:
@@ -52,7 +66,7 @@ def current(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
     """Print the database's schema revision and this version's head; exit 1 if they differ."""
 
     async def run() -> Revisions:
-        db = _database(settings_from(config, data_dir))
+        db = Database(_url(settings_from(config, data_dir)))
         try:
             return await db.revisions()
         finally:
