@@ -25,12 +25,12 @@ from studio402.backends.base import Backend, MediaInput
 from studio402.backends.registry import BackendRegistry
 from studio402.catalog import CATALOG
 from studio402.db.engine import Database, open_database
+from studio402.db.job_store import SqlJobStore
 from studio402.db.ledger_store import job_row
 from studio402.db.schema import jobs
 from studio402.jobs.events import JobEvents
 from studio402.jobs.model import Job
 from studio402.jobs.runner import JobRunner, RunnerConfig
-from studio402.db.job_store import SqlJobStore
 from studio402.payments.ledger import NewJob, new_id, new_webhook_secret
 from studio402.storage.base import UrlSigner
 from studio402.storage.local import LocalBlobStore
@@ -66,8 +66,10 @@ class JobHarness:
         *,
         chain: Sequence[str] | None = None,
         config: RunnerConfig = FAST,
+        url: str | None = None,
     ) -> JobHarness:
-        engine = await open_database(f"sqlite:///{tmp / 'jobs.db'}")
+        """`url`: a database with the schema (e.g. the `db_url` fixture's); a SQLite file in `tmp` if None."""
+        engine = await open_database(url or f"sqlite:///{tmp / 'jobs.db'}")
         blobs = LocalBlobStore(tmp / "blobs", UrlSigner(b"k" * 32, "http://127.0.0.1:8402"))
         registry = BackendRegistry(backends, default=list(chain or backends))
         return cls(engine, SqlJobStore(engine), blobs, registry, JobEvents(), StaticMedia(), config)

@@ -183,18 +183,21 @@ async def test_never_finishing_task_times_out(fake: FakeArk, tmp_path: Path) -> 
         assert_failed(await h.run((await h.submit("seedance-fast/t2v", T2V)).id), "timeout")
 
 
-async def test_restart_resumes_the_persisted_task(fake: FakeArk, tmp_path: Path) -> None:
+async def test_restart_resumes_the_persisted_task(fake: FakeArk, tmp_path: Path, db_url: str) -> None:
+    """On SQLite and PostgreSQL: the new worker's claim and resume go through the job store."""
     fake.scenario = Scenario(queued_polls=3, running_polls=2)
-    async with harness_for(tmp_path, seedance(fake)) as h:
+    async with harness_for(tmp_path, seedance(fake), url=db_url) as h:
         crashed, ended = await restart_midway(h, (await h.submit("seedance-fast/t2v", T2V)).id)
     assert_complete(ended)
     assert crashed.upstream_id == ended.upstream_id and str(ended.upstream_id).startswith("cgt-")
     assert (fake.attempts, fake.created) == (1, 1)
 
 
-async def test_cancel_of_a_queued_task_reaches_the_upstream(fake: FakeArk, tmp_path: Path) -> None:
+async def test_cancel_of_a_queued_task_reaches_the_upstream(
+    fake: FakeArk, tmp_path: Path, db_url: str
+) -> None:
     fake.scenario = Scenario(queued_polls=10_000)
-    async with harness_for(tmp_path, seedance(fake)) as h:
+    async with harness_for(tmp_path, seedance(fake), url=db_url) as h:
         ended = await cancel_midway(h, (await h.submit("seedance-fast/t2v", T2V)).id)
     assert ended.status is JobStatus.CANCELED
     task = fake.tasks[str(ended.upstream_id)]

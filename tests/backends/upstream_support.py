@@ -190,9 +190,9 @@ def geometry_of(route_key: str, body: Mapping[str, Any]) -> tuple[int, int]:
 
 @asynccontextmanager
 async def harness_for(
-    tmp: Path, backends: Mapping[str, Backend], *, config: RunnerConfig = FAST
+    tmp: Path, backends: Mapping[str, Backend], *, config: RunnerConfig = FAST, url: str | None = None
 ) -> AsyncIterator[JobHarness]:
-    harness = await JobHarness.open(tmp, backends, config=config)
+    harness = await JobHarness.open(tmp, backends, config=config, url=url)
     try:
         yield harness
     finally:
