@@ -12,7 +12,9 @@ __all__ = ["devnet", "studio_server"]
 
 
 @pytest.fixture(scope="module")
-async def studio_server(devnet: Devnet, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[PaidServer]:
+async def studio_server(
+    devnet: Devnet, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[PaidServer]:
     """One studio402 on the session devnet for a whole test module (tests use fresh payers)."""
     async with running_server(devnet, tmp_path_factory.mktemp("studio")) as server:
         yield server

@@ -263,10 +263,51 @@ def wallet_new(
     err.print(f"wrote {path} (0600). Use it with --key-file {path} or ${KEY_ENV}.", highlight=False)
 
 
+def mcp(
+    server: ServerOpt = "http://127.0.0.1:8402",
+    mode: Annotated[
+        str | None,
+        typer.Option(
+            help="wallet: pay from this key; x402: agents pay (x402 MCP transport) [default: "
+            "wallet when a key is set, else x402]."
+        ),
+    ] = None,
+    transport: Annotated[str, typer.Option(help="stdio or http (streamable HTTP).")] = "stdio",
+    host: Annotated[str, typer.Option(help="Interface for --transport http.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port for --transport http.")] = 8765,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where downloaded files are saved.")] = Path("out"),
+    max_usd_per_call: Annotated[
+        str | None, typer.Option(help="Wallet mode: refuse calls above this.")
+    ] = None,
+    max_usd_session: Annotated[
+        str | None, typer.Option(help="Wallet mode: stop paying past this total.")
+    ] = None,
+    key_file: KeyFileOpt = None,
+) -> None:
+    """Serve the MCP tools list_models, quote, generate_image, generate_video, job_status, download."""
+    from studio402.mcp.server import run as run_mcp
+    from studio402.mcp.tools import Mode, StudioTools
+
+    try:
+        wallet = load_wallet(key_file) if key_file is not None or os.environ.get(KEY_ENV) else None
+        chosen = Mode(mode) if mode else (Mode.WALLET if wallet is not None else Mode.X402)
+        limits = SpendLimits(
+            per_call=Price.from_usd(max_usd_per_call) if max_usd_per_call else None,
+            per_session=Price.from_usd(max_usd_session) if max_usd_session else None,
+        )
+        studio = AsyncStudio(server, wallet if chosen is Mode.WALLET else None, limits=limits)
+        tools = StudioTools(studio, chosen, out)
+    except (StudioError, ValueError) as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    if transport not in ("stdio", "http"):
+        err.print("[red]error:[/red] --transport is stdio or http", highlight=False)
+        raise typer.Exit(1)
+    run_mcp(tools, "stdio" if transport == "stdio" else "http", host=host, port=port)
+
+
 def register(app: typer.Typer) -> None:
     """Add the payer's commands to the `studio402` app."""
-    for command in (generate, quote, jobs, job):
+    for command in (generate, quote, jobs, job, mcp):
         app.command(rich_help_panel="Pay and generate")(command)
     app.add_typer(wallet_app, name="wallet", rich_help_panel="Pay and generate")
-
-

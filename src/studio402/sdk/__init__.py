@@ -11,6 +11,7 @@ from studio402.sdk._errors import (
     NoPayableOffer,
     PaymentFailed,
     ServerError,
+    SignInRequired,
     SpendLimitExceeded,
     StudioError,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "Quote",
     "Route",
     "ServerError",
+    "SignInRequired",
     "SolanaKey",
     "SpendLimitExceeded",
     "SpendLimits",

@@ -20,7 +20,14 @@ from urllib.parse import urlencode
 
 import httpx
 
-from studio402.sdk._errors import JobFailed, JobTimeout, PaymentFailed, ServerError, StudioError
+from studio402.sdk._errors import (
+    JobFailed,
+    JobTimeout,
+    PaymentFailed,
+    ServerError,
+    SignInRequired,
+    StudioError,
+)
 from studio402.sdk._models import Generated, Job, JobStatus, Price, Quote, Route
 from studio402.sdk._payment import (
     PAYMENT_REQUIRED,
@@ -174,11 +181,7 @@ class AsyncStudio:
         """POST a paid route: its JSON answer, the payment sent and the decoded settlement receipt."""
         if self.wallet is None or self._x402 is None:
             raise StudioError("paying needs a wallet", code="no_wallet")
-        asked = await self._send("POST", path, json=dict(body))
-        if asked.status_code != 402:
-            _raise_problem(asked)
-            raise StudioError(f"{path} answered {asked.status_code} without asking for a payment")
-        required = decode_header(asked.headers[PAYMENT_REQUIRED])
+        required = await self.payment_required(path, body)
         signed = await sign_payment(
             self._x402, self.wallet, required, self.spending, payment_id or new_payment_id()
         )
@@ -227,20 +230,58 @@ class AsyncStudio:
 
     # -- jobs --------------------------------------------------------------------------------------------
 
-    async def job(self, job_id: str) -> Job:
-        return Job.from_json(_json(await self._signed("GET", f"/api/jobs/{job_id}")))
+    async def job(self, job_id: str, *, sign_in: str | None = None) -> Job:
+        """The job's current view; `sign_in` reads it with someone else's SIGN-IN-WITH-X proof for this
+        job's URL (SignInRequired, carrying the challenge, when it is missing or no longer valid)."""
+        path = f"/api/jobs/{job_id}"
+        if sign_in is None and self.signins is not None:
+            return Job.from_json(_json(await self._signed("GET", path)))
+        answer = await self._send("GET", path, headers={SIWX_HEADER: sign_in} if sign_in else {})
+        if answer.status_code == 402:
+            challenge = decode_header(answer.headers[PAYMENT_REQUIRED])
+            raise SignInRequired(
+                f"reading {path} needs a SIGN-IN-WITH-X proof of the payer",
+                payment_required=challenge,
+                url=f"{self.server}{path}",
+            )
+        _raise_problem(answer)
+        return Job.from_json(_json(answer))
+
+    async def payment_required(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """The decoded PAYMENT-REQUIRED a paid route answers an unpaid request with (a problem raises)."""
+        asked = await self._send("POST", path, json=dict(body))
+        if asked.status_code != 402:
+            _raise_problem(asked)
+            raise StudioError(f"{path} answered {asked.status_code} without asking for a payment")
+        return decode_header(asked.headers[PAYMENT_REQUIRED])
+
+    async def pay_with(
+        self, path: str, body: Mapping[str, Any], header: str
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """POST a paid route with a PAYMENT-SIGNATURE someone else signed (an agent's own wallet); the
+        answer and the decoded receipt. Lost answers are retried with the same payment."""
+        answer = await self._send_paid(path, body, header)
+        receipt = answer.headers.get(PAYMENT_RESPONSE)
+        return _json(answer), decode_header(receipt) if receipt else None
 
     async def jobs(self, *, limit: int = 20, status: str | None = None) -> list[Job]:
         query = {"limit": str(limit), **({"status": status} if status else {})}
         data = _json(await self._signed("GET", "/api/jobs", query=query))
         return [Job.from_json(j) for j in data["jobs"]]
 
-    async def wait(self, job_id: str, *, timeout: float = 600, on_update: OnUpdate | None = None) -> Job:
+    async def wait(
+        self,
+        job_id: str,
+        *,
+        timeout: float = 600,
+        on_update: OnUpdate | None = None,
+        sign_in: str | None = None,
+    ) -> Job:
         """Poll the job until it ends (one sign-in, reused); `on_update` sees each change."""
         loop = asyncio.get_running_loop()
         deadline, seen = loop.time() + timeout, None
         while True:
-            job = await self.job(job_id)
+            job = await self.job(job_id, sign_in=sign_in)
             if on_update is not None and (job.status, job.progress) != seen:
                 on_update(job)
                 seen = (job.status, job.progress)
@@ -250,14 +291,14 @@ class AsyncStudio:
                 raise JobTimeout(f"job {job_id} still {job.status.value} after {timeout:g} s")
             await asyncio.sleep(min(self._max_poll, float(job.raw.get("pollIntervalSeconds") or 2)))
 
-    async def download(self, job: Job, out_dir: Path) -> list[Path]:
+    async def download(self, job: Job, out_dir: Path, *, sign_in: str | None = None) -> list[Path]:
         """Save a complete job's files; URLs that expired meanwhile are signed afresh by reading the job."""
         out_dir.mkdir(parents=True, exist_ok=True)
         files = []
         for kind in list(job.urls):
             response = await self._http.get(job.urls[kind])
             if response.status_code in (401, 403, 404, 410):
-                job = await self.job(job.job_id)
+                job = await self.job(job.job_id, sign_in=sign_in)
                 response = await self._http.get(job.urls[kind])
             _raise_problem(response)
             subtype = response.headers.get("content-type", "application/octet-stream").split(";")[0]

@@ -6,6 +6,7 @@ server refused something, else one of the SDK's own.
      ├── PaymentFailed              the server refused the payment (its `error` reason as `code`)
      ├── NoPayableOffer             nothing the server offers can be paid by this wallet
      ├── SpendLimitExceeded         the price is above a per-call or per-session limit: nothing was paid
+     ├── SignInRequired             a job route wants a SIGN-IN-WITH-X proof (its challenge attached)
      ├── JobFailed                  the job ended failed or canceled (its error `code`; `job` attached)
      └── JobTimeout                 the job did not end in time (it goes on; poll it later)
 """
@@ -49,6 +50,15 @@ class NoPayableOffer(StudioError):
 
 class SpendLimitExceeded(StudioError):
     code = "spend_limit_exceeded"
+
+
+class SignInRequired(StudioError):
+    code = "sign_in_required"
+
+    def __init__(self, detail: str, *, payment_required: dict[str, Any], url: str) -> None:
+        super().__init__(detail, status=402)
+        self.payment_required = payment_required  # the decoded auth-only PAYMENT-REQUIRED
+        self.url = url
 
 
 class JobFailed(StudioError):
