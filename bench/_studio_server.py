@@ -16,7 +16,7 @@ from studio402.api.app import create_app
 from studio402.backends.base import Ask, BackendJob, Output, Poll, Submitted, UpstreamStatus
 from studio402.backends.registry import BackendRegistry
 from studio402.config import Settings
-from studio402.services import Services
+from studio402.wiring import Wiring
 
 
 def _png() -> bytes:
@@ -70,13 +70,13 @@ if __name__ == "__main__":
         }
     )  # API-only, like the reference: generation would compete for the CPU
     backend = InstantBackend()
-    services = Services(settings, registry=BackendRegistry({backend.name: backend}, default=[backend.name]))
-    app = create_app(services)
+    wiring = Wiring(settings, registry=BackendRegistry({backend.name: backend}, default=[backend.name]))
+    app = create_app(wiring)
 
     @app.get("/bench/job/{job_id}")
     async def unauthenticated_poll(job_id: str, payer: str) -> JSONResponse:
         """The job route minus SIGN-IN-WITH-X: isolates what authentication costs (bench only)."""
-        job = await services.jobs.get_for(payer, job_id)
-        return JSONResponse(services.job_view(job) if job else {}, headers={"Cache-Control": "no-store"})
+        job = await wiring.jobs.get_for(payer, job_id)
+        return JSONResponse(wiring.lifecycle.view(job) if job else {}, headers={"Cache-Control": "no-store"})
 
     uvicorn.run(app, host="127.0.0.1", port=cli.port, log_level="warning", lifespan="on")

@@ -36,12 +36,10 @@ from studio402.chain.devnet import Devnet  # noqa: E402
 from studio402.db.ledger_store import job_row  # noqa: E402
 from studio402.db.schema import jobs  # noqa: E402
 from studio402.payments.ledger import NewJob, new_id  # noqa: E402
-from studio402.services import Services  # noqa: E402
+from studio402.wiring import Wiring  # noqa: E402
 
 
-async def one_job(
-    services: Services, base: str, account: Any, backend: ScriptedBackend
-) -> tuple[float, float]:
+async def one_job(wiring: Wiring, base: str, account: Any, backend: ScriptedBackend) -> tuple[float, float]:
     route = CATALOG.get("grok", "generate")
     request = CATALOG.validate(route, {"prompt": new_id("p")})
     job = NewJob(
@@ -54,10 +52,10 @@ async def one_job(
         0,
     )
     row = job_row(job, held=True, payment_id=None, now=time.time())  # held: not runnable until we say so
-    await services.jobs.db.write(lambda conn: conn.execute(insert(jobs).values(row)))
+    await wiring.jobs.db.write(lambda conn: conn.execute(insert(jobs).values(row)))
     backend.gate = asyncio.Event()
     path = f"/api/jobs/{job.id}/events"
-    header = sign_in(account, base, path, services.siwx.chain_ids[0])
+    header = sign_in(account, base, path, wiring.siwx.chain_ids[0])
     seen: dict[str, float] = {}
     marks: dict[str, float] = {}
     async with (
@@ -72,10 +70,10 @@ async def one_job(
             seen.setdefault(status, time.perf_counter())
             if status == "pending" and "release" not in marks:
                 marks["release"] = time.perf_counter()
-                await services.jobs.db.write(
+                await wiring.jobs.db.write(
                     lambda conn: conn.execute(jobs.update().where(jobs.c.id == job.id).values(held=False))
                 )
-                services.pool.wake()
+                wiring.dispatcher.wake()
             elif status == "loading" and "finish" not in marks:
                 marks["finish"] = time.perf_counter()
                 backend.gate.set()
@@ -88,14 +86,14 @@ async def main(n: int) -> None:
     await devnet.start()
     port = free_port()
     backend = ScriptedBackend("gated")
-    services = Services(
+    wiring = Wiring(
         devnet_settings(devnet, tmp / "data", port, **{"jobs.workers": 1}),
         registry=only(backend),
     )
     account = Account.create()
     try:
-        async with serve(create_app(services), port) as base:
-            results = [await one_job(services, base, account, backend) for _ in range(n)]
+        async with serve(create_app(wiring), port) as base:
+            results = [await one_job(wiring, base, account, backend) for _ in range(n)]
     finally:
         await devnet.stop()
     for label, values in (

@@ -21,7 +21,7 @@ from studio402.chain.devnet import Devnet, DevnetInfo
 from studio402.chain.token import TRANSFER_TOPIC, decode_transfer_log
 from studio402.config import Settings
 from studio402.sdk.client import TERMINAL, x402_client
-from studio402.services import Services
+from studio402.wiring import Wiring
 from tests.devnet_fixture import Payer, authorize
 from tests.server import free_port, serve
 
@@ -32,7 +32,7 @@ BODY = {"prompt": "a lighthouse in a storm"}
 @dataclass
 class PaidServer:
     base: str
-    services: Services
+    wiring: Wiring
     settings: Settings
     devnet: Devnet
 
@@ -76,9 +76,9 @@ async def running_server(
     `overrides` are dotted settings keys."""
     port = port or free_port()
     settings = devnet_settings(devnet, data_dir, port, **(overrides or {}))
-    services = Services(settings, registry=registry)
-    async with serve(create_app(services), port) as base:
-        yield PaidServer(base, services, settings, devnet)
+    wiring = Wiring(settings, registry=registry)
+    async with serve(create_app(wiring), port) as base:
+        yield PaidServer(base, wiring, settings, devnet)
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ import pytest
 
 from studio402.api.app import create_app
 from studio402.config import Settings
-from studio402.services import Services
 from studio402.storage.base import UrlSigner
 from studio402.storage.local import LocalBlobStore
+from studio402.wiring import Wiring
 from tests.conftest import STATIC_OFFER
 
 KEY = "results/job_1/image.png"
@@ -21,13 +21,13 @@ KEY = "results/job_1/image.png"
 @pytest.fixture
 async def blob_client(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, UrlSigner]]:
     settings = Settings(data_dir=tmp_path)
-    services = Services.with_offers(settings, [STATIC_OFFER])
-    services.signer = UrlSigner(b"k" * 32, settings.public_url)
-    services.blobs = LocalBlobStore(tmp_path / "blobs", services.signer)
-    await services.blobs.put(KEY, b"\x89PNG data", "image/png")
-    transport = httpx.ASGITransport(app=create_app(services), raise_app_exceptions=False)
+    wiring = Wiring.with_offers(settings, [STATIC_OFFER])
+    wiring.signer = UrlSigner(b"k" * 32, settings.public_url)
+    wiring.blobs = LocalBlobStore(tmp_path / "blobs", wiring.signer)
+    await wiring.blobs.put(KEY, b"\x89PNG data", "image/png")
+    transport = httpx.ASGITransport(app=create_app(wiring), raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url=settings.public_url) as client:
-        yield client, services.signer
+        yield client, wiring.signer
 
 
 async def test_a_signed_url_serves_the_file(blob_client: tuple[httpx.AsyncClient, UrlSigner]) -> None:

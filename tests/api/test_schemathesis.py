@@ -9,7 +9,7 @@ from pathlib import Path
 
 from studio402.api.app import create_app
 from studio402.config import Settings
-from studio402.services import Services
+from studio402.wiring import Wiring
 from tests.conftest import STATIC_OFFER
 from tests.server import free_port, serve
 
@@ -17,7 +17,7 @@ from tests.server import free_port, serve
 async def test_schemathesis_finds_no_server_error(tmp_path: Path) -> None:
     port = free_port()
     settings = Settings().with_overrides(**{"server.port": port})
-    app = create_app(Services.with_offers(settings, [STATIC_OFFER]))
+    app = create_app(Wiring.with_offers(settings, [STATIC_OFFER]))
     async with serve(app, port) as base:
         cli = Path(sys.executable).with_name("schemathesis")
         proc = await asyncio.create_subprocess_exec(

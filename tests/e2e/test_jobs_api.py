@@ -25,7 +25,7 @@ from tests.siwx_support import iso, sign_in
 
 
 async def siwx(server: PaidServer, account: LocalAccount, path: str, **info: Any) -> str:
-    return sign_in(account, server.base, path, server.services.siwx.chain_ids[0], **info)
+    return sign_in(account, server.base, path, server.wiring.siwx.chain_ids[0], **info)
 
 
 @pytest.fixture
@@ -102,7 +102,7 @@ async def test_list_and_delete(devnet: Devnet, tmp_path: Path) -> None:
     async with running_server(devnet, tmp_path / "d", registry=only(backend)) as server:
         failed = await paid_job(server, payer.key, {"prompt": "one"})
         for _ in range(200):  # let it fail before the backend is repaired
-            job = await server.services.jobs.get(failed)
+            job = await server.wiring.jobs.get(failed)
             if job is not None and job.status.is_terminal:
                 break
             await asyncio.sleep(0.02)
@@ -144,7 +144,7 @@ async def test_restart_while_loading_completes_the_job_once(
     async with running_server(devnet, data, registry=only(first)) as server:
         job_id = await paid_job(server, payer.key)
         for _ in range(200):
-            job = await server.services.jobs.get(job_id)
+            job = await server.wiring.jobs.get(job_id)
             if (
                 job is not None
                 and job.status.value == "loading"
@@ -157,7 +157,7 @@ async def test_restart_while_loading_completes_the_job_once(
     second.gate.set() if kind == "asynchronous" else None
     async with running_server(devnet, data, registry=only(second)) as server:
         for _ in range(400):
-            job = await server.services.jobs.get(job_id)
+            job = await server.wiring.jobs.get(job_id)
             if job is not None and job.status.is_terminal:
                 break
             await asyncio.sleep(0.02)

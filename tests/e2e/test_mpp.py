@@ -14,7 +14,7 @@ from mpp.methods.tempo import TempoAccount
 from mpp.methods.tempo import client as tempo_client
 from mpp.runtime import CredentialParams
 
-from studio402.api.routes.paid import content_digest
+from studio402.app.paid_request import content_digest
 from studio402.chain.devnet import Devnet
 from studio402.chain.tempo_devnet import PATH_USD
 from studio402.cli.ledger import run_audit
@@ -45,7 +45,7 @@ async def test_pympp_pays_a_generate_route_once_and_a_replay_gets_the_same_job(
     async with running_server(
         devnet, tmp_path / "d", registry=only(ScriptedBackend()), overrides=overrides
     ) as server:
-        rail = server.services.tempo
+        rail = server.wiring.tempo
         assert rail is not None and rail.devnet is not None
         tempo = rail.devnet
         key = "0x" + bytes(Account.create().key).hex()
@@ -102,8 +102,8 @@ async def test_the_sdk_pays_with_mpp_and_polls_with_the_same_key(devnet: Devnet,
     async with running_server(
         devnet, tmp_path / "d", registry=only(ScriptedBackend()), overrides=overrides
     ) as server:
-        assert server.services.tempo is not None and server.services.tempo.devnet is not None
-        tempo = server.services.tempo.devnet
+        assert server.wiring.tempo is not None and server.wiring.tempo.devnet is not None
+        tempo = server.wiring.tempo.devnet
         key = "0x" + bytes(Account.create().key).hex()
         await tempo.fund(Account.from_key(key).address, 1_000_000)
         done = await generate_mpp(
@@ -129,8 +129,8 @@ async def test_a_refused_mpp_payment_gets_challenges_bound_to_its_body(
     body = json.dumps(BODY).encode()
     headers = {"content-type": "application/json"}
     async with running_server(devnet, tmp_path / "d", overrides={"devnet.tempo": True}) as server:
-        assert server.services.tempo is not None and server.services.tempo.devnet is not None
-        tempo = server.services.tempo.devnet
+        assert server.wiring.tempo is not None and server.wiring.tempo.devnet is not None
+        tempo = server.wiring.tempo.devnet
         key = "0x" + bytes(Account.create().key).hex()  # never funded
         async with server.client() as http:
             unpaid = await http.post(GENERATE, content=body, headers=headers)

@@ -78,7 +78,7 @@ async def test_direct_upload_then_edit_with_results_in_the_bucket(
         image = await http.get(image_url)
         # Our own signed /blobs link for the same file sends the client to the bucket.
         key = image_url.split(f"/{bucket}/", 1)[1].split("?", 1)[0]
-        link = server.services.signer.url(key, 60)
+        link = server.wiring.signer.url(key, 60)
         redirect = await http.get(link)
     assert image.status_code == 200
     assert Image.open(io.BytesIO(image.content)).size == (512, 512)

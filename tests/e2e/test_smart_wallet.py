@@ -51,7 +51,7 @@ async def test_a_contract_wallet_polls_its_job(devnet: Devnet, tmp_path: Path) -
             0,
         )
         row = job_row(job, held=True, payment_id=None, now=time.time())
-        await server.services.jobs.db.write(lambda conn: conn.execute(insert(jobs).values(row)))
+        await server.wiring.jobs.db.write(lambda conn: conn.execute(insert(jobs).values(row)))
         path = f"/api/jobs/{job.id}"
         chain_id = devnet.info.chain_id
         async with httpx.AsyncClient(base_url=server.base) as http:

@@ -113,10 +113,10 @@ async def test_a_failed_solana_job_is_refunded_to_the_payer_exactly(devnet: Devn
         assert paid.status_code == 200, paid.text
         job_id = paid.json()["jobId"]
         for _ in range(100):
-            job = await server.services.jobs.get(job_id)
+            job = await server.wiring.jobs.get(job_id)
             if job is not None and job.refund and job.refund["status"] == "done":
                 break
-            await server.services.reconcile()
+            await server.wiring.reconciler.reconcile()
             await asyncio.sleep(0.1)
         assert job is not None and job.refund is not None and job.refund["status"] == "done", job
         assert job.payer == str(payer.pubkey())

@@ -17,9 +17,9 @@ from typing import Any
 from PIL import Image
 
 from studio402.api.app import create_app
-from studio402.api.ratelimit import TokenBuckets
+from studio402.app.ratelimit import TokenBuckets
 from studio402.chain.devnet import Devnet
-from studio402.services import Services
+from studio402.wiring import Wiring
 from tests.devnet_fixture import new_payer
 from tests.paid_support import (
     PaidServer,
@@ -82,9 +82,9 @@ async def direct_server(
     (uvicorn's default trusts it from 127.0.0.1, where the test client is)."""
     port = free_port()
     settings = devnet_settings(devnet, data_dir, port, **overrides)
-    services = Services(settings)
-    async with serve(create_app(services), port, proxy_headers=False) as base:
-        yield PaidServer(base, services, settings, devnet)
+    wiring = Wiring(settings)
+    async with serve(create_app(wiring), port, proxy_headers=False) as base:
+        yield PaidServer(base, wiring, settings, devnet)
 
 
 def body(url: str) -> dict[str, Any]:
@@ -96,7 +96,7 @@ async def test_unpaid_downloads_are_limited_per_client(devnet: Devnet, tmp_path:
     overrides = {"media.allow_http": True, "media.allowed_networks": ["127.0.0.2/32"]}
     async with MediaHost() as media, direct_server(devnet, tmp_path / "d", overrides) as server:
         clock = Clock()
-        server.services.unpaid_fetches = TokenBuckets(2, clock=clock)  # a token every 30 s, frozen
+        server.wiring.paid.unpaid_fetches = TokenBuckets(2, clock=clock)  # a token every 30 s, frozen
         async with server.client() as http:
             assert (await http.post(QUOTE, json=body(media.url("a")))).status_code == 200
             unpaid = await http.post(EDIT, json=body(media.url("b")))
@@ -164,11 +164,11 @@ async def test_unpaid_inputs_are_kept_an_hour_and_paid_ones_a_week(paid_server: 
     assert quoted.json()["request"]["images"] == [paid_server.base + "/blobs/" + _key(never_paid)]
     job = await pay_and_wait(paid_server, payer.key, EDIT, body(_data_url(paid)))
     assert job["status"] == "complete", job
-    blobs = paid_server.services.blobs
+    blobs = paid_server.wiring.blobs
     assert await blobs.stat(_key(never_paid)) is None  # not among the paid inputs
     assert await blobs.stat(_key(paid)) is not None  # its job moved it there
-    paid_server.services.clock = lambda: time.time() + 2 * 3600  # type: ignore[method-assign]
-    removed = await paid_server.services.sweep_storage()
+    paid_server.wiring.reconciler.clock = lambda: time.time() + 2 * 3600
+    removed = await paid_server.wiring.reconciler.sweep_storage()
     assert removed["unpaid"] == 2  # both were unpaid once; the paid one has its own copy
     assert await blobs.stat(_key(paid)) is not None
     async with paid_server.client() as http:

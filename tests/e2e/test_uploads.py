@@ -142,7 +142,7 @@ async def test_upload_refusals(paid_server: PaidServer) -> None:
             "/api/upload/confirm", json={"uploadId": slot["uploadId"], "blobUrl": ok.json()["url"]}
         )
     assert stolen.status_code == 404
-    paid_server.services.uploads._clock = lambda: 10**10  # far past every token expiry
+    paid_server.wiring.uploads._clock = lambda: 10**10  # far past every token expiry
     expired = await put(paid_server, other_slot, png())
     assert (expired.status_code, expired.json()["code"]) == (401, "upload_token_expired")
 

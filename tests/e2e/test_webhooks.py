@@ -318,7 +318,7 @@ async def test_the_secret_is_shown_once_in_the_paid_answer(paid_server: PaidServ
     assert polled.status_code == listed.status_code == 200
     key = secret.removeprefix("whsec_")
     assert all(key not in text for text in (replay.text, polled.text, listed.text))
-    db = paid_server.services.db
+    db = paid_server.wiring.db
     assert db is not None
     stored = await db.read(
         lambda conn: conn.execute(select(jobs.c.webhook_secret).where(jobs.c.id == job_id)).scalar_one()

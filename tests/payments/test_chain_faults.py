@@ -72,8 +72,8 @@ async def charged(devnet: Devnet, payer: Payer) -> int:
 async def settle_all(server: PaidServer, *, rounds: int = 60) -> None:
     """Run the reconciler until no payment is left settling."""
     for _ in range(rounds):
-        await server.services.engine.reconcile()
-        if not await server.services.engine._need_ledger().settling():
+        await server.wiring.engine.reconcile()
+        if not await server.wiring.engine._need_ledger().settling():
             return
         await asyncio.sleep(0.25)
     raise AssertionError("payments still settling")
@@ -85,7 +85,7 @@ async def audit_clean(server: PaidServer) -> None:
 
 
 async def job_status(server: PaidServer, job_id: str) -> str:
-    job = await server.services.jobs.get(job_id)
+    job = await server.wiring.jobs.get(job_id)
     assert job is not None
     return job.status.value
 
@@ -123,8 +123,8 @@ async def test_a_front_run_is_a_payment_and_gets_its_job(chain: Devnet, tmp_path
         assert await job_status(server, job_id) in ("pending", "loading", "complete")
         [(_, value, tx)] = await transfers_from(chain, payer.address)
         assert value == PRICE
-        record = await server.services.engine._need_ledger().get_by_id(
-            (await server.services.jobs.get(job_id)).payment_id  # type: ignore[union-attr,arg-type]
+        record = await server.wiring.engine._need_ledger().get_by_id(
+            (await server.wiring.jobs.get(job_id)).payment_id  # type: ignore[union-attr,arg-type]
         )
         assert record is not None and record.state is PaymentState.SETTLED and record.tx_hash == tx
         await audit_clean(server)
@@ -214,7 +214,7 @@ async def test_a_replay_after_valid_before_returns_its_job(devnet: Devnet, tmp_p
         first = await post(http, header)
         assert first.status_code == 200, first.text
         later = time.time() + 3_600
-        server.services.engine._clock = lambda: later  # the retry comes after the authorization expired
+        server.wiring.engine._clock = lambda: later  # the retry comes after the authorization expired
         replay = await post(http, header)
         assert replay.status_code == 200, replay.text
         assert replay.json()["jobId"] == first.json()["jobId"]
@@ -232,9 +232,9 @@ async def test_expiry_is_judged_by_the_chain_clock_not_ours(devnet: Devnet, tmp_
         response = await post(http, header)
         assert response.status_code == 202, response.text
         ahead = time.time() + 3_600
-        server.services.engine._clock = lambda: ahead  # our clock says expired; the chain's does not
-        await server.services.engine.reconcile()
-        [record] = await server.services.engine._need_ledger().settling()
+        server.wiring.engine._clock = lambda: ahead  # our clock says expired; the chain's does not
+        await server.wiring.engine.reconcile()
+        [record] = await server.wiring.engine._need_ledger().settling()
         assert record.state is PaymentState.SETTLING
         proxy.drop_next_sends(0)  # the node gets it again: the reconciler re-sends the same bytes
         await settle_all(server)
@@ -251,9 +251,9 @@ def _nonce_of(header: str) -> str:
 
 
 async def test_one_failing_reconciler_step_does_not_skip_the_others(devnet: Devnet, tmp_path: Path) -> None:
-    """Finding 9: an exception in the payments step of `Services.reconcile` skipped the refund steps."""
+    """Finding 9: an exception in the payments step of `Reconciler.reconcile` skipped the refund steps."""
     async with running_server(devnet, tmp_path / "d") as server:
-        services = server.services
+        wiring = server.wiring
         ran: list[str] = []
 
         async def broken() -> dict[str, int]:
@@ -263,9 +263,9 @@ async def test_one_failing_reconciler_step_does_not_skip_the_others(devnet: Devn
             ran.append("refunds")
             return 0
 
-        services.engine.reconcile = broken  # type: ignore[method-assign]
-        services.refunds.reconcile = refunds  # type: ignore[method-assign]
-        assert await services.reconcile() == ["payments"]
+        wiring.engine.reconcile = broken  # type: ignore[method-assign]
+        wiring.refunds.reconcile = refunds  # type: ignore[method-assign]
+        assert await wiring.reconciler.reconcile() == ["payments"]
         assert ran == ["refunds"]
 
 
@@ -292,11 +292,11 @@ async def test_a_refund_through_an_unkind_node_is_sent_once(
         proxy.sync_dialect(dialect)
         proxy.drop_next_sends(1)
         for _ in range(200):
-            job = await server.services.jobs.get(paid.json()["jobId"])
+            job = await server.wiring.jobs.get(paid.json()["jobId"])
             assert job is not None
             if job.refund and job.refund["status"] == "done":
                 break
-            await server.services.reconcile()
+            await server.wiring.reconciler.reconcile()
             await asyncio.sleep(0.1)
         assert job is not None and job.refund is not None and job.refund["status"] == "done", job
         await audit_clean(server)
@@ -337,7 +337,7 @@ async def test_a_facilitator_word_is_not_a_receipt(devnet: Devnet, tmp_path: Pat
                 paid = await post(http, payment_header(devnet, payer, await challenge(http)))
                 assert paid.status_code in (200, 202), paid.text
                 await settle_all(server)
-                job = await server.services.jobs.get(paid.json()["jobId"])
+                job = await server.wiring.jobs.get(paid.json()["jobId"])
                 assert job is not None and job.status.value != "failed"
             await audit_clean(server)
     [(_, value, tx)] = await transfers_from(devnet, payer.address)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from studio402.api.problems import error_response
-from studio402.api.routes.paid import content_digest
+from studio402.app.paid_request import content_digest
 from studio402.catalog import CATALOG
 from studio402.db.engine import Database
 from studio402.db.ledger_store import SqlLedgerStore

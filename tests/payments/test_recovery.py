@@ -38,14 +38,14 @@ async def crash(*args: Any, **kwargs: Any) -> None:
 
 
 async def pay_directly(server: PaidServer, header: str) -> Any:
-    services = server.services
+    wiring = server.wiring
     request = CATALOG.validate(ROUTE, BODY)
-    return await services.engine.pay(header, request, CATALOG.quote(request, 0), services.resource(ROUTE))
+    return await wiring.engine.pay(header, request, CATALOG.quote(request, 0), wiring.paid.resource(ROUTE))
 
 
 async def wait_complete(server: PaidServer, job_id: str) -> None:
     for _ in range(400):
-        job = await server.services.jobs.get(job_id)
+        job = await server.wiring.jobs.get(job_id)
         if job is not None and job.status.value == "complete":
             return
         await asyncio.sleep(0.025)
@@ -57,7 +57,7 @@ async def test_crash_between_settlement_and_job_release(devnet: Devnet, tmp_path
     data = tmp_path / "data"
     async with running_server(devnet, data) as server, server.client() as http:
         header = payment_header(devnet, payer, await challenge(http))
-        server.services.engine._ledger.finish_settlement = crash  # type: ignore[union-attr,method-assign]
+        server.wiring.engine._ledger.finish_settlement = crash  # type: ignore[union-attr,method-assign]
         with pytest.raises(Crash):
             await pay_directly(server, header)
         [(_, value, _)] = await transfers_from(devnet, payer.address)  # the money moved
@@ -78,7 +78,7 @@ async def test_crash_after_signing_before_broadcast(devnet: Devnet, tmp_path: Pa
     data = tmp_path / "data"
     async with running_server(devnet, data) as server, server.client() as http:
         header = payment_header(devnet, payer, await challenge(http))
-        ledger = server.services.engine._ledger
+        ledger = server.wiring.engine._ledger
         original = ledger.begin_settlement  # type: ignore[union-attr]
 
         async def record_then_crash(*args: Any, **kwargs: Any) -> None:
@@ -90,12 +90,12 @@ async def test_crash_after_signing_before_broadcast(devnet: Devnet, tmp_path: Pa
             await pay_directly(server, header)
         assert await transfers_from(devnet, payer.address) == []  # never broadcast
     async with running_server(devnet, data) as server:
-        ledger = server.services.engine._ledger
+        ledger = server.wiring.engine._ledger
         for _ in range(20):  # the start-up pass re-sent the signed transaction; a later pass sees it mined
             records = await ledger.settling()  # type: ignore[union-attr]
             if not records:
                 break
-            await server.services.reconcile()
+            await server.wiring.reconciler.reconcile()
             await asyncio.sleep(0.05)
         async with server.client() as http:
             retry = await http.post(GENERATE, json=BODY, headers={"PAYMENT-SIGNATURE": header})
@@ -128,11 +128,11 @@ async def test_receipt_timeout_answers_202_and_the_reconciler_settles(devnet: De
             assert pending.json()["payment"]["status"] == "settling"
             job_id = pending.json()["jobId"]
             assert replay.status_code == 202 and replay.json()["jobId"] == job_id
-            job = await server.services.jobs.get(job_id)
+            job = await server.wiring.jobs.get(job_id)
             assert job is not None and job.held and job.payment_id is not None
-            ledger = server.services.engine._need_ledger()
+            ledger = server.wiring.engine._need_ledger()
             for _ in range(100):  # the first pass re-sends; a later one sees it mined
-                await server.services.reconcile()
+                await server.wiring.reconciler.reconcile()
                 record = await ledger.get_by_id(job.payment_id)
                 if record is not None and record.state is PaymentState.SETTLED:
                     break
@@ -154,7 +154,7 @@ async def signed_not_broadcast(server: PaidServer, payer: Payer) -> None:
     """A payment whose settlement was signed and recorded, then the process died before broadcasting."""
     async with server.client() as http:
         header = payment_header(server.devnet, payer, await challenge(http))
-    ledger = server.services.engine._ledger
+    ledger = server.wiring.engine._ledger
     original = ledger.begin_settlement  # type: ignore[union-attr]
 
     async def record_then_crash(*args: Any, **kwargs: Any) -> None:
@@ -172,7 +172,7 @@ async def signed_not_broadcast(server: PaidServer, payer: Payer) -> None:
 async def reconcile_until_settled(server: PaidServer, settled: int) -> None:
     done = 0
     for _ in range(20):  # the first pass re-sends the signed transaction; a later one sees it mined
-        done += (await server.services.engine.reconcile())["settled"]
+        done += (await server.wiring.engine.reconcile())["settled"]
         if done == settled:
             return
         await asyncio.sleep(0.05)
@@ -187,7 +187,7 @@ async def test_the_reconciler_settles_from_the_receipt_without_scanning_logs(
     payer = await new_payer(devnet, 1_000_000)
     async with running_server(devnet, tmp_path / "data") as server:
         await signed_not_broadcast(server, payer)
-        for method in server.services.engine._methods.values():
+        for method in server.wiring.engine._methods.values():
             method.settlement.facts._logs = refuse_log_scan  # type: ignore[attr-defined]
         await reconcile_until_settled(server, 1)
     assert len(await transfers_from(devnet, payer.address)) == 1
@@ -198,7 +198,7 @@ async def test_one_failing_lookup_does_not_stop_the_reconciler(devnet: Devnet, t
     async with running_server(devnet, tmp_path / "data") as server:
         await signed_not_broadcast(server, first)
         await signed_not_broadcast(server, second)
-        [method] = server.services.engine._methods.values()
+        [method] = server.wiring.engine._methods.values()
         original = method.lookup
         asked: list[str] = []
 
@@ -209,7 +209,7 @@ async def test_one_failing_lookup_does_not_stop_the_reconciler(devnet: Devnet, t
             return await original(payment, *args)
 
         method.lookup = lookup  # type: ignore[method-assign,assignment]
-        counts = await server.services.engine.reconcile()  # does not raise
+        counts = await server.wiring.engine.reconcile()  # does not raise
         assert sorted(asked) == sorted([first.address.lower(), second.address.lower()])
         assert counts["pending"] >= 1, counts  # the failed lookup
         if counts["settled"] == 0:  # the re-sent transaction lands in the same pass on automine
@@ -226,7 +226,7 @@ async def test_node_down_before_settling_charges_nothing_and_the_same_payment_re
     payer = await new_payer(devnet, 1_000_000)
     async with running_server(devnet, tmp_path / "data") as server, server.client() as http:
         header = payment_header(devnet, payer, await challenge(http))
-        [method] = server.services.engine._methods.values()
+        [method] = server.wiring.engine._methods.values()
         original = method.simulate
         outages = 2
 

@@ -124,21 +124,21 @@ async def test_two_senders_of_one_pending_refund_send_one_transfer(devnet: Devne
     payer = await new_payer(devnet, 1_000_000)
     registry = only(ScriptedBackend(fail=FailureCode.MODERATED))
     async with running_server(devnet, tmp_path / "d", registry=registry) as server:
-        services = server.services
+        wiring = server.wiring
         started: list[str] = []
 
         async def hold(job: Any) -> None:  # the job fails; its refund is left for the reconcilers below
             started.append(job.id)
 
-        services._refund = hold  # type: ignore[method-assign]
+        wiring.hooks.refund = hold  # type: ignore[method-assign]
         job_id = await paid_job(server, payer.key)
         for _ in range(200):
             if started:
                 break
             await asyncio.sleep(0.025)
-        job = await services.jobs.get(job_id)
+        job = await wiring.jobs.get(job_id)
         assert job is not None and job.payment_id is not None
-        refunds = services.refunds
+        refunds = wiring.refunds
         record = RefundRecord(
             id="ref_race",
             job_id=job_id,

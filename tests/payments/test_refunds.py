@@ -31,7 +31,7 @@ PRICE = 67_000  # nano-banana 1K
 
 async def ended(server: PaidServer, job_id: str, *, refund: bool = True) -> Any:
     for _ in range(400):
-        job = await server.services.jobs.get(job_id)
+        job = await server.wiring.jobs.get(job_id)
         assert job is not None
         if job.status.is_terminal and (not refund or (job.refund and job.refund["status"] == "done")):
             return job
@@ -67,14 +67,14 @@ async def test_credit_refund_pays_for_the_next_call_without_a_new_payment(
     ) as server:
         first = await ended(server, await paid_job(server, payer.key))
         assert first.refund["method"] == "credit"
-        assert await server.services.engine._need_ledger().credit_balance(payer.address.lower()) == PRICE
+        assert await server.wiring.engine._need_ledger().credit_balance(payer.address.lower()) == PRICE
         gate_backend.fail = None
         transfers_before = len(await transfers_from(devnet, payer.address))
         # The official client signs in first (the 402 offers sign-in-with-x) and the credit pays.
         second = await ended(server, await paid_job(server, payer.key), refund=False)
         assert second.status.value == "complete"
         assert len(await transfers_from(devnet, payer.address)) == transfers_before
-        assert await server.services.engine._need_ledger().credit_balance(payer.address.lower()) == 0
+        assert await server.wiring.engine._need_ledger().credit_balance(payer.address.lower()) == 0
         # No credit left: the same client now pays on chain.
         third = await ended(server, await paid_job(server, payer.key, {"prompt": "another"}), refund=False)
         assert third.status.value == "complete"

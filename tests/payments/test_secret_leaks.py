@@ -16,7 +16,7 @@ async def test_unreachable_rpc_502_does_not_echo_its_url(paid_server: PaidServer
     payer = await new_payer(devnet, 1_000_000)
     async with paid_server.client() as http:
         header = payment_header(devnet, payer, await challenge(http))
-        rpc: AsyncRpc = paid_server.services._rpcs[devnet.info.chain_id]
+        rpc: AsyncRpc = paid_server.wiring._rpcs[devnet.info.chain_id]
         good_url, rpc.url = rpc.url, LEAKY_RPC  # the node goes away after start-up
         try:
             response = await http.post(GENERATE, json=BODY, headers={"PAYMENT-SIGNATURE": header})

@@ -363,7 +363,7 @@ async def test_claimed_names_the_transaction_even_after_expiry(tempo: TempoDevne
 
 
 async def test_the_engine_issuer_binds_the_digest_the_api_computed(tempo: TempoDevnet) -> None:
-    from studio402.api.routes.paid import content_digest
+    from studio402.app.paid_request import content_digest
     from studio402.payments.interfaces import ChallengeIssuer
     from studio402.payments.methods.tempo_charge import TempoChargeIssuer, route_for
     from studio402.payments.x402 import Resource

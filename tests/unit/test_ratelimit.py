@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from studio402.api.ratelimit import TokenBuckets, client_key
+from studio402.app.ratelimit import TokenBuckets, client_key
 from studio402.errors import RateLimited
 
 

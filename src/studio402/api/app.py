@@ -1,4 +1,4 @@
-"""The ASGI app factory: assembles routes, problem handlers and the services' lifecycle. Nothing else."""
+"""The ASGI app factory: assembles routes, problem handlers and the wiring's lifecycle. Nothing else."""
 
 from __future__ import annotations
 
@@ -11,17 +11,17 @@ from studio402 import __version__
 from studio402.api import problems
 from studio402.api.routes import blobs, discovery, generate, jobs, quote, upload
 from studio402.redact import Scrubber
-from studio402.services import Services
+from studio402.wiring import Wiring
 
 
-def create_app(services: Services) -> FastAPI:
+def create_app(wiring: Wiring) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await services.start()
+        await wiring.start()
         try:
             yield
         finally:
-            await services.stop()
+            await wiring.stop()
 
     app = FastAPI(
         title="studio402",
@@ -31,9 +31,9 @@ def create_app(services: Services) -> FastAPI:
         redoc_url=None,
         lifespan=lifespan,
     )
-    app.state.services = services
+    app.state.wiring = wiring
     app.state.openapi_cache = None
-    app.state.scrubber = Scrubber.from_settings(services.settings)
+    app.state.scrubber = Scrubber.from_settings(wiring.settings)
     problems.install(app)
     for module in (generate, quote, upload, jobs, blobs, discovery):
         app.include_router(module.router)

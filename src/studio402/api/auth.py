@@ -6,15 +6,15 @@ from starlette.requests import Request
 
 from studio402.auth.siwx import SIWX_HEADER
 from studio402.errors import AuthError
-from studio402.services import Services
+from studio402.wiring import Wiring
 
 
-def public_request_url(svc: Services, request: Request) -> str:
+def public_request_url(svc: Wiring, request: Request) -> str:
     """The URL as the client addressed it, rebuilt from our configured public URL (never from Host)."""
     return svc.siwx.url_for(request.url.path, request.url.query)
 
 
-async def wallet(svc: Services, request: Request) -> str:
+async def wallet(svc: Wiring, request: Request) -> str:
     url = public_request_url(svc, request)
     try:
         return await svc.siwx.verify(request.headers.get(SIWX_HEADER), request_url=url)

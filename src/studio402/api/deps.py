@@ -1,12 +1,12 @@
-"""Request-scoped access to the services built at start-up."""
+"""Request-scoped access to the composition root built at start-up."""
 
 from __future__ import annotations
 
 from starlette.requests import Request
 
-from studio402.services import Services
+from studio402.wiring import Wiring
 
 
-def services(request: Request) -> Services:
-    svc: Services = request.app.state.services
-    return svc
+def wiring(request: Request) -> Wiring:
+    built: Wiring = request.app.state.wiring
+    return built

@@ -73,7 +73,7 @@ async def _check(registry: Any, probe: bool) -> tuple[list[dict[str, Any]], list
 @app.command()
 def check(config: ConfigOpt = None, data_dir: DataDirOpt = None, probe: ProbeOpt = False) -> None:
     """Per route: the configured chain, the backend that would serve it, and missing credentials."""
-    from studio402.services import build_registry
+    from studio402.wiring import build_registry
 
     try:
         registry = build_registry(settings_from(config, data_dir), CATALOG)

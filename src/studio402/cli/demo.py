@@ -8,7 +8,7 @@ import typer
 
 from studio402.money import format_usd
 from studio402.sdk.client import generate, generate_mpp, generate_svm
-from studio402.services import Services
+from studio402.wiring import Wiring
 
 DEMOS = [
     (
@@ -22,13 +22,13 @@ DEMOS = [
 MPP_DEMO = ("nano-banana", "generate", {"prompt": "a paper boat on a pond, watercolour"})
 
 
-async def run_demo(services: Services, out: Path) -> None:
-    devnet = services.devnet
+async def run_demo(wiring: Wiring, out: Path) -> None:
+    devnet = wiring.devnet
     if devnet is None:
         typer.echo("--demo needs the embedded devnet (no payment network configured)")
         return
     info = devnet.info
-    base = services.settings.public_url
+    base = wiring.settings.public_url
     typer.secho(
         f"demo: paying from {info.demo_payer} "
         f"(balance ${format_usd(await devnet.balance_of(info.demo_payer))})",
@@ -46,10 +46,10 @@ async def run_demo(services: Services, out: Path) -> None:
         )
         for path in done.files:
             typer.secho(f"demo: {model}/{operation} -> {path}", fg="green")
-    if services.tempo is not None and services.tempo.devnet is not None:
-        await _pay_with_mpp(services, info.demo_payer, info.demo_payer_key, out)
-    if services.solana is not None:
-        await _pay_on_solana(services, out)
+    if wiring.tempo is not None and wiring.tempo.devnet is not None:
+        await _pay_with_mpp(wiring, info.demo_payer, info.demo_payer_key, out)
+    if wiring.solana is not None:
+        await _pay_on_solana(wiring, out)
     balance = await devnet.balance_of(info.demo_payer)
     typer.secho(
         f"demo: done; demo wallet balance ${format_usd(balance)}. The server keeps running at {base}.",
@@ -57,14 +57,14 @@ async def run_demo(services: Services, out: Path) -> None:
     )
 
 
-async def _pay_with_mpp(services: Services, payer: str, key: str, out: Path) -> None:
+async def _pay_with_mpp(wiring: Wiring, payer: str, key: str, out: Path) -> None:
     """One more image, paid with MPP `charge` on the Tempo devnet (pathUSD) by the same demo key."""
-    assert services.tempo is not None and services.tempo.devnet is not None
-    tempo = services.tempo.devnet
+    assert wiring.tempo is not None and wiring.tempo.devnet is not None
+    tempo = wiring.tempo.devnet
     await tempo.fund(payer, 5_000_000)
     model, operation, body = MPP_DEMO
     done = await generate_mpp(
-        services.settings.public_url,
+        wiring.settings.public_url,
         key,
         tempo.info.rpc_url,
         tempo.info.currency,
@@ -77,7 +77,7 @@ async def _pay_with_mpp(services: Services, payer: str, key: str, out: Path) -> 
         typer.secho(f"demo: {model}/{operation} paid with MPP on Tempo -> {path}", fg="green")
 
 
-async def _pay_on_solana(services: Services, out: Path) -> None:
+async def _pay_on_solana(wiring: Wiring, out: Path) -> None:
     """One more image, paid with x402 `exact` on the Solana devnet by a fresh Solana key."""
     from solders.keypair import Keypair
 
@@ -85,12 +85,12 @@ async def _pay_on_solana(services: Services, out: Path) -> None:
     from studio402.solana.faucet import fund_solana
 
     payer = Keypair()
-    data_dir = services.settings.data_dir
+    data_dir = wiring.settings.data_dir
     await fund_solana(data_dir, str(payer.pubkey()), 5_000_000)
     rpc_url, _ = await process.ensure_running(data_dir)
     model, operation, body = MPP_DEMO
     done = await generate_svm(
-        services.settings.public_url, bytes(payer), rpc_url, model, operation, body, out_dir=out
+        wiring.settings.public_url, bytes(payer), rpc_url, model, operation, body, out_dir=out
     )
     for path in done.files:
         typer.secho(f"demo: {model}/{operation} paid on Solana -> {path}", fg="green")

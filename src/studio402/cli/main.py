@@ -54,16 +54,16 @@ def serve(
     from studio402.api.app import create_app
     from studio402.cli.demo import run_demo
     from studio402.redact import Scrubber, install_log_redaction
-    from studio402.services import Services
+    from studio402.wiring import Wiring
 
     settings = settings_from(config, data_dir, **{"server.host": host, "server.port": port})
     failpoints.arm(settings.jobs.failpoints)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for chatty in ("httpx", "httpcore", "x402"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
-    services = Services(settings)
+    wiring = Wiring(settings)
     server_config = uvicorn.Config(
-        create_app(services),
+        create_app(wiring),
         host=settings.server.host,
         port=settings.server.port,
         log_level="info",
@@ -79,7 +79,7 @@ def serve(
             await asyncio.sleep(0.05)
         if demo and server.started:
             try:
-                await run_demo(services, out)
+                await run_demo(wiring, out)
             except Exception as exc:  # the server keeps running; say what went wrong
                 typer.secho(f"demo failed: {exc}", fg="red", err=True)
         await serving

@@ -24,7 +24,7 @@ def worker(
 ) -> None:
     """Run paid jobs from the PostgreSQL queue until SIGTERM/SIGINT (needs a PostgreSQL database.url)."""
     from studio402.redact import Scrubber, install_log_redaction
-    from studio402.services import Services
+    from studio402.wiring import Wiring
 
     settings = settings_from(config, data_dir)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -34,18 +34,18 @@ def worker(
 
     async def main() -> None:
         failpoints.arm(settings.jobs.failpoints)
-        services = Services(settings)
-        await services.start()
+        wiring = Wiring(settings)
+        await wiring.start()
         try:
-            work = asyncio.create_task(services.queue_worker(concurrency).run())
+            work = asyncio.create_task(wiring.queue_worker(concurrency).run())
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, work.cancel)
-            typer.echo(f"worker {services.owner}: running jobs (concurrency {concurrency})", err=True)
+            typer.echo(f"worker {wiring.owner}: running jobs (concurrency {concurrency})", err=True)
             with contextlib.suppress(asyncio.CancelledError):
                 await work
         finally:
-            await services.stop()
+            await wiring.stop()
 
     try:
         asyncio.run(main())

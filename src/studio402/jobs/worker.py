@@ -1,5 +1,6 @@
-"""The in-process worker pool of the embedded default: N asyncio workers claim runnable jobs from the store
-(leases + heartbeats), so a job abandoned by a crash or a restart is picked up again once its lease ends."""
+"""The in-process worker pool of the embedded default, a `Dispatcher` (jobs/dispatch.py): N asyncio workers
+claim runnable jobs from the store (leases + heartbeats), so a job abandoned by a crash or a restart is
+picked up again once its lease ends."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ import logging
 import time
 from collections.abc import Callable
 
+from sqlalchemy import Connection
+
+from studio402.db.job_store import SqlJobStore
 from studio402.jobs.model import Job, JobStatus
 from studio402.jobs.runner import JobRunner
-from studio402.db.job_store import SqlJobStore
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +43,15 @@ class WorkerPool:
         self._running: dict[str, asyncio.Task[Job | None]] = {}
         self._stopping = False
 
-    def wake(self) -> None:
+    def on_runnable(self, conn: Connection, job_id: str) -> None:
+        return None  # the workers claim from the store: nothing to enqueue
+
+    def wake(self, job_id: str | None = None) -> None:
         """A job became runnable (paid, settled, or resumed): a worker should look now."""
         self._wake.set()
+
+    async def canceled(self, job_id: str) -> None:
+        return None  # on_event already stopped it, when it runs here
 
     def on_event(self, job: Job) -> None:
         """Stop working on a job its owner canceled (the runner then cancels it upstream)."""

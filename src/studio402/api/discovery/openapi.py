@@ -15,7 +15,7 @@ from studio402.api.discovery.rails import mpp_offers
 from studio402.catalog import Kind, Route
 from studio402.money import format_usd
 from studio402.payments import x402
-from studio402.services import Services
+from studio402.wiring import Wiring
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
 _PROBLEM_SCHEMA: dict[str, Any] = {
@@ -60,7 +60,7 @@ DESCRIPTION = (
 )
 
 
-def build_openapi(app: FastAPI, svc: Services) -> dict[str, Any]:
+def build_openapi(app: FastAPI, svc: Wiring) -> dict[str, Any]:
     doc = get_openapi(
         title="studio402",
         version=__version__,
@@ -88,7 +88,7 @@ def _input_schema(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def _operation(route: Route, svc: Services) -> dict[str, Any]:
+def _operation(route: Route, svc: Wiring) -> dict[str, Any]:
     prices = price_range(route, svc.settings.pricing.markup_bps)
     requirement_min = [r.to_v2() for r in svc.engine.requirements(prices.low)]
     ok_schema = _JOB_CREATED_REF if route.kind is not Kind.UPLOAD else {"type": "object"}

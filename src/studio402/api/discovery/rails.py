@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from studio402.services import Services
+from studio402.wiring import Wiring
 
 
-def mpp_offers(svc: Services, amount: int | None) -> list[dict[str, Any]]:
+def mpp_offers(svc: Wiring, amount: int | None) -> list[dict[str, Any]]:
     """The MPP offers as `x-payment-info` entries (amount in base units; None when the price varies)."""
     if svc.tempo is None:
         return []
@@ -26,7 +26,7 @@ def mpp_offers(svc: Services, amount: int | None) -> list[dict[str, Any]]:
     ]
 
 
-def payment_summary(svc: Services) -> list[str]:
+def payment_summary(svc: Wiring) -> list[str]:
     """One line per rail, for llms.txt and agents.txt."""
     x402_offers = ", ".join(f"{o.asset.name} ({o.network})" for o in svc.engine.offers) or "none configured"
     lines = [f"x402 v2 `exact` (header PAYMENT-SIGNATURE, receipt PAYMENT-RESPONSE): {x402_offers}"]

@@ -7,7 +7,7 @@ from typing import Any
 from studio402.api.discovery.prices import price_range
 from studio402.api.discovery.rails import payment_summary
 from studio402.catalog import Route
-from studio402.services import Services
+from studio402.wiring import Wiring
 
 
 def _schema_line(route: Route) -> str:
@@ -35,7 +35,7 @@ def _type_hint(prop: dict[str, Any]) -> str:
     return f'"{hint}"' + (f" = {default!r}" if default is not None else "")
 
 
-def render_llms_txt(svc: Services) -> str:
+def render_llms_txt(svc: Wiring) -> str:
     base = svc.settings.public_url
     markup = svc.settings.pricing.markup_bps
     lines = [
@@ -101,7 +101,7 @@ def render_llms_txt(svc: Services) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_agents_txt(svc: Services) -> str:
+def render_agents_txt(svc: Wiring) -> str:
     base = svc.settings.public_url
     markup = svc.settings.pricing.markup_bps
     lines = [

@@ -7,14 +7,14 @@ from typing import Any
 from studio402.api.discovery.prices import price_range
 from studio402.api.discovery.rails import mpp_offers
 from studio402.money import format_usd
-from studio402.services import Services
+from studio402.wiring import Wiring
 
 
-def render_well_known(svc: Services) -> dict[str, Any]:
+def render_well_known(svc: Wiring) -> dict[str, Any]:
     markup = svc.settings.pricing.markup_bps
     items = []
     for route in (*svc.catalog, svc.catalog.upload):
-        resource = svc.resource(route)
+        resource = svc.paid.resource(route)
         prices = price_range(route, markup)
         items.append(
             {

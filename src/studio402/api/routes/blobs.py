@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
-from studio402.api.deps import services
+from studio402.api.deps import wiring
 from studio402.errors import AccessDenied, NotFound
 from studio402.storage.local import LocalBlobStore
 
@@ -14,7 +14,7 @@ router = APIRouter()
 
 @router.api_route("/blobs/{key:path}", methods=["GET", "HEAD"], include_in_schema=False, response_model=None)
 async def blob(key: str, request: Request, e: str = "", s: str = "") -> Response:
-    svc = services(request)
+    svc = wiring(request)
     if not svc.signer.well_formed(e, s):
         raise AccessDenied("this link's signature is malformed", code="invalid_signature")
     if not svc.signer.verify(key, e, s):

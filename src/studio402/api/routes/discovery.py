@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 
-from studio402.api.deps import services
+from studio402.api.deps import wiring
 from studio402.api.discovery.openapi import build_openapi
 from studio402.api.discovery.texts import render_agents_txt, render_llms_txt
 from studio402.api.discovery.wellknown import render_well_known
@@ -20,7 +20,7 @@ router = APIRouter()
 async def openapi(request: Request) -> JSONResponse:
     cache = request.app.state.openapi_cache
     if cache is None:
-        cache = request.app.state.openapi_cache = build_openapi(request.app, services(request))
+        cache = request.app.state.openapi_cache = build_openapi(request.app, wiring(request))
     return JSONResponse(cache)
 
 
@@ -31,17 +31,17 @@ async def docs() -> HTMLResponse:
 
 @router.get("/llms.txt", response_class=PlainTextResponse, summary="Guide for LLM agents")
 async def llms_txt(request: Request) -> PlainTextResponse:
-    return PlainTextResponse(render_llms_txt(services(request)))
+    return PlainTextResponse(render_llms_txt(wiring(request)))
 
 
 @router.get("/agents.txt", response_class=PlainTextResponse, summary="Machine-readable route list")
 async def agents_txt(request: Request) -> PlainTextResponse:
-    return PlainTextResponse(render_agents_txt(services(request)))
+    return PlainTextResponse(render_agents_txt(wiring(request)))
 
 
 @router.get("/.well-known/x402", summary="Paid resources with their offers and input schemas")
 async def well_known(request: Request) -> dict[str, Any]:
-    return render_well_known(services(request))
+    return render_well_known(wiring(request))
 
 
 @router.get("/api/health", summary="Liveness probe")

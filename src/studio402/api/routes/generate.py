@@ -6,26 +6,25 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from studio402.api.body import read_json
-from studio402.api.deps import services
-from studio402.api.routes.paid import charge, paid_response, resolve_media
-from studio402.payments import x402
+from studio402.api.deps import wiring
+from studio402.api.routes.paid import paid_call, paid_response
 
 router = APIRouter()
 
 
 @router.post("/api/generate/{model}/{operation}", include_in_schema=False)
 async def generate(model: str, operation: str, request: Request) -> JSONResponse:
-    svc = services(request)
-    route = svc.catalog.get(model, operation)
-    validated = await resolve_media(svc, request, svc.catalog.validate(route, await read_json(request)))
-    micros = svc.catalog.quote(validated, svc.settings.pricing.markup_bps)
-    paid = await charge(svc, request, validated, micros)
+    w = wiring(request)
+    route = w.paid.route(model, operation)  # an unknown route is a 404 before the body is read
+    payload = await read_json(request)
+    purchase = await w.paid.buy(paid_call(request), route, payload)
+    job_id = purchase.paid.job_id
     body = {
         "type": route.job_type,
-        "jobId": paid.job_id,
+        "jobId": job_id,
         "status": "pending",
         "success": True,
-        "pollUrl": svc.public_url_for(f"/api/jobs/{paid.job_id}"),
+        "pollUrl": f"{w.settings.public_url}/api/jobs/{job_id}",
         "pollIntervalSeconds": route.poll_seconds,
     }
-    return paid_response(paid, body, v1=x402.PAYMENT_SIGNATURE not in request.headers)
+    return paid_response(purchase.paid, body, v1=purchase.v1)

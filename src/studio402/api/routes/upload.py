@@ -12,23 +12,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from studio402.api.auth import wallet
 from studio402.api.body import read_bytes, read_json
-from studio402.api.deps import services
-from studio402.api.routes.paid import charge, paid_response
+from studio402.api.deps import wiring
+from studio402.api.routes.paid import paid_call, paid_response
 from studio402.errors import TokenError, ValidationFailed, field_errors_from_pydantic
-from studio402.payments import x402
 
 router = APIRouter(tags=["upload"])
 
 
 @router.post("/api/upload", include_in_schema=False)
 async def upload_token(request: Request) -> JSONResponse:
-    svc = services(request)
-    route = svc.catalog.upload
-    validated = svc.catalog.validate(route, await read_json(request))
-    micros = svc.catalog.quote(validated, svc.settings.pricing.markup_bps)
-    paid = await charge(svc, request, validated, micros)
-    params = validated.canonical
-    upload = await svc.uploads.issue(paid.job_id, paid.payer, params["filename"], params["contentType"])
+    svc = wiring(request)
+    payload = await read_json(request)
+    purchase, upload = await svc.paid.buy_upload(paid_call(request), payload)
+    paid = purchase.paid
     upload_url, upload_headers = svc.uploads.target(upload)
     body: dict[str, Any] = {
         "uploadId": upload.id,
@@ -42,12 +38,12 @@ async def upload_token(request: Request) -> JSONResponse:
         "maxBytes": upload.max_bytes,
         "jobId": paid.job_id,
     }
-    return paid_response(paid, body, v1=x402.PAYMENT_SIGNATURE not in request.headers)
+    return paid_response(paid, body, v1=purchase.v1)
 
 
 @router.put("/api/upload/blob", summary="Step 2: upload the bytes (Bearer client token)")
 async def upload_put(request: Request, pathname: str = Query(..., max_length=300)) -> JSONResponse:
-    svc = services(request)
+    svc = wiring(request)
     auth = request.headers.get("authorization", "")
     if not auth.lower().startswith("bearer "):
         raise TokenError(
@@ -75,7 +71,7 @@ class ConfirmBody(BaseModel):
 
 @router.post("/api/upload/confirm", summary="Step 3: confirm the upload (SIGN-IN-WITH-X, no payment)")
 async def upload_confirm(request: Request) -> JSONResponse:
-    svc = services(request)
+    svc = wiring(request)
     payer = await wallet(svc, request)
     try:
         body = ConfirmBody.model_validate(await read_json(request))

@@ -101,7 +101,7 @@ class RouteRequest:
 
 
 def body_digest(body: bytes) -> str:
-    """RFC 9530 SHA-256 digest, `sha-256=:<b64>:` (the spelling of api/routes/paid.py's content_digest)."""
+    """RFC 9530 SHA-256 digest, `sha-256=:<b64>:` (the spelling of app/paid_request.py's content_digest)."""
     return "sha-256=:" + base64.b64encode(hashlib.sha256(body).digest()).decode("ascii") + ":"
 
 
