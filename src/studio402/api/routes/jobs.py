@@ -30,7 +30,8 @@ def _poll_headers(w: Wiring, job: Job) -> dict[str, str]:
 
 
 async def _own_job(w: Wiring, request: Request, job_id: str) -> Job:
-    return await w.lifecycle.get_own(await wallet(w, request), job_id)
+    payer = await wallet(w, request)  # first: a request without a sign-in gets the 402 challenge
+    return await w.lifecycle.get_own(payer, job_id)
 
 
 @router.get("/api/jobs/{job_id}", summary="Job status (SIGN-IN-WITH-X)")
