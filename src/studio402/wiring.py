@@ -152,7 +152,7 @@ class Wiring:
         self.tempo: TempoRail | None = None
         self.solana: SolanaRail | None = None
         self.scale_out = False  # PostgreSQL: jobs go through the procrastinate queue to worker processes
-        self.paid = self._paid_requests()
+        self.paid = self._paid_requests(full=False)  # static offers keep this one
         self._closers: list[Closer] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._wallets: dict[tuple[str, str], SettlerWallet] = {}
@@ -343,13 +343,13 @@ class Wiring:
         )
 
     def _build_services(self) -> None:
-        self.paid = self._paid_requests()
+        self.paid = self._paid_requests(full=True)
         self.reconciler = Reconciler(self.engine, self.refunds, self.hooks, self.blobs, self.settings.storage)
 
-    def _paid_requests(self) -> PaidRequests:
+    def _paid_requests(self, *, full: bool) -> PaidRequests:
         """Static offers: no media to resolve, no backend to ask."""
         config = self._paid_config()
-        if self._static_offers is not None:
+        if not full:
             return PaidRequests(self.catalog, self.engine, self.siwx, self.unpaid_fetches, config)
         return PaidRequests(
             self.catalog,
