@@ -148,3 +148,15 @@ async def test_the_worker_pool_runs_each_paid_job_once(db: Database) -> None:
         await pool.stop()
     assert sorted(runner.ran) == sorted(ids)
     assert set((await store.statuses()).values()) == {"complete"}
+
+
+async def test_a_long_upstream_id_is_kept_whole(db: Database) -> None:
+    """Upstream ids are the provider's (a polling URL, an operation name): whatever their length, they must
+    persist, or a restarted worker would submit the paid job again."""
+    store = SqlJobStore(db)
+    now = time.time()
+    job_id = await insert_job(db, now=now)
+    assert await store.claim("w1", LEASE, now) is not None
+    upstream = "https://api.eu1.bfl.ai/v1/get_result?id=" + "x" * 400
+    moved = await store.set_upstream(job_id, "w1", "bfl", upstream, now)
+    assert moved is not None and moved.upstream_id == upstream

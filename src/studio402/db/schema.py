@@ -62,7 +62,7 @@ jobs = Table(
     Column("payment_id", String(40)),
     Column("micros", BigInteger, nullable=False),
     Column("backend", String(64)),
-    Column("upstream_id", String(200)),
+    Column("upstream_id", Text),  # the provider's id or polling URL, any length
     Column("progress", Integer, nullable=False, default=0),
     Column("result", Text),  # JSON: blob keys of the outputs
     Column("error_code", String(80)),
