@@ -11,7 +11,8 @@ from sqlalchemy import Connection, and_, bindparam, exists, func, or_, select, u
 
 from studio402.db.engine import Database
 from studio402.db.schema import jobs, payments, refunds
-from studio402.jobs.model import Job, JobStatus, allowed_sources, job_from_row
+from studio402.db.transitions import may_move
+from studio402.jobs.model import JOB_TRANSITIONS, Job, JobStatus, job_from_row
 from studio402.money import account_key
 from studio402.payments.ledger import PaymentState
 
@@ -22,7 +23,7 @@ _OWN_JOB = select(jobs).where(c.id == bindparam("id"), c.payer == bindparam("pay
 
 _BY_ID = select(jobs).where(c.id == bindparam("id"))
 _RUNNABLE = and_(
-    c.status.in_((JobStatus.PENDING.value, JobStatus.LOADING.value)),
+    may_move(c.status, JOB_TRANSITIONS, JobStatus.LOADING),  # a new claim or a lapsed lease taken over
     c.held.is_(False),
     or_(c.lease_expires.is_(None), c.lease_expires < bindparam("now")),
 )
@@ -115,6 +116,12 @@ class SqlJobStore:
     def _owned(self, owner: str) -> list[Any]:
         return [c.lease_owner == owner, c.status == JobStatus.LOADING.value]
 
+    def _moving(self, target: JobStatus, owner: str | None = None) -> list[Any]:
+        """A status change's compare-and-set: the table allows it, and (for a worker) the lease is its own
+        (a lease owner is set only while a job is loading)."""
+        where = [may_move(c.status, JOB_TRANSITIONS, target)]
+        return where if owner is None else [*where, c.lease_owner == owner]
+
     async def heartbeat(self, job_id: str, owner: str, lease_seconds: float, now: float) -> bool:
         return await self._set(job_id, self._owned(owner), lease_expires=now + lease_seconds) is not None
 
@@ -133,7 +140,7 @@ class SqlJobStore:
     async def complete(self, job_id: str, owner: str, result: dict[str, Any], now: float) -> Job | None:
         return await self._set(
             job_id,
-            self._owned(owner),
+            self._moving(JobStatus.COMPLETE, owner),
             status=JobStatus.COMPLETE.value,
             progress=100,
             result=json.dumps(result),
@@ -146,7 +153,7 @@ class SqlJobStore:
     async def fail(
         self, job_id: str, code: str, message: str, now: float, *, owner: str | None = None
     ) -> Job | None:
-        where = self._owned(owner) if owner else [c.status.in_(allowed_sources(JobStatus.FAILED))]
+        where = self._moving(JobStatus.FAILED, owner)
         return await self._set(
             job_id,
             where,
@@ -162,7 +169,7 @@ class SqlJobStore:
     async def cancel(self, job_id: str, now: float) -> Job | None:
         return await self._set(
             job_id,
-            [c.status.in_(allowed_sources(JobStatus.CANCELED)), c.held.is_(False)],
+            [*self._moving(JobStatus.CANCELED), c.held.is_(False)],
             status=JobStatus.CANCELED.value,
             error_code="canceled",
             error_message="canceled by its owner",

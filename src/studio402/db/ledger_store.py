@@ -12,8 +12,15 @@ from sqlalchemy.exc import IntegrityError
 from studio402 import failpoints
 from studio402.db.engine import Database
 from studio402.db.schema import credit_entries, credits, jobs, payments
-from studio402.jobs.model import JobStatus
-from studio402.payments.ledger import NewJob, PaymentKey, PaymentRecord, PaymentState
+from studio402.db.transitions import may_move
+from studio402.jobs.model import JOB_TRANSITIONS, JobStatus
+from studio402.payments.ledger import (
+    PAYMENT_TRANSITIONS,
+    NewJob,
+    PaymentKey,
+    PaymentRecord,
+    PaymentState,
+)
 
 
 def payment_from_row(row: Any) -> PaymentRecord:
@@ -73,9 +80,9 @@ def job_row(job: NewJob, *, held: bool, payment_id: str | None, now: float) -> d
         "operation": job.operation,
         "request": job.request,
         "fingerprint": job.fingerprint,
-        "status": job.status,
+        "status": JobStatus(job.status).value,
         "result": job.result,
-        "finished_at": now if job.status == "complete" else None,
+        "finished_at": now if JobStatus(job.status) is JobStatus.COMPLETE else None,
         "held": held,
         "deleted": False,
         "payment_id": payment_id,
@@ -100,7 +107,7 @@ _INSERT_PAYMENT = insert(payments)
 _INSERT_JOB = insert(jobs)
 _TO_SETTLING = (
     update(payments)
-    .where(_p.id == bindparam("pid"), _p.state == PaymentState.RESERVED.value)
+    .where(_p.id == bindparam("pid"), may_move(_p.state, PAYMENT_TRANSITIONS, PaymentState.SETTLING))
     .values(
         state=PaymentState.SETTLING.value,
         tx_hash=bindparam("tx"),
@@ -111,7 +118,7 @@ _TO_SETTLING = (
 )
 _TO_SETTLED = (
     update(payments)
-    .where(_p.id == bindparam("pid"), _p.state == PaymentState.SETTLING.value)
+    .where(_p.id == bindparam("pid"), may_move(_p.state, PAYMENT_TRANSITIONS, PaymentState.SETTLED))
     .values(state=PaymentState.SETTLED.value, tx_hash=bindparam("tx"), updated_at=bindparam("now"))
 )
 _RELEASE_JOB = (
@@ -130,11 +137,14 @@ def _first(conn: Connection, statement: Any, params: dict[str, Any]) -> PaymentR
     return payment_from_row(row) if row is not None else None
 
 
-def _move(conn: Connection, payment_id: str, old: PaymentState, **values: Any) -> bool:
-    result = conn.execute(
-        update(payments).where(and_(_p.id == payment_id, _p.state == old.value)).values(**values)
+def _move(conn: Connection, payment_id: str, target: PaymentState, **values: Any) -> bool:
+    """Compare-and-set to `target` from any state the transition table allows."""
+    moved = (
+        update(payments)
+        .where(_p.id == payment_id, may_move(_p.state, PAYMENT_TRANSITIONS, target))
+        .values(state=target.value, **values)
     )
-    return bool(result.rowcount)
+    return bool(conn.execute(moved).rowcount)
 
 
 # Called inside the transaction that makes a job runnable (scale-out: enqueue it there, jobs/queue.py).
@@ -173,8 +183,7 @@ class SqlLedgerStore:
             lambda conn: _move(
                 conn,
                 payment_id,
-                PaymentState.FAILED,
-                state=PaymentState.RESERVED.value,
+                PaymentState.RESERVED,
                 reason=None,
                 tx_hash=None,
                 raw_tx=None,
@@ -197,11 +206,11 @@ class SqlLedgerStore:
         failpoints.hit("after_job_insert")
 
     async def replace_settlement_tx(self, payment_id: str, tx_hash: str, raw_tx: str, now: float) -> None:
-        await self._db.write(
-            lambda conn: _move(
-                conn, payment_id, PaymentState.SETTLING, tx_hash=tx_hash, raw_tx=raw_tx, updated_at=now
-            )
+        still_settling = and_(_p.id == payment_id, _p.state == PaymentState.SETTLING.value)  # no move
+        replaced = (
+            update(payments).where(still_settling).values(tx_hash=tx_hash, raw_tx=raw_tx, updated_at=now)
         )
+        await self._db.write(lambda conn: conn.execute(replaced))
 
     async def finish_settlement(self, payment_id: str, tx_hash: str | None, now: float) -> None:
         def op(conn: Connection) -> None:
@@ -218,22 +227,20 @@ class SqlLedgerStore:
         await self._db.write(op)
 
     async def fail(self, payment_id: str, reason: str, now: float, *, keep_job: bool = False) -> None:
-        values: dict[str, Any] = {"state": PaymentState.FAILED.value, "reason": reason, "updated_at": now}
+        values: dict[str, Any] = {"reason": reason, "updated_at": now}
         if not keep_job:
             values["job_id"] = None
 
         def op(conn: Connection) -> None:
-            for old in (PaymentState.RESERVED, PaymentState.SETTLING):
-                if _move(conn, payment_id, old, **values):
-                    break
+            _move(conn, payment_id, PaymentState.FAILED, **values)
             held = and_(jobs.c.payment_id == payment_id, jobs.c.held.is_(True))
             if keep_job:
                 conn.execute(
                     update(jobs)
-                    .where(held)
+                    .where(held, may_move(jobs.c.status, JOB_TRANSITIONS, JobStatus.FAILED))
                     .values(
                         held=False,
-                        status="failed",
+                        status=JobStatus.FAILED.value,
                         error_code="payment_failed",
                         error_message=f"the payment did not settle ({reason}); nothing was charged",
                         updated_at=now,

@@ -15,8 +15,9 @@ from studio402.config import RefundMethod
 from studio402.db.engine import Database
 from studio402.db.ledger_store import SqlLedgerStore
 from studio402.db.schema import credit_entries, credits, jobs, refunds
+from studio402.db.transitions import may_move
 from studio402.payments.ledger import PaymentRecord
-from studio402.payments.refunds import RefundRecord, RefundState
+from studio402.payments.refunds import REFUND_TRANSITIONS, RefundRecord, RefundState
 
 
 def refund_from_row(row: Any) -> RefundRecord:
@@ -143,6 +144,7 @@ class SqlRefundStore:
                 update(refunds)
                 .where(
                     refunds.c.id == expected.id,
+                    may_move(refunds.c.state, REFUND_TRANSITIONS, record.state),
                     refunds.c.state == expected.state.value,
                     refunds.c.updated_at == expected.updated_at,
                 )

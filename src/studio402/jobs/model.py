@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from studio402.transitions import Transitions
+
 
 class JobStatus(StrEnum):
     PENDING = "pending"  # paid, waiting for a worker (or for its payment to settle)
@@ -20,25 +22,14 @@ class JobStatus(StrEnum):
         return self in (JobStatus.COMPLETE, JobStatus.FAILED, JobStatus.CANCELED)
 
 
-_ALLOWED: dict[JobStatus, frozenset[JobStatus]] = {
-    JobStatus.PENDING: frozenset({JobStatus.LOADING, JobStatus.FAILED, JobStatus.CANCELED}),
-    JobStatus.LOADING: frozenset(
-        {JobStatus.LOADING, JobStatus.COMPLETE, JobStatus.FAILED, JobStatus.CANCELED}
-    ),
-    JobStatus.COMPLETE: frozenset(),
-    JobStatus.FAILED: frozenset(),
-    JobStatus.CANCELED: frozenset(),
-}
-
-
-def check_transition(old: JobStatus, new: JobStatus) -> None:
-    if new not in _ALLOWED[old]:
-        raise AssertionError(f"illegal job transition {old} -> {new}")
-
-
-def allowed_sources(new: JobStatus) -> tuple[str, ...]:
-    """Statuses a job may be in before moving to `new` (for compare-and-set updates)."""
-    return tuple(old.value for old, targets in _ALLOWED.items() if new in targets)
+# The one place that says which status changes are legal; db/job_store.py builds its compare-and-set
+# updates from it. LOADING -> LOADING: a worker takes over a job whose lease expired.
+JOB_TRANSITIONS: Transitions[JobStatus] = Transitions.of(
+    {
+        JobStatus.PENDING: {JobStatus.LOADING, JobStatus.FAILED, JobStatus.CANCELED},
+        JobStatus.LOADING: {JobStatus.LOADING, JobStatus.COMPLETE, JobStatus.FAILED, JobStatus.CANCELED},
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)

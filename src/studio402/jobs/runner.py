@@ -29,11 +29,11 @@ from studio402.backends.base import (
 )
 from studio402.backends.registry import BackendRegistry
 from studio402.catalog import Catalog
+from studio402.db.job_store import SqlJobStore
 from studio402.errors import Studio402Error
 from studio402.jobs.events import JobEvents
 from studio402.jobs.model import Job, JobStatus
 from studio402.jobs.results import store_outputs
-from studio402.db.job_store import SqlJobStore
 from studio402.storage.base import BlobStore
 
 log = logging.getLogger(__name__)

@@ -18,13 +18,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from sqlalchemy import and_, insert, select, update
-from sqlalchemy.exc import IntegrityError
-
-from studio402.db.engine import Database
-from studio402.db.schema import jobs
-from studio402.db.schema import webhook_deliveries as wd
 from studio402.errors import MediaError
+from studio402.jobs.deliveries import AttemptResult, DeliveryState, DueDelivery, NewDelivery
 from studio402.jobs.model import Job
 from studio402.payments.ledger import new_id
 
@@ -52,16 +47,28 @@ class Poster(Protocol):
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> int: ...
 
 
+class WebhookStore(Protocol):
+    async def record(self, delivery: NewDelivery) -> bool:
+        """Insert a pending delivery due now; False when this job's event is already recorded."""
+        ...
+
+    async def due(self, now: float, limit: int) -> list[DueDelivery]: ...
+
+    async def attempted(self, delivery: DueDelivery, result: AttemptResult) -> bool:
+        """Record an attempt (compare-and-set on the delivery as read); False when another sender did."""
+        ...
+
+
 class WebhookSender:
     def __init__(
         self,
-        db: Database,
+        store: WebhookStore,
         poster: Poster,
         *,
         view: Callable[[Job], dict[str, Any]],
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._db = db
+        self._store = store
         self._poster = poster
         self._view = view
         self._clock = clock
@@ -76,21 +83,8 @@ class WebhookSender:
         payload = json.dumps(
             {"type": event, "timestamp": now, "data": self._view(job)}, separators=(",", ":")
         )
-        row = {
-            "id": new_id("msg"),
-            "job_id": job.id,
-            "event": event,
-            "url": job.callback_url,
-            "payload": payload,
-            "state": "pending",
-            "attempts": 0,
-            "next_at": now,
-            "created_at": now,
-            "updated_at": now,
-        }
-        with contextlib.suppress(IntegrityError):  # already recorded
-            await self._db.write(lambda conn: conn.execute(insert(wd).values(row)))
-        self._wake.set()
+        await self._store.record(NewDelivery(new_id("msg"), job.id, event, job.callback_url, payload, now))
+        self._wake.set()  # recorded now or before: either way it is due
 
     async def run_forever(self, idle: float = 1.0) -> None:
         while True:
@@ -105,56 +99,41 @@ class WebhookSender:
                     await asyncio.wait_for(self._wake.wait(), idle)
 
     async def deliver_due(self) -> int:
-        now = self._clock()
-        due = (
-            select(wd, jobs.c.webhook_secret)
-            .select_from(wd.outerjoin(jobs, jobs.c.id == wd.c.job_id))
-            .where(and_(wd.c.state == "pending", wd.c.next_at <= now))
-            .order_by(wd.c.next_at)
-            .limit(20)
-        )
-        rows = await self._db.read(lambda conn: [dict(r._mapping) for r in conn.execute(due)])
-        await asyncio.gather(*(self._attempt(r) for r in rows))
-        return len(rows)
+        due = await self._store.due(self._clock(), 20)
+        await asyncio.gather(*(self._attempt(d) for d in due))
+        return len(due)
 
-    def _signed_headers(self, row: Mapping[str, Any], body: bytes) -> dict[str, str]:
+    def _signed_headers(self, delivery: DueDelivery, secret: str, body: bytes) -> dict[str, str]:
         timestamp = int(self._clock())
         return {
             "content-type": "application/json",
-            "webhook-id": row["id"],
+            "webhook-id": delivery.id,
             "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign(signing_key(row["webhook_secret"]), row["id"], timestamp, body),
+            "webhook-signature": sign(signing_key(secret), delivery.id, timestamp, body),
         }
 
-    async def _attempt(self, row: Mapping[str, Any]) -> None:
-        status: int | None = None
-        error: str | None = None
-        # A job without its own secret (never made by the engine): no receiver could verify it.
-        refused = row["webhook_secret"] is None
-        if refused:
-            error = "webhook_secret_missing: the job has no webhook secret"
-        else:
-            body = row["payload"].encode()
-            try:
-                status = await self._poster.post(row["url"], body, self._signed_headers(row, body))
-            except MediaError as exc:
-                error = f"{exc.code}: {exc.detail}"
-                refused = exc.code.startswith(("address_not_allowed", "url_", "dns_failed"))
-        attempts = row["attempts"] + 1
+    async def _attempt(self, delivery: DueDelivery) -> None:
+        status, error, refused = await self._post(delivery)
+        attempts = delivery.attempts + 1
         if status is not None and 200 <= status < 300:
-            state = "delivered"
+            state = DeliveryState.DELIVERED
         elif refused or (status is not None and status not in RETRY_STATUSES) or attempts >= MAX_ATTEMPTS:
-            state = "failed"
+            state = DeliveryState.FAILED
         else:
-            state = "pending"
-        values = {
-            "state": state,
-            "attempts": attempts,
-            "last_status": status,
-            "last_error": error,
-            "next_at": self._clock() + backoff(attempts - 1),
-            "updated_at": self._clock(),
-        }
-        await self._db.write(
-            lambda conn: conn.execute(update(wd).where(wd.c.id == row["id"]).values(**values))
-        )
+            state = DeliveryState.PENDING
+        now = self._clock()
+        result = AttemptResult(state, attempts, status, error, now + backoff(attempts - 1), now)
+        await self._store.attempted(delivery, result)
+
+    async def _post(self, delivery: DueDelivery) -> tuple[int | None, str | None, bool]:
+        """(HTTP status, error, refused for good) of one POST."""
+        # A job without its own secret (never made by the engine): no receiver could verify it.
+        if delivery.webhook_secret is None:
+            return None, "webhook_secret_missing: the job has no webhook secret", True
+        body = delivery.payload.encode()
+        try:
+            headers = self._signed_headers(delivery, delivery.webhook_secret, body)
+            return await self._poster.post(delivery.url, body, headers), None, False
+        except MediaError as exc:
+            refused = exc.code.startswith(("address_not_allowed", "url_", "dns_failed"))
+            return None, f"{exc.code}: {exc.detail}", refused

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import base64
 import secrets
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
 
 from studio402.money import account_key
+from studio402.transitions import Transitions
 
 CREDIT_NETWORK = "credit"  # payments spent from a refund balance instead of on chain
 
@@ -26,18 +27,15 @@ class PaymentState(StrEnum):
         return self in (PaymentState.SETTLED, PaymentState.FAILED)
 
 
-_ALLOWED = {
-    PaymentState.RESERVED: {PaymentState.SETTLING, PaymentState.SETTLED, PaymentState.FAILED},
-    PaymentState.SETTLING: {PaymentState.SETTLED, PaymentState.FAILED},
-    PaymentState.SETTLED: set(),
-    PaymentState.FAILED: {PaymentState.RESERVED},  # the same authorization may be retried after a top-up
-}
-
-
-def check_transition(old: PaymentState, new: PaymentState) -> None:
-    """The one place that says which state changes are legal."""
-    if new not in _ALLOWED[old]:
-        raise AssertionError(f"illegal payment transition {old} -> {new}")
+# The one place that says which state changes are legal; db/ledger_store.py builds its compare-and-set
+# updates from it. A credit spend is inserted SETTLED; an on-chain charge always passes through SETTLING.
+PAYMENT_TRANSITIONS: Transitions[PaymentState] = Transitions.of(
+    {
+        PaymentState.RESERVED: {PaymentState.SETTLING, PaymentState.FAILED},
+        PaymentState.SETTLING: {PaymentState.SETTLED, PaymentState.FAILED},
+        PaymentState.FAILED: {PaymentState.RESERVED},  # the same authorization may be retried after a top-up
+    }
+)
 
 
 def new_id(prefix: str) -> str:
@@ -81,10 +79,6 @@ class PaymentRecord:
     reason: str | None = None
     payload: str | None = None
     job_id: str | None = None
-
-    def moved_to(self, state: PaymentState, now: float, **changes: object) -> PaymentRecord:
-        check_transition(self.state, state)
-        return replace(self, state=state, updated_at=now, **changes)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)

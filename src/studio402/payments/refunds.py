@@ -16,6 +16,7 @@ from studio402.errors import Studio402Error
 from studio402.money import format_usd
 from studio402.payments.ledger import PaymentRecord, new_id
 from studio402.payments.methods.evm_exact import OnSigned, SettleOutcome, SettleStatus
+from studio402.transitions import Transitions
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,18 @@ class RefundState(StrEnum):
     SENDING = "sending"  # a transfer may be on chain
     DONE = "done"
     FAILED = "failed"  # the transfer reverted; retried by the reconciler
+
+
+# The one place that says which state changes are legal; db/refund_store.py builds its compare-and-set from
+# it. A credit refund is inserted DONE. A transfer is recorded SENDING when signed (again when re-signed); a
+# reverted one goes back to PENDING (FAILED is never stored) and is sent afresh. PENDING -> DONE: a sender
+# that reports a settled transfer without having reported its signature is still believed.
+REFUND_TRANSITIONS: Transitions[RefundState] = Transitions.of(
+    {
+        RefundState.PENDING: {RefundState.SENDING, RefundState.DONE, RefundState.PENDING},
+        RefundState.SENDING: {RefundState.SENDING, RefundState.DONE, RefundState.PENDING},
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)

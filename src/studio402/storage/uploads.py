@@ -17,51 +17,40 @@ import json
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
-
-from sqlalchemy import Connection, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from typing import Any, Protocol
 
 from studio402.catalog.fields import MediaKind
-from studio402.db.engine import Database
-from studio402.db.schema import uploads
 from studio402.errors import AccessDenied, InputError, NotFound, PayloadTooLarge, TokenError
 from studio402.media.verify import MAX_BYTES, inspect_async, kind_of
 from studio402.money import account_key
 from studio402.storage.base import BlobStore, DirectUploads
+from studio402.storage.upload_model import Upload, UploadState
+
+__all__ = ["Upload", "UploadService", "UploadStore"]
 
 TOKEN_PREFIX = "s402_upload_"  # noqa: S105 - a prefix, not a secret
 UPLOAD_TTL_SECONDS = 3600
 INCOMING = "incoming"  # direct uploads land here until confirmed
 
 
-@dataclass(frozen=True, slots=True)
-class Upload:
-    id: str
-    job_id: str
-    payer: str
-    pathname: str
-    content_type: str
-    max_bytes: int
-    expires_at: float
-    state: str
-    size: int | None
+class UploadStore(Protocol):
+    async def create(self, upload: Upload, now: float) -> bool:
+        """False when the slot already exists (a concurrent replay of the same payment made it)."""
+        ...
 
+    async def by_id(self, upload_id: str) -> Upload | None: ...
 
-def _upload(row: Any) -> Upload:
-    m = row._mapping
-    return Upload(
-        m["id"],
-        m["job_id"],
-        m["payer"],
-        m["pathname"],
-        m["content_type"],
-        m["max_bytes"],
-        m["expires_at"],
-        m["state"],
-        m["size"],
-    )
+    async def by_job(self, job_id: str) -> Upload | None: ...
+
+    async def by_pathname(self, pathname: str) -> Upload | None: ...
+
+    async def uploaded(self, upload_id: str, size: int, now: float) -> bool:
+        """ISSUED -> UPLOADED (compare-and-set)."""
+        ...
+
+    async def confirmed(self, upload_id: str, now: float) -> bool:
+        """UPLOADED -> CONFIRMED (compare-and-set)."""
+        ...
 
 
 def _b64(data: bytes) -> str:
@@ -71,7 +60,7 @@ def _b64(data: bytes) -> str:
 class UploadService:
     def __init__(
         self,
-        db: Database,
+        store: UploadStore,
         blobs: BlobStore,
         secret: bytes,
         public_url: str,
@@ -79,7 +68,7 @@ class UploadService:
         direct: DirectUploads | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._db = db
+        self._slots = store
         self._blobs = blobs
         self.direct = direct
         self._secret = hashlib.sha256(b"uploads\n" + secret).digest()
@@ -105,7 +94,7 @@ class UploadService:
 
     async def issue(self, job_id: str, payer: str, filename: str, content_type: str) -> Upload:
         """The slot bought by payment `job_id` (the same one again on a replayed payment)."""
-        existing = await self._by("job_id", job_id)
+        existing = await self._slots.by_job(job_id)
         if existing is not None:
             return existing
         kind = _kind(content_type)
@@ -113,39 +102,27 @@ class UploadService:
             raise InputError(f"cannot upload {content_type}", code="upload_type_unsupported")
         upload_id = str(uuid.uuid4())
         now = self._clock()
-        row = {
-            "id": upload_id,
-            "job_id": job_id,
-            "payer": account_key(payer),
-            "pathname": f"uploads/{upload_id}/{filename}",
-            "content_type": content_type,
-            "max_bytes": MAX_BYTES[kind],
-            "expires_at": now + UPLOAD_TTL_SECONDS,
-            "state": "issued",
-            "size": None,
-            "created_at": now,
-            "updated_at": now,
-        }
-        try:
-            await self._db.write(lambda conn: conn.execute(insert(uploads).values(row)))
-        except IntegrityError:  # a concurrent replay of the same payment created it
-            pass
-        created = await self._by("job_id", job_id)
+        upload = Upload(
+            id=upload_id,
+            job_id=job_id,
+            payer=account_key(payer),
+            pathname=f"uploads/{upload_id}/{filename}",
+            content_type=content_type,
+            max_bytes=MAX_BYTES[kind],
+            expires_at=now + UPLOAD_TTL_SECONDS,
+            state=UploadState.ISSUED,
+            size=None,
+        )
+        await self._slots.create(upload, now)  # False: a concurrent replay of the same payment made it
+        created = await self._slots.by_job(job_id)
         assert created is not None
         return created
 
     async def confirmed(self, pathname: str) -> bool | None:
         """Whether the upload stored at `pathname` was confirmed; None when no upload has that pathname.
         Only a confirmed upload is a usable media input: until then it is a paid slot, not a file."""
-        upload = await self._by("pathname", pathname)
-        return None if upload is None else upload.state == "confirmed"
-
-    async def _by(self, column: str, value: str) -> Upload | None:
-        def op(conn: Connection) -> Upload | None:
-            found = conn.execute(select(uploads).where(uploads.c[column] == value)).first()
-            return _upload(found) if found is not None else None
-
-        return await self._db.read(op)
+        upload = await self._slots.by_pathname(pathname)
+        return None if upload is None else upload.state is UploadState.CONFIRMED
 
     def token(self, upload: Upload) -> str:
         claims = {
@@ -182,13 +159,13 @@ class UploadService:
         return str(claims["u"]), int(claims["m"])
 
     async def put(self, upload_id: str, data: bytes) -> Upload:
-        upload = await self._by("id", upload_id)
+        upload = await self._slots.by_id(upload_id)
         if upload is None:
             raise NotFound("no such upload")
-        if upload.state != "issued":
+        if upload.state is not UploadState.ISSUED:
             raise AccessDenied("this upload was already written", code="upload_already_written")
         await self._store(upload, data)
-        written = await self._by("id", upload_id)
+        written = await self._slots.by_id(upload_id)
         assert written is not None
         return written
 
@@ -196,13 +173,7 @@ class UploadService:
         # The kind must match what was paid for; within a kind the real type wins (png named jpeg is fine).
         facts = await inspect_async(data, _kind(upload.content_type))
         await self._blobs.put(upload.pathname, data, facts.mime)
-        await self._db.write(
-            lambda conn: conn.execute(
-                update(uploads)
-                .where(uploads.c.id == upload.id, uploads.c.state == "issued")
-                .values(state="uploaded", size=len(data), updated_at=self._clock())
-            )
-        )
+        await self._slots.uploaded(upload.id, len(data), self._clock())  # False: a concurrent PUT won
 
     async def _adopt(self, upload: Upload) -> None:
         """Check a direct upload like a PUT through the app, then move it to its pathname."""
@@ -222,26 +193,21 @@ class UploadService:
         await self._blobs.delete(incoming)
 
     async def confirm(self, upload_id: str, blob_url: str, payer: str) -> Upload:
-        upload = await self._by("id", upload_id)
+        upload = await self._slots.by_id(upload_id)
         if upload is None or upload.payer != account_key(payer):
             raise NotFound("no such upload for this wallet")
         if blob_url.split("?", 1)[0] != self.blob_url(upload.pathname):
             raise InputError("blobUrl does not belong to this upload", code="upload_url_mismatch")
-        if upload.state == "issued":
+        if upload.state is UploadState.ISSUED:
             if self.direct is None:
                 raise InputError("nothing was uploaded yet", code="upload_missing")
             await self._adopt(upload)
-            adopted = await self._by("id", upload_id)
-            if adopted is None or adopted.state == "issued":
+            adopted = await self._slots.by_id(upload_id)
+            if adopted is None or adopted.state is UploadState.ISSUED:
                 raise InputError("nothing was uploaded yet", code="upload_missing")
-        await self._db.write(
-            lambda conn: conn.execute(
-                update(uploads)
-                .where(uploads.c.id == upload.id)
-                .values(state="confirmed", updated_at=self._clock())
-            )
-        )
-        confirmed = await self._by("id", upload_id)
+        # Confirming again is a no-op (a concurrent confirm may also have won the compare-and-set).
+        await self._slots.confirmed(upload.id, self._clock())
+        confirmed = await self._slots.by_id(upload_id)
         assert confirmed is not None
         return confirmed
 
