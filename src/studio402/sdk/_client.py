@@ -60,11 +60,16 @@ class AsyncStudio:
         timeout: float = 120,
         retries: int = 3,
         max_poll_seconds: float = 2.0,
+        networks: Sequence[str] = (),
     ) -> None:
+        """`networks`: pay only on these CAIP-2 prefixes (e.g. `("solana:",)`), and sign in with that key."""
         self.server = server.rstrip("/")
         self.wallet = wallet
         self.spending = Spending(limits or SpendLimits())
-        self.signins = SignIns(wallet) if wallet is not None else None
+        self.networks = tuple(networks)
+        solana_only = bool(networks) and all(n.startswith("solana") for n in networks)
+        prefer = "ed25519" if solana_only else "eip191"
+        self.signins = SignIns(wallet, prefer=prefer) if wallet is not None else None
         self._x402 = wallet.x402_client() if wallet is not None else None
         self._http = httpx.AsyncClient(base_url=self.server, timeout=timeout, transport=transport)
         self._retries = retries
@@ -183,7 +188,7 @@ class AsyncStudio:
             raise StudioError("paying needs a wallet", code="no_wallet")
         required = await self.payment_required(path, body)
         signed = await sign_payment(
-            self._x402, self.wallet, required, self.spending, payment_id or new_payment_id()
+            self._x402, self.wallet, required, self.spending, payment_id or new_payment_id(), self.networks
         )
         self.spending.add(signed.price)
         try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,17 +74,28 @@ class Signed:
     payment_id: str
 
 
-def payable(wallet: Wallet, required: dict[str, Any]) -> list[dict[str, Any]]:
-    """The server's `accepts` this wallet can pay, cheapest first."""
-    offers = [a for a in required.get("accepts") or [] if wallet.can_pay(str(a.get("network", "")))]
+def payable(wallet: Wallet, required: dict[str, Any], networks: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """The server's `accepts` this wallet can pay (on `networks`, CAIP-2 prefixes, when given), cheapest
+    first."""
+    offers = [
+        a
+        for a in required.get("accepts") or []
+        if wallet.can_pay(network := str(a.get("network", "")))
+        and (not networks or any(network.startswith(n) for n in networks))
+    ]
     return sorted(offers, key=lambda a: int(a.get("amount", 0)))
 
 
 async def sign_payment(
-    client: x402Client, wallet: Wallet, required: dict[str, Any], spending: Spending, payment_id: str
+    client: x402Client,
+    wallet: Wallet,
+    required: dict[str, Any],
+    spending: Spending,
+    payment_id: str,
+    networks: Sequence[str] = (),
 ) -> Signed:
     """A PAYMENT-SIGNATURE for the cheapest offer this wallet can pay, within the spend limits."""
-    offers = payable(wallet, required)
+    offers = payable(wallet, required, networks)
     if not offers:
         networks = ", ".join(str(a.get("network")) for a in required.get("accepts") or []) or "none"
         raise NoPayableOffer(f"this wallet cannot pay any offer of the server (networks: {networks})")

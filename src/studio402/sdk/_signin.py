@@ -27,8 +27,11 @@ class _Signed:
 
 
 class SignIns:
-    def __init__(self, wallet: Wallet, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, wallet: Wallet, clock: Callable[[], float] = time.time, *, prefer: str | None = None
+    ) -> None:
         self._wallet = wallet
+        self._prefer = prefer  # the signature type of the key that pays (jobs belong to the payer)
         self._clock = clock
         self._by_url: dict[str, _Signed] = {}
         self.signed = 0  # how many proofs were signed (tests check reuse)
@@ -48,7 +51,9 @@ class SignIns:
         if not isinstance(extension, dict):
             raise NoPayableOffer(f"{url} asks for a payment, not a sign-in")
         info = dict(extension.get("info") or {})
-        for chain in extension.get("supportedChains") or []:
+        chains = list(extension.get("supportedChains") or [])
+        chains.sort(key=lambda c: c.get("type") != self._prefer)
+        for chain in chains:
             signer = self._wallet.siwx_signer(chain.get("type", ""))
             if signer is not None:
                 break
