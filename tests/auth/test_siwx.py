@@ -209,6 +209,7 @@ MALFORMED_FIELD_CASES: list[tuple[str, Any]] = [
     ("type", "rsa"),
     ("nonce", "short"),
     ("nonce", "not-alnum-!!"),
+    ("nonce", "a" * 129),  # it keys a credit spend's payment row (VARCHAR(128): PostgreSQL refuses more)
     ("issuedAt", "yesterday"),
     ("issuedAt", "2030-01-02T03:04:05"),  # no offset
     ("issuedAt", "2030-01-02T03:04:60Z"),
