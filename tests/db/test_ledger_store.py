@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
 
@@ -121,3 +122,17 @@ async def test_credit_spends_are_atomic_and_a_nonce_spends_once(db: Database) ->
     )
     assert entries == [50_000, -30_000]
     assert len(await job_rows(db)) == 1
+
+
+async def test_concurrent_credit_spends_never_overdraw(db: Database) -> None:
+    ledger, refunds = SqlLedgerStore(db), SqlRefundStore(db)
+    paid = payment()
+    await ledger.reserve(paid)
+    credit = refund("job_a", paid.id, method=RefundMethod.CREDIT, micros=30_000, state=RefundState.DONE)
+    assert await refunds.credit(credit)
+    spends = [
+        payment(network=CREDIT_NETWORK, nonce=f"siwxnonce{i}", amount=None, micros=10_000) for i in range(8)
+    ]
+    done = await asyncio.gather(*(ledger.spend_credit(s, new_job(micros=10_000)) for s in spends))
+    assert done.count(True) == 3 and await ledger.credit_balance(PAYER) == 0
+    assert len(await job_rows(db)) == 3
