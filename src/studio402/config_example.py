@@ -38,6 +38,10 @@ NOTES: dict[str, str] = {
     "server.host": "Interface and port the API listens on.",
     "server.public_url": "The origin clients use to reach this server (SIWX domain, signed URLs, 402 resource"
     " URLs).\nDefaults to http://<host>:<port>. Set it to your public https origin in production.",
+    "server.cors_origins": "Browser apps on other origins allowed to call the API (CORS); empty: no CORS"
+    " headers at all.",
+    "admin.token": "Bearer token of the operator dashboard (/admin); unset: no dashboard (404).\nPrefer"
+    " STUDIO402_ADMIN__TOKEN.",
     "pricing.markup_bps": "Markup on every catalog price, in basis points: 1500 = +15 %. Prices round up to"
     " a micro-dollar.",
     "payments.max_timeout_seconds": "How long a signed payment authorization may stay valid (x402"
@@ -140,6 +144,8 @@ NOTES: dict[str, str] = {
 # Values shown for keys without a default, or whose default (None, empty) shows nothing useful.
 EXAMPLES: dict[str, Any] = {
     "server.public_url": "https://studio.example.com",
+    "server.cors_origins": ["https://app.example.com"],
+    "admin.token": "...",
     "payments.networks.network": "eip155:8453",
     "payments.networks.asset": "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
     "payments.networks.asset_name": "USD Coin",
