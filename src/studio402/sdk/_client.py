@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import mimetypes
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -29,6 +29,7 @@ from studio402.sdk._errors import (
     StudioError,
 )
 from studio402.sdk._models import Generated, Job, JobStatus, Price, Quote, Route
+from studio402.sdk._mpp import challenge_price, paying_transport, tempo_challenge
 from studio402.sdk._payment import (
     PAYMENT_REQUIRED,
     PAYMENT_RESPONSE,
@@ -38,6 +39,7 @@ from studio402.sdk._payment import (
     SpendLimits,
     decode_header,
     new_payment_id,
+    payable,
     sign_payment,
 )
 from studio402.sdk._signin import SignIns
@@ -72,6 +74,7 @@ class AsyncStudio:
         self.signins = SignIns(wallet, prefer=prefer) if wallet is not None else None
         self._x402 = wallet.x402_client() if wallet is not None else None
         self._http = httpx.AsyncClient(base_url=self.server, timeout=timeout, transport=transport)
+        self._timeout = timeout
         self._retries = retries
         self._max_poll = max_poll_seconds
         self._openapi: dict[str, Any] | None = None
@@ -183,28 +186,89 @@ class AsyncStudio:
     async def pay(
         self, path: str, body: Mapping[str, Any], *, payment_id: str | None = None
     ) -> tuple[dict[str, Any], Signed, dict[str, Any] | None]:
-        """POST a paid route: its JSON answer, the payment sent and the decoded settlement receipt."""
+        """POST a paid route: its JSON answer, the payment sent and the decoded settlement receipt. x402
+        when this wallet can pay an x402 offer, else MPP on Tempo when the wallet has a Tempo rail."""
         if self.wallet is None or self._x402 is None:
             raise StudioError("paying needs a wallet", code="no_wallet")
-        required = await self.payment_required(path, body)
+        asked = await self._ask(path, body)
+        required = decode_header(asked.headers.get(PAYMENT_REQUIRED, "e30="))
+        challenge = tempo_challenge(asked) if self.wallet.tempo is not None else None
+        wants_tempo = any(n.startswith("tempo") for n in self.networks)
+        if challenge is not None and (wants_tempo or not payable(self.wallet, required, self.networks)):
+            return await self._pay_mpp(path, body, challenge_price(challenge))
         signed = await sign_payment(
             self._x402, self.wallet, required, self.spending, payment_id or new_payment_id(), self.networks
         )
-        self.spending.add(signed.price)
-        try:
-            answer = await self._send_paid(path, body, signed.header)
-        except (ServerError, PaymentFailed):
-            self.spending.release(signed.price)  # refused: nothing was charged
-            raise
+        answer = await self._spend(
+            signed.price, self._send_paid(path, body, {PAYMENT_SIGNATURE: signed.header})
+        )
         receipt = answer.headers.get(PAYMENT_RESPONSE)
         return _json(answer), signed, decode_header(receipt) if receipt else None
 
-    async def _send_paid(self, path: str, body: Mapping[str, Any], header: str) -> httpx.Response:
+    async def _pay_mpp(
+        self, path: str, body: Mapping[str, Any], price: Price
+    ) -> tuple[dict[str, Any], Signed, dict[str, Any] | None]:
+        assert self.wallet is not None
+        self.spending.check(price)
+        paying, recorded = paying_transport(self.wallet)
+
+        async def send() -> httpx.Response:
+            async with httpx.AsyncClient(
+                transport=paying, base_url=self.server, timeout=self._timeout
+            ) as http:
+                try:
+                    answer = await http.post(path, json=dict(body))
+                except httpx.TransportError:
+                    if recorded.credential is None:
+                        raise
+                    return await self._send_paid(path, body, {"Authorization": recorded.credential})
+            if answer.status_code == 402:
+                raise PaymentFailed(
+                    "the server refused the MPP credential", code="payment_refused", status=402
+                )
+            _raise_problem(answer)
+            return answer
+
+        answer = await self._spend(price, send())
+        receipt = answer.headers.get("payment-receipt")
+        signed = Signed(recorded.credential or "", price, "tempo", "")
+        return _json(answer), signed, {"network": "tempo", "receipt": receipt} if receipt else None
+
+    async def _spend(self, price: Price, paying: Awaitable[httpx.Response]) -> httpx.Response:
+        """Count `price` against the session limit unless the server refused the payment outright."""
+        self.spending.add(price)
+        try:
+            return await paying
+        except (ServerError, PaymentFailed):
+            self.spending.release(price)  # refused: nothing was charged
+            raise
+
+    async def _ask(self, path: str, body: Mapping[str, Any]) -> httpx.Response:
+        asked = await self._send("POST", path, json=dict(body))
+        if asked.status_code != 402:
+            _raise_problem(asked)
+            raise StudioError(f"{path} answered {asked.status_code} without asking for a payment")
+        return asked
+
+    async def payment_required(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """The decoded PAYMENT-REQUIRED a paid route answers an unpaid request with (a problem raises)."""
+        return decode_header((await self._ask(path, body)).headers[PAYMENT_REQUIRED])
+
+    async def pay_with(
+        self, path: str, body: Mapping[str, Any], header: str
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """POST a paid route with a PAYMENT-SIGNATURE someone else signed (an agent's own wallet); the
+        answer and the decoded receipt. Lost answers are retried with the same payment."""
+        answer = await self._send_paid(path, body, {PAYMENT_SIGNATURE: header})
+        receipt = answer.headers.get(PAYMENT_RESPONSE)
+        return _json(answer), decode_header(receipt) if receipt else None
+
+    async def _send_paid(self, path: str, body: Mapping[str, Any], paying: dict[str, str]) -> httpx.Response:
         """The paid POST, sent again (the same payment) when its answer was lost or is still settling."""
         for attempt in range(self._retries + 1):
             last = attempt == self._retries
             try:
-                answer = await self._http.post(path, json=dict(body), headers={PAYMENT_SIGNATURE: header})
+                answer = await self._http.post(path, json=dict(body), headers=paying)
             except httpx.TransportError:
                 if last:
                     raise
@@ -251,23 +315,6 @@ class AsyncStudio:
             )
         _raise_problem(answer)
         return Job.from_json(_json(answer))
-
-    async def payment_required(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        """The decoded PAYMENT-REQUIRED a paid route answers an unpaid request with (a problem raises)."""
-        asked = await self._send("POST", path, json=dict(body))
-        if asked.status_code != 402:
-            _raise_problem(asked)
-            raise StudioError(f"{path} answered {asked.status_code} without asking for a payment")
-        return decode_header(asked.headers[PAYMENT_REQUIRED])
-
-    async def pay_with(
-        self, path: str, body: Mapping[str, Any], header: str
-    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-        """POST a paid route with a PAYMENT-SIGNATURE someone else signed (an agent's own wallet); the
-        answer and the decoded receipt. Lost answers are retried with the same payment."""
-        answer = await self._send_paid(path, body, header)
-        receipt = answer.headers.get(PAYMENT_RESPONSE)
-        return _json(answer), decode_header(receipt) if receipt else None
 
     async def jobs(self, *, limit: int = 20, status: str | None = None) -> list[Job]:
         query = {"limit": str(limit), **({"status": status} if status else {})}
