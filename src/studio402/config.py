@@ -65,6 +65,9 @@ class ServerSettings(_Section):
     port: int = Field(8402, ge=0, le=65535)
     # The origin clients use to reach us. SIWX domains and signed URLs derive from it, never from Host.
     public_url: str | None = None
+    # Browser apps on other origins allowed to call the API (CORS), e.g. ["https://app.example.com"];
+    # empty: no CORS headers at all. The payment headers are exposed so such apps can read a 402.
+    cors_origins: tuple[str, ...] = ()
 
     @field_validator("public_url")
     @classmethod
@@ -243,6 +246,11 @@ class JobSettings(_Section):
     failpoints: str = ""
 
 
+class AdminSettings(_Section):
+    # Bearer token of the operator dashboard (/admin); unset: no dashboard (404).
+    token: SecretStr | None = None
+
+
 class Settings(_Section):
     data_dir: Path = DEFAULT_DATA_DIR
     server: ServerSettings = ServerSettings()
@@ -254,6 +262,7 @@ class Settings(_Section):
     jobs: JobSettings = JobSettings()
     backends: BackendSettings = BackendSettings()
     media: MediaSettings = MediaSettings()
+    admin: AdminSettings = AdminSettings()
 
     @property
     def public_url(self) -> str:

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from studio402 import __version__
 from studio402.api import problems
+from studio402.api.ops import admin, cors, metrics, static
 from studio402.api.routes import blobs, discovery, generate, jobs, quote, upload
 from studio402.redact import Scrubber
 from studio402.wiring import Wiring
@@ -37,4 +38,8 @@ def create_app(wiring: Wiring) -> FastAPI:
     problems.install(app)
     for module in (generate, quote, upload, jobs, blobs, discovery):
         app.include_router(module.router)
+    app.include_router(metrics.router)
+    app.include_router(admin.router)
+    static.install(app)  # the studio page at / and its assets
+    cors.install(app, wiring.settings.server.cors_origins)
     return app

@@ -1,0 +1,1 @@
+"""Operator and browser-facing edges: /metrics, the /admin dashboard, the studio page, CORS."""
