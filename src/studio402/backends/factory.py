@@ -21,6 +21,7 @@ ADAPTERS: dict[str, str] = {
     "dashscope": "studio402.backends.dashscope:WanBackend",
     "fal": "studio402.backends.fal:FalBackend",
     "replicate": "studio402.backends.replicate:ReplicateBackend",
+    "diffusers": "studio402.backends.local_gen.backend:DiffusersBackend",  # local GPU; studio402[local]
 }
 
 
