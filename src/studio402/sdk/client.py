@@ -1,21 +1,23 @@
-"""A small paying client built on the official x402 SDK: pay a generate route, poll the job with
-SIGN-IN-WITH-X, download the result. Imports nothing from the server side."""
+"""One-call helpers (used by the demo) over AsyncStudio: pay a generate route on one rail, poll the job
+with SIGN-IN-WITH-X, download the result; and `x402_client`, the official client for one EVM key."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 from eth_account import Account
 from x402 import x402Client
 from x402.extensions.sign_in_with_x import CreateSIWxClientExtensionOptions, create_siwx_client_extension
-from x402.http.clients import x402HttpxClient
 from x402.mechanisms.evm.exact import ExactEvmScheme
 from x402.mechanisms.evm.signers import EthAccountSigner
+
+from studio402.sdk._client import AsyncStudio
+from studio402.sdk._errors import JobFailed
+from studio402.sdk._models import Job
+from studio402.sdk._wallet import SolanaKey, TempoRail, Wallet
 
 TERMINAL = frozenset({"complete", "failed", "canceled"})
 
@@ -51,10 +53,10 @@ async def generate(
     timeout: float = 600,
     on_status: Callable[[dict[str, Any]], None] | None = None,
 ) -> Generated:
-    """Pay for one generation, wait for it, and save its files into `out_dir`."""
-    async with x402HttpxClient(x402_client(private_key), base_url=base_url, timeout=120) as http:
-        created = await http.post(f"/api/generate/{model}/{operation}", json=body)
-    return await _follow(base_url, private_key, created, out_dir, timeout, on_status)
+    """Pay for one generation (x402 on EVM), wait for it, and save its files into `out_dir`."""
+    return await _generate(
+        Wallet(private_key), (), base_url, model, operation, body, out_dir, timeout, on_status
+    )
 
 
 async def generate_mpp(
@@ -72,17 +74,8 @@ async def generate_mpp(
 ) -> Generated:
     """The same, paid with MPP `charge` on Tempo through the official pympp client (the key signs the Tempo
     transaction); the job is then polled with SIGN-IN-WITH-X by the same key."""
-    from mpp.client.transport import PaymentTransport
-    from mpp.methods.tempo import TempoAccount
-    from mpp.methods.tempo import client as tempo
-
-    method = tempo.charge(
-        account=TempoAccount.from_key(private_key), rpc_url=tempo_rpc_url, currencies=[currency]
-    )
-    paying = PaymentTransport(methods=[method], inner=httpx.AsyncHTTPTransport())
-    async with httpx.AsyncClient(transport=paying, base_url=base_url, timeout=120) as http:
-        created = await http.post(f"/api/generate/{model}/{operation}", json=body)
-    return await _follow(base_url, private_key, created, out_dir, timeout, on_status)
+    wallet = Wallet(private_key, tempo=TempoRail(tempo_rpc_url, (currency,)))
+    return await _generate(wallet, ("tempo",), base_url, model, operation, body, out_dir, timeout, on_status)
 
 
 async def generate_svm(
@@ -99,88 +92,33 @@ async def generate_svm(
 ) -> Generated:
     """The same, paid with x402 `exact` on Solana (the official client's ExactSvmScheme) by a Solana key
     (its 64-byte secret), which then signs in with Solana to poll the job."""
-    client = svm_client(secret_key, solana_rpc_url)
-    async with x402HttpxClient(client, base_url=base_url, timeout=120) as http:
-        created = await http.post(f"/api/generate/{model}/{operation}", json=body)
-    return await _follow_with(client, base_url, created, out_dir, timeout, on_status)
-
-
-def svm_client(secret_key: bytes, rpc_url: str) -> x402Client:
-    """The official client for one Solana key: pays `exact` on Solana and signs in with the same key."""
-    from solders.keypair import Keypair
-    from x402.mechanisms.svm.exact import ExactSvmScheme
-    from x402.mechanisms.svm.signers import KeypairSigner
-
-    signer = KeypairSigner(Keypair.from_bytes(secret_key))
-    client = x402Client()
-    client.register("solana:*", ExactSvmScheme(signer, rpc_url=rpc_url))
-    client.register_extension(
-        create_siwx_client_extension(CreateSIWxClientExtensionOptions(signers=[signer]))
+    wallet = Wallet(Wallet.new().key, solana=SolanaKey(secret_key, solana_rpc_url))  # an unused EVM key
+    return await _generate(
+        wallet, ("solana:",), base_url, model, operation, body, out_dir, timeout, on_status
     )
-    client.set_spend_controls(False)  # a devnet mint is not in the SDK's default-asset table
-    return client
 
 
-async def _follow(
+async def _generate(
+    wallet: Wallet,
+    networks: tuple[str, ...],
     base_url: str,
-    private_key: str,
-    created: httpx.Response,
+    model: str,
+    operation: str,
+    body: dict[str, Any],
     out_dir: Path,
     timeout: float,
     on_status: Callable[[dict[str, Any]], None] | None,
 ) -> Generated:
-    """After the paid POST: poll the job (SIGN-IN-WITH-X by the same key) and save its files."""
-    return await _follow_with(x402_client(private_key), base_url, created, out_dir, timeout, on_status)
+    def seen(job: Job) -> None:
+        if on_status is not None:
+            on_status(job.raw)
 
-
-async def _follow_with(
-    client: x402Client,
-    base_url: str,
-    created: httpx.Response,
-    out_dir: Path,
-    timeout: float,
-    on_status: Callable[[dict[str, Any]], None] | None,
-) -> Generated:
-    if created.status_code not in (200, 202):
-        raise RuntimeError(f"payment failed ({created.status_code}): {created.text}")
-    async with x402HttpxClient(client, base_url=base_url, timeout=120) as http:
-        job = await _wait(http, created.json()["jobId"], timeout, on_status)
-    files = await _download(job, out_dir) if job["status"] == "complete" else []
-    return Generated(job, files)
-
-
-async def _wait(
-    http: httpx.AsyncClient, job_id: str, timeout: float, on_status: Callable[[dict[str, Any]], None] | None
-) -> dict[str, Any]:
-    loop = asyncio.get_running_loop()
-    deadline, last = loop.time() + timeout, None
-    while True:
-        polled = await http.get(f"/api/jobs/{job_id}")
-        polled.raise_for_status()
-        job: dict[str, Any] = polled.json()
-        if on_status is not None and job["status"] != last:
-            on_status(job)
-            last = job["status"]
-        if job["status"] in TERMINAL:
-            return job
-        if loop.time() > deadline:
-            raise TimeoutError(f"job {job_id} still {job['status']} after {timeout:g} s")
-        await asyncio.sleep(min(2.0, float(job.get("pollIntervalSeconds", 2))))
-
-
-async def _download(job: dict[str, Any], out_dir: Path) -> list[Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    result = job["result"]
-    wanted = [("videoUrl", "mp4"), ("thumbnailUrl", "webp")] if "videoUrl" in result else [("imageUrl", None)]
-    files = []
-    async with httpx.AsyncClient(timeout=60) as http:
-        for key, ext in wanted:
-            response = await http.get(result[key])
-            response.raise_for_status()
-            suffix = ext or response.headers.get("content-type", "image/png").split("/")[-1].replace(
-                "jpeg", "jpg"
+    async with AsyncStudio(base_url, wallet, networks=networks) as studio:
+        try:
+            done = await studio.generate(
+                model, operation, body, out_dir=out_dir, timeout=timeout, on_update=seen
             )
-            path = out_dir / f"{job['jobId']}-{key.removesuffix('Url')}.{suffix}"
-            path.write_bytes(response.content)
-            files.append(path)
-    return files
+        except JobFailed as failed:  # the old helpers returned an ended job without files
+            return Generated(failed.job.raw, [])
+    assert done.job is not None
+    return Generated(done.job.raw, done.files)
