@@ -184,3 +184,17 @@ async def test_sync_client_and_paid_upload(studio_server: PaidServer, tmp_path: 
     files = await asyncio.to_thread(run)
     assert Image.open(files[0]).width > 0
     assert len(await transfers_from(studio_server.devnet, payer.address)) == 2  # the upload, the edit
+
+
+async def test_follows_the_event_stream_instead_of_polling(studio_server: PaidServer, tmp_path: Path) -> None:
+    payer = await new_payer(studio_server.devnet, 1_000_000)
+    counting = Counting()
+    seen: list[JobStatus] = []
+    async with AsyncStudio(
+        studio_server.base, Wallet(payer.key), transport=counting, follow_events=True
+    ) as studio:
+        done = await studio.generate(*IMAGE, out_dir=tmp_path, on_update=lambda job: seen.append(job.status))
+    assert done.status is JobStatus.COMPLETE and Image.open(done.files[0]).width > 0
+    assert seen[-1] is JobStatus.COMPLETE and len(seen) >= 2  # the first view, then the end
+    assert counting.paths.count(f"/api/jobs/{done.job_id}/events") == 2  # the sign-in 402, the stream
+    assert f"/api/jobs/{done.job_id}" not in counting.paths  # no polling

@@ -12,8 +12,9 @@ SIGN-IN-WITH-X proof per URL, reused until it nears its expiry.
 from __future__ import annotations
 
 import asyncio
+import json as json_module
 import mimetypes
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -63,8 +64,10 @@ class AsyncStudio:
         retries: int = 3,
         max_poll_seconds: float = 2.0,
         networks: Sequence[str] = (),
+        follow_events: bool = False,
     ) -> None:
-        """`networks`: pay only on these CAIP-2 prefixes (e.g. `("solana:",)`), and sign in with that key."""
+        """`networks`: pay only on these CAIP-2 prefixes (e.g. `("solana:",)`), and sign in with that key.
+        `follow_events`: wait for jobs on their server-sent events stream instead of polling."""
         self.server = server.rstrip("/")
         self.wallet = wallet
         self.spending = Spending(limits or SpendLimits())
@@ -75,6 +78,7 @@ class AsyncStudio:
         self._x402 = wallet.x402_client() if wallet is not None else None
         self._http = httpx.AsyncClient(base_url=self.server, timeout=timeout, transport=transport)
         self._timeout = timeout
+        self._follow_events = follow_events
         self._retries = retries
         self._max_poll = max_poll_seconds
         self._openapi: dict[str, Any] | None = None
@@ -172,7 +176,10 @@ class AsyncStudio:
         done = Generated(job_id, JobStatus(created.get("status", "pending")), signed.price, payment=receipt)
         if not wait:
             return done
-        job = await self.wait(job_id, timeout=timeout, on_update=on_update)
+        if self._follow_events:
+            job = await self.follow(job_id, timeout=timeout, on_update=on_update)
+        else:
+            job = await self.wait(job_id, timeout=timeout, on_update=on_update)
         if job.status is not JobStatus.COMPLETE:
             error = job.error or {}
             raise JobFailed(
@@ -321,6 +328,41 @@ class AsyncStudio:
         data = _json(await self._signed("GET", "/api/jobs", query=query))
         return [Job.from_json(j) for j in data["jobs"]]
 
+    async def follow(self, job_id: str, *, timeout: float = 600, on_update: OnUpdate | None = None) -> Job:
+        """Follow the job's server-sent events until it ends (one sign-in); polls if the stream ends early."""
+        if self.signins is None:
+            raise StudioError("reading jobs needs a wallet", code="no_wallet")
+        url = f"{self.server}/api/jobs/{job_id}/events"
+        header = self.signins.cached(url)
+        if header is None:
+            header = await self._sign(url, await self._send("GET", url))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        read = httpx.Timeout(self._timeout, read=60)  # the server sends a keep-alive every 15 s
+        async with (
+            asyncio.timeout(timeout),
+            self._http.stream("GET", url, headers={SIWX_HEADER: header}, timeout=read) as stream,
+        ):
+            if stream.status_code >= 400:
+                await stream.aread()
+                _raise_problem(stream)
+            async for event in _events(stream):
+                job = Job.from_json(event)
+                if on_update is not None:
+                    on_update(job)
+                if job.status.is_terminal:
+                    return job
+        left = max(1.0, deadline - loop.time())
+        return await self.wait(job_id, timeout=left, on_update=on_update)
+
+    async def _sign(self, url: str, challenge: httpx.Response) -> str:
+        """A proof answering the auth-only 402 `challenge` of `url`."""
+        assert self.signins is not None
+        if challenge.status_code != 402:
+            _raise_problem(challenge)
+            raise StudioError(f"{url} answered {challenge.status_code} without asking to sign in")
+        return await self.signins.sign(url, decode_header(challenge.headers[PAYMENT_REQUIRED]))
+
     async def wait(
         self,
         job_id: str,
@@ -392,7 +434,7 @@ class AsyncStudio:
                 if challenge.status_code != 402:
                     _raise_problem(challenge)
                     return challenge
-                header = await self.signins.sign(url, decode_header(challenge.headers[PAYMENT_REQUIRED]))
+                header = await self._sign(url, challenge)
             response = await self._send(method, url, json=json, headers={SIWX_HEADER: header})
             if response.status_code == 402 and attempt == 0:  # expired or refused: sign once more
                 self.signins.forget(url)
@@ -400,6 +442,22 @@ class AsyncStudio:
             _raise_problem(response)
             return response
         raise AssertionError("unreachable")
+
+
+async def _events(stream: httpx.Response) -> AsyncIterator[dict[str, Any]]:
+    """The `data:` payloads of a server-sent event stream (one JSON object per event)."""
+    data: list[str] = []
+    async for line in stream.aiter_lines():
+        if line.startswith("data:"):
+            data.append(line[5:].strip())
+        elif not line and data:
+            yield _loads("\n".join(data))
+            data = []
+
+
+def _loads(text: str) -> dict[str, Any]:
+    value: dict[str, Any] = json_module.loads(text)
+    return value
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:
