@@ -129,6 +129,7 @@ async def test_generate_a_video_with_a_key_file(server: PaidServer, tmp_path: Pa
         "durationSeconds=4",
         "--key-file",
         "me.key",
+        "--events",  # waits on the job's event stream
         "--json",
         cwd=tmp_path,
     )

@@ -109,19 +109,27 @@ async def generate(
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to save the files.")] = Path("out"),
     max_usd: Annotated[str | None, typer.Option("--max-usd", help="Refuse to pay more than this.")] = None,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for the job and download.")] = True,
+    events: Annotated[
+        bool, typer.Option("--events", help="Follow the job's event stream, not polls.")
+    ] = False,
     key_file: KeyFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Pay for one generation, wait for it and save its files."""
     body = body_from(prompt, fields)
     limits = SpendLimits(per_call=Price.from_usd(max_usd) if max_usd else None)
-    async with AsyncStudio(server, load_wallet(key_file), limits=limits) as studio:
+    async with AsyncStudio(server, load_wallet(key_file), limits=limits, follow_events=events) as studio:
         files = await _image_fields(studio, model, operation, image) if image else None
         started = time.monotonic()
-        with err.status(f"paying {model}/{operation}…") as status:
+        with err.status(f"{model}/{operation}…") as status:
 
             def show(job: Job) -> None:
                 status.update(_job_line(job, started))
+
+            def phase(text: str) -> None:
+                status.update(f"{text}… ({time.monotonic() - started:.0f} s)")
+
+            studio.on_phase = phase
 
             done = await studio.generate(
                 model, operation, body, files=files, wait=wait, out_dir=out, on_update=show

@@ -79,6 +79,7 @@ class AsyncStudio:
         self._http = httpx.AsyncClient(base_url=self.server, timeout=timeout, transport=transport)
         self._timeout = timeout
         self._follow_events = follow_events
+        self.on_phase: Callable[[str], None] | None = None  # 'uploading …', 'paying …', 'downloading …'
         self._retries = retries
         self._max_poll = max_poll_seconds
         self._openapi: dict[str, Any] | None = None
@@ -169,6 +170,7 @@ class AsyncStudio:
                 request[field] = await self.upload(paths)
             else:
                 request[field] = [await self.upload(p) for p in paths]
+        self._phase(f"paying {model}/{operation}")
         created, signed, receipt = await self.pay(
             f"/api/generate/{model}/{operation}", request, payment_id=payment_id
         )
@@ -294,6 +296,7 @@ class AsyncStudio:
 
     async def upload(self, path: Path) -> str:
         """The paid 3-step upload of a local file; its blobUrl (usable in any media field)."""
+        self._phase(f"uploading {path.name}")
         content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         slot, _, _ = await self.pay("/api/upload", {"filename": path.name, "contentType": content_type})
         put = await self._http.put(
@@ -355,6 +358,10 @@ class AsyncStudio:
         left = max(1.0, deadline - loop.time())
         return await self.wait(job_id, timeout=left, on_update=on_update)
 
+    def _phase(self, text: str) -> None:
+        if self.on_phase is not None:
+            self.on_phase(text)
+
     async def _sign(self, url: str, challenge: httpx.Response) -> str:
         """A proof answering the auth-only 402 `challenge` of `url`."""
         assert self.signins is not None
@@ -390,6 +397,7 @@ class AsyncStudio:
         out_dir.mkdir(parents=True, exist_ok=True)
         files = []
         for kind in list(job.urls):
+            self._phase(f"downloading {kind}")
             response = await self._http.get(job.urls[kind])
             if response.status_code in (401, 403, 404, 410):
                 job = await self.job(job.job_id, sign_in=sign_in)
