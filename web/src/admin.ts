@@ -12,7 +12,7 @@ type Summary = {
 type Audit = { ran: boolean; ok: boolean | null; problems?: string[]; error?: string };
 
 const $ = (id: string) => document.getElementById(id) as HTMLElement;
-const usd = (micros: number | string) => `$${(Number(micros) / 1e6).toFixed(Number(micros) % 10_000 ? 6 : 2)}`;
+const usd = (micros: number | string) => `$${(Number(micros) / 1e6).toFixed(6).replace(/0{1,4}$/, "")}`;
 const KEY = "studio402-admin-token";
 const SVG = "http://www.w3.org/2000/svg";
 
@@ -39,6 +39,7 @@ function bars(target: HTMLElement, rows: [string, number][], label: (v: number) 
 
 function table(target: HTMLElement, head: string[], rows: (string | number)[][]): void {
   target.replaceChildren();
+  if (!rows.length) rows = [["none", ...head.slice(1).map(() => "")]];
   const tr = document.createElement("tr");
   head.forEach((h) => tr.append(Object.assign(document.createElement("th"), { textContent: h })));
   target.append(tr);

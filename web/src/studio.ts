@@ -40,7 +40,7 @@ type Field = { name: string; schema: Schema; media: "one" | "many" | null; input
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const TERMINAL = new Set(["complete", "failed", "canceled"]);
-const MEDIA_NAME = /image|video|frame|mask|reference|audio/i;
+const MEDIA_NAME = /^(images?|videos?|imageUrls?|videoUrl|firstFrame|lastFrame|mask|referenceImages?)$/i;
 
 let base = location.origin; // the server's public URL (from /.well-known/x402)
 let chainId = 0;
@@ -66,7 +66,10 @@ function resolve(schema: Schema, root: Schema): Schema {
 function control(name: string, s: Schema, required: boolean): Field {
   let input: Field["input"];
   const isArray = s.type === "array";
-  const mediaKind = MEDIA_NAME.test(name) && (s.type === "string" || (isArray && s.items?.type !== "object"));
+  // The catalog describes media inputs ("Media input: an https URL ..."); the name is a fallback.
+  const described = /^Media input/.test((isArray ? s.items?.description : s.description) ?? "");
+  const stringy = s.type === "string" || (isArray && s.items?.type === "string");
+  const mediaKind = !s.enum && stringy && (described || MEDIA_NAME.test(name));
   if (s.enum) {
     const select = document.createElement("select");
     if (!required) select.add(new Option("(default)", ""));
@@ -79,7 +82,7 @@ function control(name: string, s: Schema, required: boolean): Field {
     file.accept = /video/i.test(name) ? "video/*" : "image/*";
     file.multiple = isArray;
     input = file;
-  } else if (s.type === "string" && (name === "prompt" || (s.maxLength ?? 0) > 200)) {
+  } else if (s.type === "string" && /prompt/i.test(name)) {
     input = document.createElement("textarea");
   } else {
     const box = document.createElement("input");
@@ -104,7 +107,7 @@ function renderForm(item: Item): void {
   for (const [name, raw] of Object.entries(root.properties ?? {})) {
     const field = control(name, resolve(raw, root), required.has(name));
     const label = document.createElement("label");
-    label.textContent = (raw.title ?? name) + (required.has(name) ? " *" : "");
+    label.textContent = name + (required.has(name) ? " *" : "");
     label.title = raw.description ?? "";
     label.append(field.input);
     form.append(label);
@@ -201,8 +204,14 @@ async function paidPost(path: string, payload: unknown): Promise<Response> {
   return fetch(path, { ...init, headers: { ...init.headers, "PAYMENT-SIGNATURE": header } });
 }
 
+/** A file name the upload route takes: letters, digits, '.', '_', '-', starting with a letter or digit. */
+function safeName(name: string): string {
+  const cleaned = name.replace(/[^A-Za-z0-9._-]/g, "_").replace(/\.{2,}/g, ".").replace(/^[^A-Za-z0-9]+/, "");
+  return cleaned.slice(-120) || "upload";
+}
+
 async function uploadFile(file: File): Promise<string> {
-  const r = await paidPost("/api/upload", { filename: file.name || "upload", contentType: file.type || "image/png" });
+  const r = await paidPost("/api/upload", { filename: safeName(file.name), contentType: file.type || "image/png" });
   if (!r.ok) throw new Error(await problemText(r));
   const slot = (await r.json()) as { uploadId: string; uploadUrl: string; uploadHeaders: Record<string, string>; blobUrl: string };
   const put = await fetch(slot.uploadUrl, { method: "PUT", headers: slot.uploadHeaders, body: file });
