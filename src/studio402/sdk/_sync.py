@@ -81,6 +81,12 @@ class Studio:
     def wait(self, job_id: str, *, timeout: float = 600, on_update: OnUpdate | None = None) -> Job:
         return self._run(self.aio.wait(job_id, timeout=timeout, on_update=on_update))
 
+    def follow(self, job_id: str, *, timeout: float = 600, on_update: OnUpdate | None = None) -> Job:
+        return self._run(self.aio.follow(job_id, timeout=timeout, on_update=on_update))
+
+    def offers(self) -> list[dict[str, str]]:
+        return self._run(self.aio.offers())
+
     def download(self, job: Job, out_dir: Path) -> list[Path]:
         return self._run(self.aio.download(job, out_dir))
 
