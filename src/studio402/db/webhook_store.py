@@ -84,3 +84,8 @@ class SqlWebhookStore:
         """Record an attempt's outcome if the delivery is still as `delivery` read it; False otherwise."""
         params = {"did": delivery.id, "read_attempts": delivery.attempts}
         return await self._db.write(lambda conn: bool(conn.execute(_attempted(result), params).rowcount))
+
+    async def state(self, delivery_id: str) -> DeliveryState | None:
+        query = select(wd.c.state).where(wd.c.id == delivery_id)
+        value = await self._db.read(lambda conn: conn.scalar(query))
+        return DeliveryState(value) if value is not None else None
