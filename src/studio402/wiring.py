@@ -39,6 +39,8 @@ from studio402.db.engine import Database, database_url, open_database
 from studio402.db.job_store import SqlJobStore
 from studio402.db.ledger_store import SqlLedgerStore
 from studio402.db.refund_store import SqlRefundStore
+from studio402.db.upload_store import SqlUploadStore
+from studio402.db.webhook_store import SqlWebhookStore
 from studio402.errors import ConfigError
 from studio402.jobs import queue
 from studio402.jobs.dispatch import Dispatcher, QueueDispatcher
@@ -281,7 +283,9 @@ class Wiring:
         self.registry = self._registry_override or build_registry(settings, self.catalog)
         self._closers.append(self.registry.aclose)
         direct = self.blobs if isinstance(self.blobs, S3BlobStore) and self.uploads_direct else None
-        self.uploads = UploadService(self._db, self.blobs, secret, settings.public_url, direct=direct)
+        self.uploads = UploadService(
+            SqlUploadStore(self._db), self.blobs, secret, settings.public_url, direct=direct
+        )
         media = settings.media
         self.media = MediaResolver(
             self.catalog,
@@ -294,7 +298,9 @@ class Wiring:
 
     def _build_jobs(self) -> None:
         view = self._job_view()
-        self.webhooks = WebhookSender(self._db, SafeFetcher(FetchPolicy(total_timeout_s=15.0)), view=view)
+        self.webhooks = WebhookSender(
+            SqlWebhookStore(self._db), SafeFetcher(FetchPolicy(total_timeout_s=15.0)), view=view
+        )
         self.hooks = TerminalHooks(self.jobs, self.refunds, self.webhooks)
         self.runner = self._runner()
         self.dispatcher = self._dispatcher()

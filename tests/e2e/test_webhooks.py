@@ -23,6 +23,7 @@ from x402.http.clients import x402HttpxClient
 from studio402.backends.preview.backend import PreviewBackend
 from studio402.catalog import CATALOG
 from studio402.db.schema import jobs, webhook_deliveries
+from studio402.db.webhook_store import SqlWebhookStore
 from studio402.jobs.model import Job
 from studio402.jobs.view import job_view
 from studio402.jobs.webhooks import MAX_ATTEMPTS, WebhookSender, backoff, signing_key
@@ -132,7 +133,7 @@ def webhook_sender(
 ) -> WebhookSender:
     """A sender on the harness's database, viewing jobs as the API does."""
     return WebhookSender(
-        harness.engine,
+        SqlWebhookStore(harness.engine),
         fetcher,
         clock=clock,
         view=lambda j: job_view(j, blobs=harness.blobs, catalog=CATALOG, ttl=60),
