@@ -150,3 +150,41 @@ async def test_attach_an_image_through_a_paid_upload(
         assert len(await transfers_from(devnet, payer.address)) == 2
         assert wallet.calls.count("personal_sign") == 2  # the upload's confirm, the job's events
         await context.close()
+
+
+async def test_a_failed_job_shows_its_refund(devnet: Devnet, tmp_path: Path, browser: Browser) -> None:
+    from studio402.backends.base import FailureCode
+    from tests.fakes.scripted import ScriptedBackend, only
+
+    payer = await new_payer(devnet, 5_000_000)
+    wallet = TestWallet(payer.key, devnet.info.chain_id)
+    registry = only(ScriptedBackend(fail=FailureCode.MODERATED))
+    overrides = {"admin.token": TOKEN}
+    async with running_server(devnet, tmp_path / "data", registry=registry, overrides=overrides) as server:
+        context = await browser.new_context(viewport={"width": 1000, "height": 900})
+        await wallet.install(context)
+        page = await context.new_page()
+        await page.goto(server.base + "/")
+        await page.wait_for_selector("body[data-ready='1']")
+        await page.select_option("#route", label="nano-banana/generate")
+        await page.fill("textarea[name=prompt]", "something the upstream refuses")
+        await page.click("#pay")
+        await expect(page.locator("#status")).to_contain_text("failed", timeout=60_000)
+        await expect(page.locator("#status")).to_contain_text("refund")
+        figure = page.locator("#gallery figure")
+        for _ in range(40):  # the on-chain refund lands shortly after the job fails
+            await page.click("#gallery-load")
+            await expect(figure).to_have_count(1)
+            if "done" in (await figure.inner_text()):
+                break
+            await page.wait_for_timeout(250)
+        await expect(figure).to_contain_text("refund")
+        await expect(figure).to_contain_text("done")
+        await page.screenshot(path=ARTIFACTS / "studio-refund.png", full_page=True)
+        admin = await context.new_page()
+        await admin.goto(server.base + "/admin")
+        await admin.fill("#token", TOKEN)
+        await admin.click("#login button")
+        await expect(admin.locator("#refunds")).to_contain_text("onchain")
+        await expect(admin.locator("#recent-refunds")).to_contain_text("done")
+        await context.close()

@@ -34,7 +34,7 @@ type Job = {
   operation?: string;
   result?: { imageUrl?: string; videoUrl?: string; thumbnailUrl?: string } | null;
   error?: { message?: string; code?: string } | string | null;
-  refund?: { amount?: string; method?: string; state?: string; tx?: string } | null;
+  refund?: { amount?: string; method?: string; status?: string; tx?: string | null } | null;
 };
 type Field = { name: string; schema: Schema; media: "one" | "many" | null; input: HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement };
 
@@ -307,7 +307,9 @@ function media(job: Job, big: boolean): HTMLElement | null {
 
 function refundText(job: Job): string {
   const r = job.refund;
-  return r ? `refund ${r.amount ?? ""} ${r.method ?? ""} ${r.state ?? ""}`.replace(/\s+/g, " ").trim() : "";
+  if (!r) return "";
+  const tx = r.tx ? ` tx ${r.tx.slice(0, 10)}…` : "";
+  return `refund $${r.amount ?? "?"} ${r.method ?? ""} ${r.status ?? ""}${tx}`.replace(/\s+/g, " ").trim();
 }
 
 function showResult(job: Job): void {
