@@ -39,8 +39,10 @@ PAIRS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCh
 T0, T1 = 1_700_000_000.0, 1_700_000_100.0
 
 
-def pairs(enum: type[StrEnum]) -> st.SearchStrategy[tuple[Any, Any]]:
-    return st.tuples(st.sampled_from(list(enum)), st.sampled_from(list(enum)))
+def pairs(enum: type[StrEnum], *, skip_target: Any = None) -> st.SearchStrategy[tuple[Any, Any]]:
+    """(from, to) over the enum; `skip_target`: a state no store method moves a row to."""
+    targets = [state for state in enum if state is not skip_target]
+    return st.tuples(st.sampled_from(list(enum)), st.sampled_from(targets))
 
 
 def unreachable_by_any_store(table: Transitions[Any], targets: list[Any]) -> None:
@@ -65,7 +67,7 @@ async def job_moved(db: Database, old: JobStatus, new: JobStatus) -> bool:
 
 
 @PAIRS
-@given(pairs(JobStatus).filter(lambda p: p[1] is not JobStatus.PENDING))
+@given(pairs(JobStatus, skip_target=JobStatus.PENDING))
 async def test_job_moves_follow_the_table(db: Database, pair: tuple[JobStatus, JobStatus]) -> None:
     unreachable_by_any_store(JOB_TRANSITIONS, [JobStatus.PENDING])
     assert await job_moved(db, *pair) is JOB_TRANSITIONS.allows(*pair)
@@ -136,7 +138,7 @@ async def test_a_webhook_attempt_recorded_by_another_sender_is_not_recorded_twic
 
 
 @PAIRS
-@given(pairs(UploadState).filter(lambda p: p[1] is not UploadState.ISSUED))
+@given(pairs(UploadState, skip_target=UploadState.ISSUED))
 async def test_upload_moves_follow_the_table(db: Database, pair: tuple[UploadState, UploadState]) -> None:
     unreachable_by_any_store(UPLOAD_TRANSITIONS, [UploadState.ISSUED])
     old, new = pair
