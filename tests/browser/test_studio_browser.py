@@ -49,7 +49,7 @@ def console_log(page: Page, lines: list[str]) -> None:
 
 async def test_pay_see_gallery_and_dashboard(devnet: Devnet, tmp_path: Path, browser: Browser) -> None:
     payer = await new_payer(devnet, 5_000_000)
-    wallet = TestWallet(payer.key, devnet.info.chain_id)
+    wallet = TestWallet(payer.key, chain_id=1)  # on another chain: the page asks the wallet to switch
     async with running_server(devnet, tmp_path / "data", overrides={"admin.token": TOKEN}) as server:
         context = await browser.new_context(viewport={"width": 1200, "height": 900})
         await wallet.install(context)
@@ -81,6 +81,7 @@ async def test_pay_see_gallery_and_dashboard(devnet: Devnet, tmp_path: Path, bro
         sent = await transfers_from(devnet, payer.address)
         assert [(to.lower(), value) for to, value, _ in sent] == [(devnet.info.pay_to.lower(), 45_000)]
         assert wallet.calls.count("eth_signTypedData_v4") == 1
+        assert "wallet_switchEthereumChain" in wallet.calls and wallet.chain_id == devnet.info.chain_id
 
         await page.reload()
         await page.wait_for_selector("body[data-ready='1']")

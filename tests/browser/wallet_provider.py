@@ -26,7 +26,7 @@ window.ethereum = {
 class TestWallet:
     __test__ = False  # not a test class
 
-    def __init__(self, key: str, chain_id: int) -> None:
+    def __init__(self, key: str, chain_id: int = 1) -> None:
         self.account = Account.from_key(key)
         self.chain_id = chain_id
         self.calls: list[str] = []
@@ -37,6 +37,9 @@ class TestWallet:
             return [self.account.address]
         if method == "eth_chainId":
             return hex(self.chain_id)
+        if method == "wallet_switchEthereumChain":
+            self.chain_id = int(params[0]["chainId"], 16)
+            return None
         if method == "eth_signTypedData_v4":
             assert str(params[0]).lower() == self.account.address.lower()
             signed = self.account.sign_typed_data(full_message=json.loads(params[1]))

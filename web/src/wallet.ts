@@ -65,9 +65,17 @@ export function evmOffer(required: PaymentRequired): Accepted {
   return offer;
 }
 
+/** Wallets refuse typed data whose domain names another chain than the active one: ask to switch. */
+async function ensureChain(chainId: number): Promise<void> {
+  const active = Number(await provider().request({ method: "eth_chainId" }));
+  if (active === chainId) return;
+  await provider().request({ method: "wallet_switchEthereumChain", params: [{ chainId: "0x" + chainId.toString(16) }] });
+}
+
 /** The PAYMENT-SIGNATURE header value paying `offer` from `from`. */
 export async function paymentHeader(from: string, required: PaymentRequired, offer: Accepted): Promise<string> {
   const chainId = Number(offer.network.split(":")[1]);
+  await ensureChain(chainId);
   const now = Math.floor(Date.now() / 1000);
   const authorization = {
     from,

@@ -46,6 +46,11 @@ def require_admin(request: Request) -> Wiring:
     return w
 
 
+def _configured_backends(w: Wiring) -> list[str]:
+    registry = getattr(w, "registry", None)  # built by start()
+    return [b.name for b in registry.all()] if registry is not None else []
+
+
 @router.get("/admin")
 async def admin_page(request: Request) -> FileResponse:
     _configured_token(wiring(request))
@@ -64,6 +69,8 @@ async def summary(request: Request, days: int = Query(30, ge=1, le=366)) -> JSON
         jobs[status] = jobs.get(status, 0) + n
         entry = backends.setdefault(backend, {"backend": backend, "jobs": {}})
         entry["jobs"][status] = n
+    for name in _configured_backends(w):  # configured but idle backends are listed too
+        backends.setdefault(name, {"backend": name, "jobs": {}})
     for backend, h in stats.latency.items():
         entry = backends.setdefault(backend, {"backend": backend, "jobs": {}})
         entry["finished"] = h.count
