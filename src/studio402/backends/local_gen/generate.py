@@ -71,7 +71,7 @@ class LoadedPipeline:
         )
         pipe = loader.from_pretrained(
             spec.source,
-            torch_dtype=pick_dtype(torch, spec.dtype, self.device),
+            dtype=pick_dtype(torch, spec.dtype, self.device),
             local_files_only=True,
             cache_dir=spec.cache_dir,
         )

@@ -26,9 +26,11 @@ _FORMATS = {"png": "png", "jpeg": "jpeg", "jpg": "jpeg", "webp": "webp"}
 
 def generation_size(width: int, height: int, family: Family, max_pixels: int) -> tuple[int, int]:
     """The size the model renders: the requested aspect within `max_pixels`, in multiples of the family's."""
-    scale = min(1.0, math.sqrt(max_pixels / (width * height)))
+    scale = math.sqrt(max_pixels / (width * height))
     m = family.multiple
-    return max(m, round(width * scale / m) * m), max(m, round(height * scale / m) * m)
+    snap = math.floor if scale < 1 else round  # scaled down: stay within the model's area
+    scale = min(1.0, scale)
+    return max(m, snap(width * scale / m) * m), max(m, snap(height * scale / m) * m)
 
 
 def frame_count(duration_s: float, fps: int, step: int) -> int:
