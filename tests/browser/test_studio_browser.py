@@ -73,6 +73,13 @@ async def test_pay_see_gallery_and_dashboard(devnet: Devnet, tmp_path: Path, bro
         image = page.locator("#result img")
         await expect(image).to_be_visible(timeout=60_000)
         assert await image.evaluate("img => img.complete && img.naturalWidth > 0"), logs
+        link = page.locator("#result a[download]")
+        assert await link.get_attribute("href") == await image.get_attribute("src")
+        async with page.expect_download() as download_info:
+            await link.click()
+        saved = ARTIFACTS / "downloaded.png"
+        await (await download_info.value).save_as(saved)
+        assert saved.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         job_id = await page.locator("#result").get_attribute("data-job-id")
         assert job_id and job_id.startswith("job_")
         await page.screenshot(path=ARTIFACTS / "studio-result.png", full_page=True)
@@ -103,6 +110,7 @@ async def test_pay_see_gallery_and_dashboard(devnet: Devnet, tmp_path: Path, bro
         await expect(admin.locator("#revenue-table")).to_contain_text("nano-banana")
         await expect(admin.locator("#audit")).to_contain_text("Balanced", timeout=30_000)
         assert await admin.locator("#revenue-chart svg rect").count() == 1
+        await expect(admin.locator("#model-chart svg")).to_contain_text("nano-banana")
         await admin.screenshot(path=ARTIFACTS / "admin-dashboard.png", full_page=True)
         await context.close()
 

@@ -64,6 +64,9 @@ function render(s: Summary): void {
   const perDay = new Map<string, number>();
   for (const r of s.revenue) perDay.set(r.day, (perDay.get(r.day) ?? 0) + Number(r.micros));
   bars($("revenue-chart"), [...perDay.entries()], usd);
+  const perModel = new Map<string, number>();
+  for (const r of s.revenue) perModel.set(r.model, (perModel.get(r.model) ?? 0) + Number(r.micros));
+  bars($("model-chart"), [...perModel.entries()].sort((a, b) => b[1] - a[1]), usd);
   table($("revenue-table"), ["day", "model", "payments", "revenue"], s.revenue.map((r) => [r.day, r.model, r.payments, usd(r.micros)]));
   bars($("jobs-chart"), Object.entries(s.jobs), (v) => String(v));
   table(
