@@ -183,11 +183,14 @@ class WorkerPool:
         async with self._starting:
             if self._drivers:
                 return
-            try:
-                ready = await asyncio.gather(*(w.start(self._load_timeout) for w in self._workers))
-            except BackendFailure:
+            started = await asyncio.gather(
+                *(w.start(self._load_timeout) for w in self._workers), return_exceptions=True
+            )
+            failures = [r for r in started if isinstance(r, BaseException)]
+            if failures:  # all or nothing: the next job tries again
                 await asyncio.gather(*(w.stop() for w in self._workers))
-                raise
+                raise failures[0]
+            ready = [r for r in started if isinstance(r, Ready)]
             self.device = ready[0].device
             log.info("local model %s loaded on %s", ready[0].pipeline, ", ".join(r.device for r in ready))
             self._drivers = [asyncio.create_task(self._drive(w)) for w in self._workers]
