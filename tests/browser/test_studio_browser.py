@@ -196,4 +196,5 @@ async def test_a_failed_job_shows_its_refund(devnet: Devnet, tmp_path: Path, bro
         await admin.click("#login button")
         await expect(admin.locator("#refunds")).to_contain_text("onchain")
         await expect(admin.locator("#recent-refunds")).to_contain_text("done")
+        await expect(admin.locator("#backends")).to_contain_text("failing")  # every job of the last hour failed
         await context.close()

@@ -116,6 +116,8 @@ async def test_a_paid_job_moves_metrics_and_admin_figures(devnet: Devnet, tmp_pa
             assert summary["jobs"] == {"complete": 1}
             assert summary["backends"][0]["backend"] == "preview"
             assert summary["backends"][0]["healthy"] is True
+            assert summary["backends"][0]["lastHour"] == {"complete": 1, "failed": 0}
+            assert summary["backends"][0]["failureRate"] == 0
             audit = (await http.get("/admin/api/audit", headers=auth)).json()
             assert audit["ran"] is True
             assert audit["ok"] is True, audit

@@ -71,7 +71,7 @@ function render(s: Summary): void {
   bars($("jobs-chart"), Object.entries(s.jobs), (v) => String(v));
   table(
     $("backends"),
-    ["backend", "health", "jobs", "failure rate", "mean latency"],
+    ["backend", "health", "jobs", "failure rate (1 h)", "mean latency"],
     s.backends.map((b) => [
       b.backend,
       b.healthy ? "ok" : "failing",

@@ -151,3 +151,35 @@ async def recent_refunds(db: Database, limit: int = 20) -> list[RecentRefund]:
         return [RecentRefund(*r) for r in rows]
 
     return await db.read(op)
+
+
+@dataclass
+class BackendRecent:
+    backend: str
+    complete: int
+    failed: int
+    mean_latency_seconds: float | None
+
+
+async def backends_since(db: Database, since: float) -> list[BackendRecent]:
+    """Per backend, the jobs that ended since `since`: how many completed, failed, and their mean duration
+    (what "healthy now" is judged on, unlike all-time counts)."""
+
+    def op(conn: Connection) -> list[BackendRecent]:
+        duration = jobs.c.finished_at - jobs.c.started_at
+        rows = conn.execute(
+            select(
+                jobs.c.backend,
+                func.sum(case((jobs.c.status == "complete", 1), else_=0)),
+                func.sum(case((jobs.c.status == "failed", 1), else_=0)),
+                func.avg(duration),
+            )
+            .where(jobs.c.finished_at >= since, jobs.c.backend.is_not(None))
+            .group_by(jobs.c.backend)
+        )
+        return [
+            BackendRecent(str(b), int(c or 0), int(f or 0), float(avg) if avg is not None else None)
+            for b, c, f, avg in rows
+        ]
+
+    return await db.read(op)

@@ -17,13 +17,14 @@ from fastapi.responses import FileResponse, JSONResponse
 from studio402.api.deps import wiring
 from studio402.api.ops.metrics import database
 from studio402.api.ops.static import STATIC_DIR
-from studio402.db.ops_stats import read_stats, recent_refunds, revenue_by_model_and_day
+from studio402.db.ops_stats import backends_since, read_stats, recent_refunds, revenue_by_model_and_day
 from studio402.errors import NotFound, TokenError
 from studio402.wiring import Wiring
 
 router = APIRouter(include_in_schema=False)
 AUDIT_TTL_SECONDS = 60.0  # the audit reads every payment and asks the chain: not on every page refresh
 AUDIT_TIMEOUT_SECONDS = 30.0
+HEALTH_WINDOW_SECONDS = 3600.0  # a backend's health: the jobs that ended in the last hour
 
 
 def _configured_token(w: Wiring) -> str:
@@ -76,10 +77,16 @@ async def summary(request: Request, days: int = Query(30, ge=1, le=366)) -> JSON
         entry["finished"] = h.count
         entry["meanLatencySeconds"] = round(h.total_seconds / h.count, 3) if h.count else None
     for entry in backends.values():
-        done = entry["jobs"].get("complete", 0)
-        failed = entry["jobs"].get("failed", 0)
-        entry["failureRate"] = round(failed / (done + failed), 4) if done + failed else None
-        entry["healthy"] = entry["failureRate"] is None or entry["failureRate"] < 0.5
+        entry.update(failureRate=None, healthy=True, lastHour={"complete": 0, "failed": 0})
+    for recent in await backends_since(db, time.time() - HEALTH_WINDOW_SECONDS):
+        entry = backends.setdefault(recent.backend, {"backend": recent.backend, "jobs": {}})
+        ended = recent.complete + recent.failed
+        rate = round(recent.failed / ended, 4) if ended else None
+        entry.update(
+            failureRate=rate,
+            healthy=rate is None or rate < 0.5,
+            lastHour={"complete": recent.complete, "failed": recent.failed},
+        )
     refunds = [
         {"method": m, "state": s, "count": n, "micros": str(micros)}
         for (m, s), (n, micros) in sorted(stats.refunds.items())
