@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -112,5 +113,24 @@ async def test_a_model_that_does_not_load_is_refused_before_acceptance(tmp_path:
         with pytest.raises(BackendFailure) as failure:  # ... but cannot load: the chain may fall back
             await b.submit(BackendJob("job-x", "wan-2.6", "t2v", T2V))
         assert failure.value.failure is FailureCode.UNAVAILABLE and not failure.value.accepted
+    finally:
+        await b.aclose()
+
+
+async def test_a_hub_id_loads_from_a_pre_seeded_cache(tiny_models: dict[str, Path], tmp_path: Path) -> None:
+    """`model_path = "org/name"`: read from the HF cache layout (refs/main -> snapshots/<rev>), offline."""
+    repo = tmp_path / "hub" / "models--studio402--tiny-sd"
+    shutil.copytree(tiny_models["sd"], repo / "snapshots" / "0123abc")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0123abc")
+    raw = {"model_path": "studio402/tiny-sd", "pipeline": "text-to-image", "cache_dir": str(tmp_path / "hub")}
+    b = DiffusersBackend("hub", LocalOptions.parse("hub", {**raw, "steps": 2, "max_pixels": 64 * 64}))
+    try:
+        assert b.missing_settings() == []
+        job = BackendJob("job-hub", "grok", "generate", {"prompt": "a cat", "aspect_ratio": "1:1"})
+        upstream = (await b.submit(job)).upstream_id
+        assert upstream is not None
+        done = await until(b, job, upstream, lambda p: p.status is UpstreamStatus.SUCCEEDED)
+        assert Image.open(io.BytesIO(done.outputs[0].data)).size == (1024, 1024)
     finally:
         await b.aclose()
