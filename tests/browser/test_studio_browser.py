@@ -177,7 +177,7 @@ async def test_a_failed_job_shows_its_refund(devnet: Devnet, tmp_path: Path, bro
         await page.wait_for_selector("body[data-ready='1']")
         await page.select_option("#route", label="nano-banana/generate")
         await page.fill("textarea[name=prompt]", "something the upstream refuses")
-        await page.click("#pay")
+        await page.click("#pay")  # at once: the quote is brought up to date when paying
         await expect(page.locator("#status")).to_contain_text("failed", timeout=60_000)
         await expect(page.locator("#status")).to_contain_text("refund")
         figure = page.locator("#gallery figure")
@@ -189,6 +189,7 @@ async def test_a_failed_job_shows_its_refund(devnet: Devnet, tmp_path: Path, bro
             await page.wait_for_timeout(250)
         await expect(figure).to_contain_text("refund")
         await expect(figure).to_contain_text("done")
+        await expect(page.locator("#quote")).to_have_text("$0.067")
         await page.screenshot(path=ARTIFACTS / "studio-refund.png", full_page=True)
         admin = await context.new_page()
         await admin.goto(server.base + "/admin")
@@ -196,5 +197,7 @@ async def test_a_failed_job_shows_its_refund(devnet: Devnet, tmp_path: Path, bro
         await admin.click("#login button")
         await expect(admin.locator("#refunds")).to_contain_text("onchain")
         await expect(admin.locator("#recent-refunds")).to_contain_text("done")
-        await expect(admin.locator("#backends")).to_contain_text("failing")  # every job of the last hour failed
+        await expect(admin.locator("#backends")).to_contain_text(
+            "failing"
+        )  # every job of the last hour failed
         await context.close()

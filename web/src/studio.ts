@@ -162,23 +162,29 @@ function scheduleQuote(): void {
   quoteTimer = window.setTimeout(quote, 250);
 }
 
+let quoteSeq = 0;
+
 async function quote(): Promise<void> {
+  const seq = ++quoteSeq; // answers to older forms are dropped: they may arrive after newer ones
   const item = current();
   const hasMedia = fields.some((f) => f.media && (f.input as HTMLInputElement).files?.length);
-  $("quote-error").textContent = "";
-  const r = await fetch(routePath(item).replace("/api/generate/", "/api/quote/"), {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify(body()),
-  });
-  if (r.ok) {
-    const q = (await r.json()) as { usd: string };
-    $("quote").textContent = `$${q.usd}`;
-  } else {
-    $("quote").textContent = `${item.price.min === item.price.max ? "$" + item.price.min : `$${item.price.min}–$${item.price.max}`}`;
-    if (!hasMedia) $("quote-error").textContent = await problemText(r);
+  const range = item.price.min === item.price.max ? `$${item.price.min}` : `$${item.price.min}–$${item.price.max}`;
+  let price = range;
+  let error = "";
+  try {
+    const r = await fetch(routePath(item).replace("/api/generate/", "/api/quote/"), {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body()),
+    });
+    if (r.ok) price = `$${((await r.json()) as { usd: string }).usd}`;
+    else if (!hasMedia) error = await problemText(r);
+  } catch (e) {
+    error = e instanceof Error ? e.message : String(e);
   }
-  updateButtons();
+  if (seq !== quoteSeq) return;
+  $("quote").textContent = price;
+  $("quote-error").textContent = error;
 }
 
 function current(): Item {
@@ -229,6 +235,8 @@ async function uploadFile(file: File): Promise<string> {
 
 async function generate(): Promise<void> {
   if (!account) return;
+  window.clearTimeout(quoteTimer);
+  void quote(); // the price of exactly what is being paid for
   $<HTMLButtonElement>("pay").disabled = true;
   $("result").replaceChildren();
   try {
