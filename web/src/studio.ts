@@ -262,6 +262,16 @@ async function generate(): Promise<void> {
 
 /** Job events over SSE (fetch + a stream reader: EventSource cannot send the sign-in header). */
 async function follow(jobId: string): Promise<void> {
+  // The stream can drop (a proxy's idle timeout, a restart): follow again until the job has ended.
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const job = await stream(jobId);
+    if (job && TERMINAL.has(job.status)) return showResult(job);
+    await new Promise((done) => setTimeout(done, 1000 * (attempt + 1)));
+  }
+  throw new Error(`Lost track of job ${jobId}: find it in your jobs below`);
+}
+
+async function stream(jobId: string): Promise<Job | null> {
   const path = `/api/jobs/${jobId}/events`;
   const header = await signIn(account!, base, path, chainId);
   const r = await fetch(path, { headers: { "SIGN-IN-WITH-X": header, Accept: "text/event-stream" } });
@@ -287,7 +297,7 @@ async function follow(jobId: string): Promise<void> {
     }
   }
   progress.hidden = true;
-  if (job) showResult(job);
+  return job;
 }
 
 function media(job: Job, big: boolean): HTMLElement | null {
