@@ -201,3 +201,34 @@ async def test_a_failed_job_shows_its_refund(devnet: Devnet, tmp_path: Path, bro
             "failing"
         )  # every job of the last hour failed
         await context.close()
+
+
+async def test_a_page_on_another_origin_reads_the_402(
+    devnet: Devnet, tmp_path: Path, browser: Browser
+) -> None:
+    """CORS in a real browser: a page on http://localhost:<port> calls http://127.0.0.1:<port> (another
+    origin; a JSON POST needs a preflight) and reads PAYMENT-REQUIRED, but only when that origin is
+    configured."""
+    from tests.server import free_port
+
+    port = free_port()
+    origin = f"http://localhost:{port}"
+    script = """async (url) => {
+        try {
+            const r = await fetch(url, {method: "POST", headers: {"Content-Type": "application/json"},
+                                        body: JSON.stringify({prompt: "x"})});
+            const header = r.headers.get("PAYMENT-REQUIRED");
+            return {status: r.status, version: header && JSON.parse(atob(header)).x402Version};
+        } catch (e) { return {error: String(e)}; }
+    }"""
+    answers = {}
+    for allowed in (True, False):
+        overrides = {"server.cors_origins": [origin] if allowed else []}
+        data = tmp_path / f"data-{allowed}"
+        async with running_server(devnet, data, port=port, overrides=overrides) as server:
+            page = await browser.new_page()
+            await page.goto(origin + "/")
+            answers[allowed] = await page.evaluate(script, server.base + "/api/generate/nano-banana/generate")
+            await page.close()
+    assert answers[True] == {"status": 402, "version": 2}
+    assert "error" in answers[False], answers  # the browser refused the cross-origin call
