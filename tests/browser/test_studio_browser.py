@@ -129,6 +129,7 @@ async def test_phone_sized_screen(devnet: Devnet, tmp_path: Path, browser: Brows
         # No wallet on this phone: the page says so instead of failing silently.
         await page.click("#connect")
         await expect(page.locator("#status")).to_contain_text("No browser wallet")
+        await expect(page.locator("#quote")).to_have_text("$0.045–$0.151")  # no prompt yet: the price range
         await page.screenshot(path=ARTIFACTS / "studio-phone.png", full_page=True)
         await context.close()
 
