@@ -129,6 +129,8 @@ class PaymentSettings(_Section):
     max_timeout_seconds: int = Field(300, ge=30, le=86_400)
     refund: RefundMethod = RefundMethod.ONCHAIN
     settle_timeout_seconds: float = Field(30.0, gt=0)
+    # How often every process resolves interrupted settlements and refunds (each step is a compare-and-set).
+    reconcile_every_seconds: float = Field(15.0, gt=0)
 
 
 class DevnetSettings(_Section):

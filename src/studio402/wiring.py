@@ -378,7 +378,8 @@ class Wiring:
         await self.dispatcher.start()
         self._tasks.append(asyncio.create_task(self.webhooks.run_forever(), name="webhooks"))
         self._closers.append(self.dispatcher.stop)
-        self._tasks.append(asyncio.create_task(self.reconciler.run_forever(), name="reconciler"))
+        every = self.settings.payments.reconcile_every_seconds
+        self._tasks.append(asyncio.create_task(self.reconciler.run_forever(every), name="reconciler"))
 
     # -- payment rails ---------------------------------------------------------------------------------------
 

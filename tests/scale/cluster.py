@@ -192,10 +192,11 @@ def upgrade_database(config: Path) -> None:
     )
 
 
-async def pay(base: str, key: str, body: dict[str, Any], *, client_id: str | None = None) -> httpx.Response:
+async def pay(base: str, key: str, body: dict[str, Any]) -> httpx.Response:
     """Pay the image route with the official x402 client."""
     async with x402HttpxClient(x402_client(key), base_url=base, timeout=60) as http:
-        return await http.post(IMAGE_ROUTE, json=body)
+        answer: httpx.Response = await http.post(IMAGE_ROUTE, json=body)
+        return answer
 
 
 @contextlib.asynccontextmanager

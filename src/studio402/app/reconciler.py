@@ -18,7 +18,6 @@ from studio402.storage.base import BlobStore
 from studio402.storage.uploads import INCOMING
 
 log = logging.getLogger(__name__)
-RECONCILE_EVERY_SECONDS = 15.0
 SWEEP_EVERY_SECONDS = 3600.0
 INCOMING_RETENTION_DAYS = 1.0  # unconfirmed direct uploads (their presigned PUT lives an hour)
 Step = Callable[[], Awaitable[object]]
@@ -55,7 +54,7 @@ class Reconciler:
         """One pass of every step; the names of the steps that failed."""
         return [name for name, step in self.steps() if not await _survived(name, step)]
 
-    async def run_forever(self, every: float = RECONCILE_EVERY_SECONDS) -> None:
+    async def run_forever(self, every: float) -> None:
         while True:
             await asyncio.sleep(every)
             await self.reconcile()

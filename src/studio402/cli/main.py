@@ -58,6 +58,7 @@ def serve(
 
     settings = settings_from(config, data_dir, **{"server.host": host, "server.port": port})
     failpoints.arm(settings.jobs.failpoints)
+    db_cmd.require_schema(settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for chatty in ("httpx", "httpcore", "x402"):
         logging.getLogger(chatty).setLevel(logging.WARNING)

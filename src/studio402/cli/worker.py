@@ -12,6 +12,7 @@ import typer
 
 from studio402 import failpoints
 from studio402.cli.common import ConfigOpt, DataDirOpt, fail, settings_from
+from studio402.cli.db import require_schema
 from studio402.errors import Studio402Error
 
 
@@ -27,6 +28,7 @@ def worker(
     from studio402.wiring import Wiring
 
     settings = settings_from(config, data_dir)
+    require_schema(settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for chatty in ("httpx", "httpcore", "x402", "procrastinate"):
         logging.getLogger(chatty).setLevel(logging.WARNING)

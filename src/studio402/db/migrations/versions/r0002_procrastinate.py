@@ -12,7 +12,6 @@ Revises: 0001_baseline
 from __future__ import annotations
 
 from alembic import op
-from procrastinate.schema import SchemaManager
 
 revision = "0002_procrastinate"
 down_revision = "0001_baseline"
@@ -49,6 +48,8 @@ def upgrade() -> None:
         return
     if bind.exec_driver_sql("SELECT to_regclass('procrastinate_jobs')").scalar() is not None:
         return  # installed by hand (`procrastinate schema --apply`) before this revision existed
+    from procrastinate.schema import SchemaManager  # only here: SQLite never needs procrastinate
+
     for statement in statements(SchemaManager.get_schema()):
         bind.exec_driver_sql(statement)
 
