@@ -212,6 +212,10 @@ class MediaSettings(_Section):
 
 class DatabaseSettings(_Section):
     url: str | None = None  # None: SQLite file in the data dir
+    # PostgreSQL connections per process: kept open, and extra ones opened under bursts. Size them so
+    # that (processes x (pool_size + max_overflow + 4 for a worker's queue)) stays under max_connections.
+    pool_size: int = Field(10, ge=1, le=200)
+    max_overflow: int = Field(20, ge=0, le=200)
 
 
 class ProviderSettings(_Section):

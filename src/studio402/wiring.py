@@ -235,7 +235,12 @@ class Wiring:
         self.blobs = open_blob_store(settings, self.signer)
         if isinstance(self.blobs, S3BlobStore):
             self._closers.append(self.blobs.aclose)
-        self.db = await open_database(database_url(settings.database.url, settings.data_dir))
+        database = settings.database
+        self.db = await open_database(
+            database_url(database.url, settings.data_dir),
+            pool_size=database.pool_size,
+            max_overflow=database.max_overflow,
+        )
         self._closers.append(self.db.dispose)
         self.scale_out = self.db.url.startswith("postgresql")
         self.jobs = SqlJobStore(self.db)

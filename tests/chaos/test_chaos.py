@@ -3,7 +3,7 @@ reservation, after the broadcast, after the job insert, mid upstream poll, mid r
 traffic flows; a supervisor restarts them. At the end: 0 payments lost, 0 jobs lost, 0 upstream
 submissions doubled, the audit balanced.
 
-Runnable alone: `pytest tests/chaos` (STUDIO402_CHAOS_KILLS sets the number of kills, default 50)."""
+Runnable alone: `pytest tests/chaos` (CHAOS_KILLS sets the number of kills, default 50)."""
 
 from __future__ import annotations
 
@@ -29,12 +29,12 @@ from tests.paid_support import decode_header, payment_header, transfers_from
 from tests.pg_support import PgDatabase
 from tests.scale.cluster import IMAGE_ROUTE, Cluster, Proc, running
 
-KILLS = int(os.environ.get("STUDIO402_CHAOS_KILLS", "50"))
-API_POINTS = "after_reserve=0.08,after_broadcast=0.08,after_job_insert=0.08"
+KILLS = int(os.environ.get("CHAOS_KILLS", "50"))
+API_POINTS = "after_reserve=0.05,after_broadcast=0.1,after_job_insert=0.1"
 WORKER_POINTS = "mid_upstream_poll=0.06,mid_result_copy=0.15"
 ALL_POINTS = {"after_reserve", "after_broadcast", "after_job_insert", "mid_upstream_poll", "mid_result_copy"}
 PRICE_MICROS = 200_000
-IN_FLIGHT = 6  # payers at once
+IN_FLIGHT = 10  # payers at once, each paying again as soon as it is answered
 
 
 @pytest.fixture
@@ -129,7 +129,11 @@ async def pay_until_answered(sup: Supervisor, payer: Payer, devnet: Devnet, inde
 async def job_rows(dsn: str) -> dict[str, dict[str, Any]]:
     conn = await asyncpg.connect(dsn)
     try:
-        rows = await conn.fetch("SELECT id, payer, status, error_code, request FROM jobs")
+        rows = await conn.fetch(
+            "SELECT j.id, j.payer, j.status, j.held, j.error_code, j.lease_owner, j.lease_expires,"
+            " j.upstream_id, p.state AS payment, p.reason, p.tx_hash IS NOT NULL AS has_tx,"
+            " p.raw_tx IS NOT NULL AS has_raw FROM jobs j LEFT JOIN payments p ON p.id = j.payment_id"
+        )
         return {r["id"]: dict(r) for r in rows}
     finally:
         await conn.close()
@@ -146,6 +150,7 @@ async def wait_terminal(dsn: str, timeout: float) -> dict[str, dict[str, Any]]:
         await asyncio.sleep(0.5)
 
 
+@pytest.mark.timeout(900)
 async def test_kills_at_every_step_lose_nothing(
     devnet: Devnet, pg: PgDatabase, fal: FakeFal, tmp_path: Path
 ) -> None:
@@ -164,12 +169,14 @@ async def test_kills_at_every_step_lose_nothing(
         sup.workers = [cluster.start_worker(0, 8), cluster.start_worker(1, 8)]
         watcher = asyncio.create_task(sup.watch())
         try:
-            index = 0
-            while sup.kills < KILLS and index < 40 * KILLS:
-                payers = [await new_payer(devnet, PRICE_MICROS) for _ in range(IN_FLIGHT)]
-                batch = [pay_until_answered(sup, p, devnet, index + i) for i, p in enumerate(payers)]
-                outcomes += await asyncio.gather(*batch)
-                index += IN_FLIGHT
+            counter = iter(range(1_000_000))
+
+            async def payer_loop() -> None:
+                while sup.kills < KILLS:
+                    payer = await new_payer(devnet, PRICE_MICROS)
+                    outcomes.append(await pay_until_answered(sup, payer, devnet, next(counter)))
+
+            await asyncio.gather(*(payer_loop() for _ in range(IN_FLIGHT)))
             sup.armed = False  # let everything finish
             rows = await wait_terminal(pg.dsn, timeout=180)
         finally:
@@ -178,7 +185,8 @@ async def test_kills_at_every_step_lose_nothing(
     assert sup.kills >= KILLS, points
     assert set(points) >= ALL_POINTS, points
     # 0 jobs lost: every job ended; every answered payer has its job, complete.
-    assert Counter(r["status"] for r in rows.values()) == Counter({"complete": len(rows)}), rows
+    unfinished = [r for r in rows.values() if r["status"] != "complete"]
+    assert not unfinished, (unfinished, points)
     for outcome in outcomes:
         assert outcome.job_id is not None, outcome
         assert outcome.job_id in rows

@@ -87,7 +87,7 @@ class Cluster:
         root.mkdir(parents=True, exist_ok=True)
         config = root / "studio402.toml"
         sections: dict[str, dict[str, Any]] = {
-            "database": {"url": db_url},
+            "database": {"url": db_url, "pool_size": 4, "max_overflow": 6},  # 4 processes < 100 clients
             "jobs": {**FAST_QUEUE, **jobs},
             "devnet": {"enabled": False},
             "backends": {"default": ["fal"], "routes": {"nano-banana": ["fal"]}},
@@ -120,7 +120,7 @@ class Cluster:
             command,
             stdout=log.open("wb"),
             stderr=subprocess.STDOUT,
-            env={**os.environ, **env},
+            env={**{k: v for k, v in os.environ.items() if not k.startswith("STUDIO402_")}, **env},
             start_new_session=True,
         )
         proc = Proc(role, index, popen, log)

@@ -42,7 +42,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 class Database:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 20) -> None:
         self.url = url
         self._sync: Engine | None = None
         self._async: AsyncEngine | None = None
@@ -54,7 +54,9 @@ class Database:
             )
             event.listen(self._sync, "connect", _sqlite_pragmas)
         else:
-            self._async = create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+            self._async = create_async_engine(
+                url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True
+            )
 
     async def read(self, operation: Callable[[Connection], T]) -> T:
         """Run `operation` outside a transaction (plain reads)."""
@@ -144,11 +146,13 @@ def _upgrade_lock() -> asyncio.Lock:
     return lock
 
 
-async def open_database(url: str, *, upgrade: bool | None = None) -> Database:
+async def open_database(
+    url: str, *, upgrade: bool | None = None, pool_size: int = 10, max_overflow: int = 20
+) -> Database:
     """Connect and check the schema. `upgrade` defaults to True on SQLite (the embedded default migrates
     itself) and False on PostgreSQL, whose out-of-date schema raises SchemaOutOfDate until an operator runs
     `studio402 db upgrade`; tests pass `upgrade=True` to build a PostgreSQL database."""
-    db = Database(url)
+    db = Database(url, pool_size=pool_size, max_overflow=max_overflow)
     try:
         if db.is_sqlite if upgrade is None else upgrade:
             await db.upgrade()
