@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import os
 import secrets
 import sys
 import tempfile
@@ -34,7 +35,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 import httpx
-from sqlalchemy import select
+from sqlalchemy import Connection, select, text
 from x402.http.clients import x402HttpxClient
 from x402.http.clients.httpx import x402AsyncTransport
 
@@ -59,6 +60,7 @@ from studio402.sdk.client import TERMINAL, x402_client  # noqa: E402
 PRICE_MICROS = 200_000  # more than the image route costs
 SIWX = "sign-in-with-x"
 RSS_TARGET_MB = 512
+PLATEAU_SECONDS = 90  # held jobs not growing this long: the worker is saturated, report where it stands
 # One worker holding thousands of jobs: heartbeats and stall checks at production pace, not the tests'
 # seconds (a 3 s lease would mean thousands of lease writes a second), and a provider timeout that covers
 # waiting for one of httpx's 100 pooled connections while thousands of polls are due at once.
@@ -74,6 +76,12 @@ INFLIGHT_JOBS = {
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (as bench/paid_request.py reads it)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int, field: str = "VmRSS") -> float:
@@ -132,6 +140,7 @@ class Tally:
     paid: int = 0
     pay_errors: int = 0
     poll_errors: int = 0
+    resets: int = 0  # polls lost to a connection reset (not an answer: retried, not counted as errors)
     polls: list[float] = dataclasses.field(default_factory=list)  # seconds per plain poll
     last_paid: float = 0.0
     last_ended: float = 0.0
@@ -160,8 +169,13 @@ async def poll_job(
     while status not in TERMINAL:
         await asyncio.sleep(every)
         start = time.perf_counter()
-        async with plain.get(url, headers={SIWX: header}) as r:
-            body = await r.json(content_type=None)
+        try:
+            async with plain.get(url, headers={SIWX: header}) as r:
+                body = await r.json(content_type=None)
+        except aiohttp.ClientOSError as exc:  # a kept-alive connection the server closed meanwhile
+            tally.resets += 1
+            tally.errors.append(f"poll transport: {exc}")
+            continue
         tally.polls.append(time.perf_counter() - start)
         if r.status != 200:
             tally.poll_errors += 1
@@ -232,6 +246,7 @@ async def load_run(
             "poll_p99_ms": pct(tally.polls, 0.99) * 1000,
             "polls": len(tally.polls),
             "errors": tally.pay_errors + tally.poll_errors,
+            "resets": tally.resets,
             "ended": tally.ended,
             "total": total,
             "audit_ok": audit.ok,
@@ -298,6 +313,15 @@ async def seed(db_url: str, template_id: str, count: int) -> float:
 
         start = time.perf_counter()
         await asyncio.gather(*(one(i) for i in range(count)))
+
+        def analyze(conn: Connection) -> None:
+            # What autovacuum does after a bulk load (it is off on the bench machine's PostgreSQL): with
+            # planner statistics from an empty table, procrastinate's fetch sorts every waiting entry
+            # and takes ~2 s at 10,000 of them, so a worker would start ~0.5 jobs/s.
+            conn.execute(text("ANALYZE procrastinate_jobs"))
+            conn.execute(text("ANALYZE jobs"))
+
+        await db.write(analyze)
         return time.perf_counter() - start
     finally:
         await db.dispose()
@@ -316,30 +340,39 @@ async def inflight_run(tmp: Path, devnet: Devnet, count: int, timeout: float) ->
             pid = worker.popen.pid
             start = time.perf_counter()
             counts: dict[str, int] = {}
+            base_rss = rss_mb(pid)
+            best, best_at, cpu0, last = 0, start, cpu_seconds(pid), start
             while time.perf_counter() - start < timeout:
                 await asyncio.sleep(5)
                 if not worker.alive:
                     raise RuntimeError(f"worker died:\n{worker.log.read_text()[-3000:]}")
                 counts = await job_counts(pg.dsn)
                 held = counts.get("loading+upstream", 0)
+                now, cpu = time.perf_counter(), cpu_seconds(pid)
                 print(
-                    f"  {time.perf_counter() - start:5.0f} s: {held} loading with an upstream id, "
-                    f"RSS {rss_mb(pid):.0f} MB",
+                    f"  {now - start:5.0f} s: {held} loading with an upstream id, RSS {rss_mb(pid):.0f} MB, "
+                    f"worker CPU {(cpu - cpu0) / (now - last):.0%}",
                     flush=True,
                 )
-                if held >= count:
+                cpu0, last = cpu, now
+                if held > best:
+                    best, best_at = held, now
+                if held >= count or now - best_at > PLATEAU_SECONDS:
                     break
             ramp = time.perf_counter() - start
             at_full = rss_mb(pid)
-            await asyncio.sleep(30)  # a while of steady polling at full load
+            await asyncio.sleep(30)  # a while of steady polling at that load
             counts = await job_counts(pg.dsn)
+            held = counts.get("loading+upstream", 0)
             return {
                 "count": count,
-                "held": counts.get("loading+upstream", 0),
+                "held": held,
                 "ramp_s": ramp,
                 "rss_at_full_mb": at_full,
                 "rss_after_30s_mb": rss_mb(pid),
                 "peak_mb": rss_mb(pid, "VmHWM"),
+                "idle_rss_mb": base_rss,
+                "kb_per_job": (at_full - base_rss) * 1024 / max(1, best),
                 "counts": counts,
                 "submissions": len(fal.tasks),
                 "upstream_polls": sum(t.polls for t in fal.tasks.values()),
@@ -366,11 +399,12 @@ async def main(
             print(f"  W={w}: {row}", flush=True)
         if rows:
             print(f"\n2 API processes, {payers} payers x {per_payer} jobs, polls every {every} s")
-            print("workers | paid req/s | jobs done/s | poll p50 ms | poll p99 ms | errors | audit")
+            print("workers | paid req/s | jobs done/s | poll p50 ms | poll p99 ms | errors | resets | audit")
             for r in rows:
                 print(
                     f"{r['workers']:7d} | {r['paid_per_s']:10.1f} | {r['jobs_per_s']:11.1f} | "
-                    f"{r['poll_p50_ms']:11.1f} | {r['poll_p99_ms']:11.1f} | {r['errors']:6d} | "
+                    f"{r['poll_p50_ms']:11.1f} | {r['poll_p99_ms']:11.1f} | "
+                    f"{r['errors']:6d} | {r['resets']:6d} | "
                     f"{'ok' if r['audit_ok'] else 'FAILED'} ({r['ended']} of {r['total']})"
                 )
             if len(rows) > 1:
@@ -386,10 +420,12 @@ async def main(
             print(f"\n{inflight} in-flight jobs on one worker (--concurrency {inflight})", flush=True)
             result = await inflight_run(tmp, devnet, inflight, timeout)
             verdict = "under" if result["rss_at_full_mb"] < RSS_TARGET_MB else "OVER"
+            reached = "all" if result["held"] >= inflight else "PLATEAU (the worker saturated)"
             print(
-                f"held {result['held']} of {result['count']} after {result['ramp_s']:.0f} s: "
+                f"held {result['held']} of {result['count']} ({reached}) after {result['ramp_s']:.0f} s: "
                 f"worker RSS {result['rss_at_full_mb']:.0f} MB ({verdict} the {RSS_TARGET_MB} MB target), "
                 f"{result['rss_after_30s_mb']:.0f} MB 30 s later, peak {result['peak_mb']:.0f} MB; "
+                f"idle {result['idle_rss_mb']:.0f} MB + {result['kb_per_job']:.0f} KB per held job; "
                 f"{result['submissions']} upstream submissions, {result['upstream_polls']} upstream polls"
             )
     finally:

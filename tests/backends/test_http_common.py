@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 from collections.abc import AsyncIterator, Callable
 
@@ -10,6 +11,7 @@ import pytest
 
 from studio402.backends.base import BackendFailure, FailureCode
 from studio402.backends.http_common import (
+    MAX_CONNECTIONS,
     MAX_WAIT,
     download,
     retry_after,
@@ -179,3 +181,21 @@ def test_upstream_error_text_never_repeats_url_credentials() -> None:
     failure = status_failure(httpx.Response(400, json={"error": {"message": message}}), accepted=False)
     assert "topsecret" not in failure.detail and "pw-secret" not in failure.detail
     assert "https://cdn.example/x.png" in failure.detail
+
+
+async def test_send_keeps_at_most_the_pool_size_in_flight_and_queues_the_rest() -> None:
+    """Thousands of due polls wait on send's semaphore, not in httpcore's pool (quadratic CPU there)."""
+    in_flight, peak = 0, 0
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.01)
+        in_flight -= 1
+        return httpx.Response(200, json={})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler), base_url="http://up") as client:
+        answers = await asyncio.gather(*(send(client, "GET", "/status") for _ in range(3 * MAX_CONNECTIONS)))
+    assert [a.status_code for a in answers] == [200] * (3 * MAX_CONNECTIONS)
+    assert peak == MAX_CONNECTIONS

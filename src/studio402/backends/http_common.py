@@ -7,6 +7,7 @@ as accepted: the upstream may have started (and billed) the job, so it is never 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import email.utils
@@ -14,6 +15,7 @@ import functools
 import math
 import ssl
 import time
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,6 +29,11 @@ RETRY_AFTER_MS = "retry-after-ms"  # OpenAI
 RETRY_AFTER = "retry-after"
 CONNECT_TIMEOUT = 10.0
 DETAIL_LIMIT = 300
+# Requests one client sends at once. The rest wait on a semaphore, not in httpcore's pool: its queue costs
+# O(waiting x connections) CPU per request, which pinned a worker holding thousands of jobs at 100% CPU
+# (bench/load.py), and a wait there counts against the request's timeout.
+MAX_CONNECTIONS = 100
+_slots: weakref.WeakKeyDictionary[httpx.AsyncClient, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 MAX_WAIT = 300.0  # an upstream asking us to wait longer is misbehaving: the job's deadline decides instead
 # A 20 s 4K video is ~100 MB; anything far past that is a broken upstream and must not exhaust memory.
 MAX_RESULT_BYTES = 1 << 30
@@ -66,7 +73,12 @@ def _tls() -> ssl.SSLContext:
 def new_client(settings: ProviderSettings, default_base: str) -> httpx.AsyncClient:
     """The adapter's one client; every adapter shares one TLS context (building one costs ~100 ms)."""
     timeout = httpx.Timeout(settings.timeout_seconds, connect=min(CONNECT_TIMEOUT, settings.timeout_seconds))
-    return httpx.AsyncClient(base_url=settings.base_url or default_base, timeout=timeout, verify=_tls())
+    return httpx.AsyncClient(
+        base_url=settings.base_url or default_base,
+        timeout=timeout,
+        verify=_tls(),
+        limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=20),
+    )
 
 
 def api_key(settings: ProviderSettings) -> str | None:
@@ -175,8 +187,12 @@ async def send(
     **kwargs: Any,
 ) -> httpx.Response:
     """One request; transport errors become failures. `creates`: this request starts a paid job."""
+    slots = _slots.get(client)
+    if slots is None:
+        slots = _slots[client] = asyncio.Semaphore(MAX_CONNECTIONS)
     try:
-        return await client.request(method, url, **kwargs)
+        async with slots:
+            return await client.request(method, url, **kwargs)
     except httpx.TransportError as exc:
         raise transport_failure(exc, creates=creates, accepted=accepted) from exc
 
