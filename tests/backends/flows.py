@@ -19,7 +19,7 @@ from studio402.catalog import CATALOG
 from studio402.catalog.fields import MediaKind
 from studio402.config import ProviderSettings
 from studio402.jobs.model import Job
-from studio402.jobs.runner import RunnerConfig
+from studio402.jobs.runner import SUBMITTING, RunnerConfig
 from studio402.payments.ledger import new_id
 from tests.backends.harness import FAST, JobHarness
 from tests.backends.upstream_support import DEADLINE
@@ -105,7 +105,7 @@ async def cancel_mid_job(harness: JobHarness, job_id: str, *, timeout: float = 1
     runner = harness.runner(owner)
     task = asyncio.create_task(runner.run(job))
     deadline = time.monotonic() + timeout
-    while not (current := await harness.store.get(job_id)) or not current.upstream_id:
+    while not (current := await harness.store.get(job_id)) or current.upstream_id in (None, SUBMITTING):
         assert time.monotonic() < deadline and not task.done(), "no upstream id persisted"
         await asyncio.sleep(0.005)
     await harness.store.cancel(job_id, time.time())

@@ -30,7 +30,7 @@ from studio402.db.ledger_store import job_row
 from studio402.db.schema import jobs
 from studio402.jobs.events import JobEvents
 from studio402.jobs.model import Job
-from studio402.jobs.runner import JobRunner, RunnerConfig
+from studio402.jobs.runner import SUBMITTING, JobRunner, RunnerConfig
 from studio402.payments.ledger import NewJob, new_id, new_webhook_secret
 from studio402.storage.base import UrlSigner
 from studio402.storage.local import LocalBlobStore
@@ -140,7 +140,7 @@ class JobHarness:
         while time.monotonic() < deadline:
             current = await self.store.get(job_id)
             assert current is not None
-            if current.upstream_id:
+            if current.upstream_id and current.upstream_id != SUBMITTING:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
                 return current

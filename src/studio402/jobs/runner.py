@@ -37,6 +37,7 @@ from studio402.jobs.results import store_outputs
 from studio402.storage.base import BlobStore
 
 log = logging.getLogger(__name__)
+SUBMITTING = "?submitting"  # stored as the upstream id while a submission's outcome is unknown
 _T = TypeVar("_T")
 # Failures before acceptance that another backend may cure (not moderation or a refused request).
 FALLBACK_ON = frozenset(
@@ -171,6 +172,13 @@ class JobRunner:
         return ended
 
     async def _produce(self, job: Job, backend_job: BackendJob) -> tuple[Backend, Poll]:
+        if job.upstream_id == SUBMITTING:
+            raise BackendFailure(
+                FailureCode.UPSTREAM_ERROR,
+                f"interrupted while submitting to {job.backend}; not submitted twice",
+                accepted=True,
+                retryable=False,
+            )
         if job.upstream_id and job.backend:
             backend = self._registry.get(job.backend)
             if backend is None:
@@ -205,13 +213,18 @@ class JobRunner:
         raise failure
 
     async def _submit(self, job: Job, backend: Backend, backend_job: BackendJob) -> Poll:
-        await self._store.set_upstream(job.id, self._owner, backend.name, None, self._clock())
-        submitted = await self._retrying(lambda: backend.submit(backend_job))
-        if submitted.upstream_id is not None:
-            # Persisted before waiting: a restart polls this id instead of paying for a new submission.
-            await self._store.set_upstream(
-                job.id, self._owner, backend.name, submitted.upstream_id, self._clock()
-            )
+        # The intent first: a run that dies before the upstream's id is stored cannot know whether the
+        # upstream accepted, so the next run refunds instead of submitting (and paying upstream) twice.
+        await self._store.set_upstream(job.id, self._owner, backend.name, SUBMITTING, self._clock())
+        try:
+            submitted = await self._retrying(lambda: backend.submit(backend_job))
+        except BackendFailure as exc:
+            if not exc.accepted:  # refused: nothing runs upstream, the next backend may try
+                await self._store.set_upstream(job.id, self._owner, backend.name, None, self._clock())
+            raise
+        # Persisted before waiting: a restart polls this id instead of paying for a new submission.
+        upstream_id = submitted.upstream_id
+        await self._store.set_upstream(job.id, self._owner, backend.name, upstream_id, self._clock())
         if submitted.result is not None and submitted.result.status is UpstreamStatus.SUCCEEDED:
             return submitted.result
         if submitted.upstream_id is None:
@@ -273,7 +286,7 @@ class JobRunner:
 
     async def _cancel_upstream(self, job_id: str) -> None:
         job = await self._store.get(job_id)
-        if job is None or not job.upstream_id or not job.backend:
+        if job is None or not job.upstream_id or job.upstream_id == SUBMITTING or not job.backend:
             return
         backend = self._registry.get(job.backend)
         if backend is not None and job.status is JobStatus.CANCELED:
