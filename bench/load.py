@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import dataclasses
 import os
+import re
 import secrets
 import sys
 import tempfile
@@ -108,12 +109,23 @@ async def job_counts(dsn: str) -> dict[str, int]:
 
 
 def write_cluster(
-    root: Path, devnet: Devnet, pg: PgDatabase, fal: FakeFal, provider_timeout: float, **jobs_: Any
+    root: Path,
+    devnet: Devnet,
+    pg: PgDatabase,
+    fal: FakeFal,
+    provider_timeout: float,
+    db_pool: int | None = None,
+    **jobs_: Any,
 ) -> Cluster:
+    """The tests' cluster config, with a longer provider timeout and (for one worker alone) a larger
+    database pool than the tests' (sized for four processes sharing the server's connections)."""
     cluster = Cluster.write(root, devnet, pg.url, fal.base_url, **jobs_)
     text = cluster.config.read_text().replace(
         "timeout_seconds = 10.0", f"timeout_seconds = {provider_timeout}"
     )
+    if db_pool is not None:
+        text = re.sub(r"(?m)^pool_size = \d+$", f"pool_size = {db_pool}", text)
+        text = re.sub(r"(?m)^max_overflow = \d+$", f"max_overflow = {db_pool}", text)
     cluster.config.write_text(text)
     return cluster
 
@@ -331,7 +343,7 @@ async def inflight_run(tmp: Path, devnet: Devnet, count: int, timeout: float) ->
     fal = FakeFal(Scenario(outcome=Outcome.NEVER, media="image", size=(1024, 1024), queued_polls=1))
     pg = PgDatabase.create()
     async with fal.running():
-        cluster = write_cluster(tmp / "inflight", devnet, pg, fal, 120.0, **INFLIGHT_JOBS)
+        cluster = write_cluster(tmp / "inflight", devnet, pg, fal, 120.0, 20, **INFLIGHT_JOBS)
         try:
             template = await template_job(cluster, devnet)
             seeded_in = await seed(pg.url, template, count - 1)
