@@ -12,7 +12,7 @@ import json
 import os
 import random
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,13 +36,6 @@ WORKER_POINTS = "mid_upstream_poll=0.06,mid_result_copy=0.15"
 ALL_POINTS = {"after_reserve", "after_broadcast", "after_job_insert", "mid_upstream_poll", "mid_result_copy"}
 PRICE_MICROS = 200_000
 IN_FLIGHT = 10  # payers at once, each paying again as soon as it is answered
-
-
-@pytest.fixture
-def pg() -> Iterator[PgDatabase]:
-    database = PgDatabase.create()
-    yield database
-    database.drop()
 
 
 @pytest.fixture

@@ -11,12 +11,13 @@ import signal
 import subprocess
 import sys
 import tomllib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from x402.http.clients import x402HttpxClient
 
 from studio402.chain.devnet import Devnet
@@ -24,6 +25,7 @@ from studio402.config import Settings, load_settings
 from studio402.sdk.client import x402_client
 from tests.fakes.fake_server import API_KEY
 from tests.paid_support import network_config
+from tests.pg_support import PgDatabase
 from tests.server import free_port
 
 IMAGE_ROUTE = "/api/generate/nano-banana/generate"
@@ -197,6 +199,14 @@ async def pay(base: str, key: str, body: dict[str, Any]) -> httpx.Response:
     async with x402HttpxClient(x402_client(key), base_url=base, timeout=60) as http:
         answer: httpx.Response = await http.post(IMAGE_ROUTE, json=body)
         return answer
+
+
+@pytest.fixture
+def pg() -> Iterator[PgDatabase]:
+    """The cluster's own database (its processes share it; the session one is truncated per test)."""
+    database = PgDatabase.create()
+    yield database
+    database.drop()
 
 
 @contextlib.asynccontextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -21,13 +21,6 @@ from tests.pg_support import PgDatabase
 from tests.scale.cluster import Cluster, pay, running
 
 PRICE_MICROS = 200_000  # more than any image route costs
-
-
-@pytest.fixture
-def pg() -> Iterator[PgDatabase]:
-    database = PgDatabase.create()
-    yield database
-    database.drop()
 
 
 @pytest.fixture
