@@ -352,7 +352,7 @@ async def inflight_run(tmp: Path, devnet: Devnet, count: int, timeout: float) ->
             pid = worker.popen.pid
             start = time.perf_counter()
             counts: dict[str, int] = {}
-            base_rss = rss_mb(pid)
+            first: tuple[int, float] | None = None  # (held, RSS) at the first sample: the worker loaded
             best, best_at, cpu0, last = 0, start, cpu_seconds(pid), start
             while time.perf_counter() - start < timeout:
                 await asyncio.sleep(5)
@@ -361,6 +361,7 @@ async def inflight_run(tmp: Path, devnet: Devnet, count: int, timeout: float) ->
                 counts = await job_counts(pg.dsn)
                 held = counts.get("loading+upstream", 0)
                 now, cpu = time.perf_counter(), cpu_seconds(pid)
+                first = first or (held, rss_mb(pid))
                 print(
                     f"  {now - start:5.0f} s: {held} loading with an upstream id, RSS {rss_mb(pid):.0f} MB, "
                     f"worker CPU {(cpu - cpu0) / (now - last):.0%}",
@@ -383,8 +384,8 @@ async def inflight_run(tmp: Path, devnet: Devnet, count: int, timeout: float) ->
                 "rss_at_full_mb": at_full,
                 "rss_after_30s_mb": rss_mb(pid),
                 "peak_mb": rss_mb(pid, "VmHWM"),
-                "idle_rss_mb": base_rss,
-                "kb_per_job": (at_full - base_rss) * 1024 / max(1, best),
+                "first_sample": first,
+                "kb_per_job": (at_full - first[1]) * 1024 / max(1, best - first[0]) if first else 0.0,
                 "counts": counts,
                 "submissions": len(fal.tasks),
                 "upstream_polls": sum(t.polls for t in fal.tasks.values()),
@@ -437,7 +438,7 @@ async def main(
                 f"held {result['held']} of {result['count']} ({reached}) after {result['ramp_s']:.0f} s: "
                 f"worker RSS {result['rss_at_full_mb']:.0f} MB ({verdict} the {RSS_TARGET_MB} MB target), "
                 f"{result['rss_after_30s_mb']:.0f} MB 30 s later, peak {result['peak_mb']:.0f} MB; "
-                f"idle {result['idle_rss_mb']:.0f} MB + {result['kb_per_job']:.0f} KB per held job; "
+                f"~{result['kb_per_job']:.0f} KB per held job after the first sample; "
                 f"{result['submissions']} upstream submissions, {result['upstream_polls']} upstream polls"
             )
     finally:
