@@ -63,6 +63,28 @@ async def test_settlement_holds_the_job_until_settled_and_settles_once(db: Datab
     assert [r["held"] for r in await job_rows(db)] == [False]
 
 
+async def test_a_settlement_transaction_is_replaced_only_from_the_one_recorded(db: Database) -> None:
+    """Two processes replacing the same dead transaction: one wins, the other must not broadcast; and a
+    decided payment keeps its transaction."""
+    ledger = SqlLedgerStore(db)
+    record = payment()
+    await ledger.reserve(record)
+    dead, mine, theirs = ("0x" + c * 32 for c in ("aa", "bb", "cc"))
+    await ledger.begin_settlement(record.id, dead, "0xraw", new_job(), time.time())
+    won = await asyncio.gather(
+        ledger.replace_settlement_tx(record.id, dead, mine, "0x01", time.time()),
+        ledger.replace_settlement_tx(record.id, dead, theirs, "0x02", time.time()),
+    )
+    assert sorted(won) == [False, True]
+    current = await ledger.get_by_id(record.id)
+    assert current is not None and current.tx_hash == (mine if won[0] else theirs)
+    assert current.raw_tx == ("0x01" if won[0] else "0x02")
+    await ledger.finish_settlement(record.id, None, time.time())
+    assert not await ledger.replace_settlement_tx(record.id, current.tx_hash, dead, "0x03", time.time())
+    settled = await ledger.get_by_id(record.id)
+    assert settled is not None and settled.tx_hash == current.tx_hash
+
+
 async def test_a_failed_begin_settlement_writes_nothing(db: Database) -> None:
     """The state move and the job insert are one transaction: a payment not reserved gets no job."""
     ledger = SqlLedgerStore(db)

@@ -246,3 +246,120 @@ async def test_node_down_before_settling_charges_nothing_and_the_same_payment_re
         assert paid.status_code == 200, paid.text
         await wait_complete(server, paid.json()["jobId"])
     assert len(await transfers_from(devnet, payer.address)) == 1
+
+
+async def settler_nonce(server: PaidServer) -> int:
+    [method] = server.wiring.engine._methods.values()
+    wallet = method.settlement._wallet  # type: ignore[attr-defined]
+    return await server.devnet.rpc.get_transaction_count(wallet.address, "latest")
+
+
+async def stranded_settlement(server: PaidServer, payer: Payer) -> str:
+    """A settlement signed and recorded by a process that died before broadcasting it, whose nonce another
+    settlement then used (a restarted process, or another API process sharing the settler key): the
+    recorded transaction can never land. Its payment id."""
+    await signed_not_broadcast(server, payer)  # the dying callback handed the nonce back
+    [record] = await server.wiring.engine._need_ledger().settling()
+    other = await new_payer(server.devnet, 1_000_000)
+    async with server.client() as http:
+        paid = await http.post(
+            GENERATE,
+            json=BODY,
+            headers={"PAYMENT-SIGNATURE": payment_header(server.devnet, other, await challenge(http))},
+        )
+    assert paid.status_code == 200, paid.text
+    receipt = await server.devnet.rpc.get_transaction_receipt(record.tx_hash or "")
+    assert receipt is None  # the nonce went to the other settlement
+    return record.id
+
+
+async def test_a_settlement_whose_nonce_was_reused_is_settled_with_a_new_transaction(
+    devnet: Devnet, tmp_path: Path
+) -> None:
+    """Reproduces the chaos suite's stuck payment: before, it stayed `settling` until the authorization
+    expired (re-sending the dead bytes forever). Chain facts (our nonce used, no receipt, the authorization
+    unused) let the reconciler settle it again, once."""
+    payer = await new_payer(devnet, 1_000_000)
+    overrides = {"payments.settle_timeout_seconds": 0.5}
+    async with running_server(devnet, tmp_path / "data", overrides=overrides) as server:
+        payment_id = await stranded_settlement(server, payer)
+        ledger = server.wiring.engine._need_ledger()
+        dead = (await ledger.get_by_id(payment_id)).tx_hash  # type: ignore[union-attr]
+        await asyncio.sleep(0.6)  # older than a settlement in flight
+        counts = await server.wiring.engine.reconcile()
+        assert counts["settled"] == 1, counts
+        record = await ledger.get_by_id(payment_id)
+        assert record is not None and record.state is PaymentState.SETTLED
+        assert record.tx_hash != dead
+        [(_, value, tx_hash)] = await transfers_from(devnet, payer.address)
+        assert (value, tx_hash) == (67_000, record.tx_hash)
+        assert record.job_id is not None
+        await wait_complete(server, record.job_id)
+        report = await run_audit(server.settings)
+    assert report.ok, report.problems
+
+
+async def test_a_fresh_stranded_settlement_waits(devnet: Devnet, tmp_path: Path) -> None:
+    """A settlement that changed within the settle timeout may belong to a live request handling its own
+    nonce conflict: the reconciler leaves it to that request."""
+    payer = await new_payer(devnet, 1_000_000)
+    async with running_server(devnet, tmp_path / "data") as server:  # 30 s settle timeout
+        payment_id = await stranded_settlement(server, payer)
+        before = await settler_nonce(server)
+        counts = await server.wiring.engine.reconcile()
+        assert counts["pending"] == 1 and counts["settled"] == 0, counts
+        assert await settler_nonce(server) == before  # nothing signed
+        record = await server.wiring.engine._need_ledger().get_by_id(payment_id)
+        assert record is not None and record.state is PaymentState.SETTLING
+    assert await transfers_from(devnet, payer.address) == []
+
+
+async def test_two_reconcilers_settle_a_stranded_payment_with_one_transaction(
+    devnet: Devnet, tmp_path: Path
+) -> None:
+    """Two processes' reconcilers find the same stranded settlement: the ledger's compare-and-set lets one
+    sign and broadcast; the other stops before broadcasting (no wasted gas, no second transfer attempt)."""
+    payer = await new_payer(devnet, 1_000_000)
+    overrides = {"payments.settle_timeout_seconds": 0.5}
+    async with running_server(devnet, tmp_path / "data", overrides=overrides) as server:
+        payment_id = await stranded_settlement(server, payer)
+        await asyncio.sleep(0.6)
+        before = await settler_nonce(server)
+        engine = server.wiring.engine
+        first, second = await asyncio.gather(engine.reconcile(), engine.reconcile())
+        assert first["settled"] + second["settled"] == 1, (first, second)
+        assert await settler_nonce(server) == before + 1  # one transaction
+        record = await engine._need_ledger().get_by_id(payment_id)
+        assert record is not None and record.state is PaymentState.SETTLED
+    assert len(await transfers_from(devnet, payer.address)) == 1
+
+
+async def test_a_stranded_settlement_through_a_lossy_node_settles_once(
+    devnet: Devnet, tmp_path: Path
+) -> None:
+    """Off the devnet's happy path: the node loses the new transaction too. The reconciler records it before
+    broadcasting, re-sends the same bytes on a later pass, and the payer pays once."""
+    payer = await new_payer(devnet, 1_000_000)
+    async with FaultyRpc(devnet.info.rpc_url) as proxy:
+        overrides = {
+            "payments.settle_timeout_seconds": 0.5,
+            "payments.networks": [network_config(devnet.info, rpc_url=proxy.url)],
+        }
+        async with running_server(devnet, tmp_path / "data", overrides=overrides) as server:
+            payment_id = await stranded_settlement(server, payer)
+            await asyncio.sleep(0.6)
+            proxy.drop_next_sends(1_000)
+            counts = await server.wiring.engine.reconcile()
+            proxy.drop_next_sends(0)
+            assert counts["settled"] == 0, counts
+            ledger = server.wiring.engine._need_ledger()
+            for _ in range(100):
+                await server.wiring.engine.reconcile()
+                record = await ledger.get_by_id(payment_id)
+                if record is not None and record.state is PaymentState.SETTLED:
+                    break
+                await asyncio.sleep(0.1)
+            assert record is not None and record.state is PaymentState.SETTLED
+            report = await run_audit(server.settings)
+    assert report.ok, report.problems
+    assert len(await transfers_from(devnet, payer.address)) == 1

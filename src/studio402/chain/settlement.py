@@ -7,11 +7,13 @@ receipt shows the transfer" is decided from chain facts (payments.outcome.decide
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
 
 from studio402.chain.errors import ExecutionReverted, OutcomeUnknown
 from studio402.chain.facts import ChainFactReader, Transfer, receipt_pays
 from studio402.chain.rpc import AsyncRpc
 from studio402.chain.token import encode_transfer_with_authorization, revert_reason_to_x402
+from studio402.chain.txsign import tx_nonce
 from studio402.chain.wallet import SettlerWallet, SignedTx
 from studio402.errors import ChainError
 from studio402.payments.methods.evm_exact import OnSigned, SettleOutcome, SettleStatus, VerifiedPayment
@@ -70,10 +72,18 @@ class EvmSettler:
         self, payment: VerifiedPayment, tx_hash: str | None, raw_tx: bytes | None
     ) -> SettleOutcome:
         quoted, hashes = quoted_transfer(payment), [tx_hash] if tx_hash else []
+        # The count before the receipt: once our nonce is used, a receipt still missing after it means
+        # another transaction took the nonce (ours, once mined, stays visible).
+        mined_count = await self._rpc.get_transaction_count(self._wallet.address, "latest")
         ours = await self.facts.own(hashes, quoted)
         if any(tx.pays for tx in ours):
             return decide(ChainFacts(ours=ours), payment.auth.valid_before)
-        if raw_tx is not None and not any(tx.mined or tx.pending for tx in ours):
+        unmined = not any(tx.mined for tx in ours)
+        stranded = raw_tx is not None and unmined and mined_count > tx_nonce(raw_tx)
+        if raw_tx is not None and not stranded and not any(tx.mined or tx.pending for tx in ours):
             with contextlib.suppress(ChainError):  # lost by the node: the same bytes land at most once
                 await self._rpc.send_raw_transaction(raw_tx)
-        return decide(await self.facts.facts(hashes, quoted), payment.auth.valid_before)
+        outcome = decide(await self.facts.facts(hashes, quoted), payment.auth.valid_before)
+        if stranded and outcome.status is SettleStatus.UNKNOWN:
+            return replace(outcome, stranded=True)
+        return outcome

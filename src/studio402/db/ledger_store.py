@@ -205,12 +205,15 @@ class SqlLedgerStore:
         await self._db.write(op)
         failpoints.hit("after_job_insert")
 
-    async def replace_settlement_tx(self, payment_id: str, tx_hash: str, raw_tx: str, now: float) -> None:
-        still_settling = and_(_p.id == payment_id, _p.state == PaymentState.SETTLING.value)  # no move
+    async def replace_settlement_tx(
+        self, payment_id: str, previous: str | None, tx_hash: str, raw_tx: str, now: float
+    ) -> bool:
+        same_tx = _p.tx_hash.is_(None) if previous is None else _p.tx_hash == previous
+        still_settling = and_(_p.id == payment_id, _p.state == PaymentState.SETTLING.value, same_tx)
         replaced = (
             update(payments).where(still_settling).values(tx_hash=tx_hash, raw_tx=raw_tx, updated_at=now)
         )
-        await self._db.write(lambda conn: conn.execute(replaced))
+        return bool(await self._db.write(lambda conn: conn.execute(replaced).rowcount))
 
     async def finish_settlement(self, payment_id: str, tx_hash: str | None, now: float) -> None:
         def op(conn: Connection) -> None:

@@ -27,10 +27,11 @@ from studio402.errors import (
     PaymentConflict,
     PaymentRejected,
     PaymentRequired,
+    Studio402Error,
 )
 from studio402.payments import x402
 from studio402.payments.challenges import Challenges, ExtensionsFor
-from studio402.payments.interfaces import ChallengeIssuer, PaymentMethod, Verified
+from studio402.payments.interfaces import ChallengeIssuer, OnSigned, PaymentMethod, Verified
 from studio402.payments.ledger import (
     CREDIT_NETWORK,
     PaymentKey,
@@ -40,7 +41,7 @@ from studio402.payments.ledger import (
 )
 from studio402.payments.methods.evm_exact import Reason
 from studio402.payments.offers import Offer, Requirement
-from studio402.payments.outcome import SettleStatus
+from studio402.payments.outcome import SettleOutcome, SettleStatus
 from studio402.payments.paid import Paid, fresh, new_job
 from studio402.payments.ports import LedgerStore
 
@@ -50,6 +51,10 @@ JobReady = Callable[[str], Awaitable[None]]
 
 async def _no_job_hook(job_id: str) -> None:
     return None
+
+
+class SettlementTaken(Studio402Error):
+    """Another request or reconciler replaced this settlement's transaction first: sign nothing."""
 
 
 class PaymentEngine:
@@ -269,20 +274,21 @@ class PaymentEngine:
     ) -> Paid:
         ledger = self._need_ledger()
         job = new_job(request, payment.payer, record.micros)
-        recorded = False
+        replace: OnSigned | None = None
 
         async def on_signed(tx_hash: str | None, raw: bytes | None) -> None:
-            nonlocal recorded
+            nonlocal replace
+            if replace is not None:  # re-signed after a nonce conflict: the node refused the previous one
+                await replace(tx_hash, raw)
+                return
             raw_hex = raw.hex() if raw is not None else None
-            if recorded and tx_hash is not None and raw_hex is not None:
-                # Re-signed after a nonce conflict: the node refused the previous transaction.
-                await ledger.replace_settlement_tx(record.id, tx_hash, raw_hex, self._clock())
-            elif not recorded:
-                await ledger.begin_settlement(record.id, tx_hash, raw_hex, job, self._clock())
-                recorded = True
+            await ledger.begin_settlement(record.id, tx_hash, raw_hex, job, self._clock())
+            replace = self._replacer(record.id, tx_hash)
 
         try:
             outcome = await method.settle(payment, on_signed=on_signed, timeout=self._settle_timeout)
+        except SettlementTaken:  # the reconciler re-settles it
+            return fresh(job, record.key.network, None, settled=False)
         except ChainError:
             # The node refused it before its pool (the port's contract): not charged, the payer may retry.
             await self._fail(record.id, "settlement_unavailable")
@@ -366,6 +372,8 @@ class PaymentEngine:
             raw = bytes.fromhex(record.raw_tx) if record.raw_tx else None
             try:
                 outcome = await method.lookup(payment, record.tx_hash, raw)
+                if outcome.stranded and record.updated_at < self._clock() - self._settle_timeout:
+                    outcome = await self._resettle(record, method, payment)
             except ChainError as exc:  # this record waits for the next pass; the others go on
                 log.warning("reconciling payment %s: %s", record.id, exc.detail)
                 counts["pending"] += 1
@@ -384,6 +392,35 @@ class PaymentEngine:
                 counts["pending"] += 1
             self._notify(record.id)
         return counts
+
+    async def _resettle(
+        self, record: PaymentRecord, method: PaymentMethod, payment: Verified
+    ) -> SettleOutcome:
+        """Our recorded transaction can never land (its nonce went to another transaction: a process died
+        between signing and broadcasting) while the authorization is still open: settle it again with a
+        new transaction. The token lets the authorization move money once, whichever lands."""
+        log.warning("settlement %s of %s can never land: settling again", record.tx_hash, record.id)
+        try:
+            return await method.settle(
+                payment, on_signed=self._replacer(record.id, record.tx_hash), timeout=self._settle_timeout
+            )
+        except SettlementTaken:  # another reconciler got there first
+            return SettleOutcome(SettleStatus.UNKNOWN, record.tx_hash)
+
+    def _replacer(self, payment_id: str, previous: str | None) -> OnSigned:
+        """An `on_signed` that records each re-signed transaction in place of the one before it, and stops
+        the broadcast (SettlementTaken) if another process replaced or decided the settlement first."""
+
+        async def replace(tx_hash: str | None, raw: bytes | None) -> None:
+            nonlocal previous
+            if tx_hash is None or raw is None:
+                return
+            ledger, now = self._need_ledger(), self._clock()
+            if not await ledger.replace_settlement_tx(payment_id, previous, tx_hash, raw.hex(), now):
+                raise SettlementTaken(f"settlement of {payment_id} was taken over")
+            previous = tx_hash
+
+        return replace
 
     # -- helpers ---------------------------------------------------------------------------------------------
 

@@ -27,6 +27,9 @@ class SettleOutcome:
     status: SettleStatus
     tx_hash: str | None = None
     reason: str | None = None
+    # UNKNOWN only: our transaction can never land (its nonce went to another one) and the authorization is
+    # still open, so only a new transaction can settle it.
+    stranded: bool = False
 
 
 class NotCharged(StrEnum):

@@ -29,8 +29,12 @@ class LedgerStore(Protocol):
         """RESERVED -> SETTLING and create the job, held until the payment settles (one transaction)."""
         ...
 
-    async def replace_settlement_tx(self, payment_id: str, tx_hash: str, raw_tx: str, now: float) -> None:
-        """The node refused the recorded transaction (nonce conflict); record its re-signed successor."""
+    async def replace_settlement_tx(
+        self, payment_id: str, previous: str | None, tx_hash: str, raw_tx: str, now: float
+    ) -> bool:
+        """The recorded transaction `previous` can never land (refused, or its nonce went to another
+        transaction): record its re-signed successor. False if the record moved on (another process
+        replaced or decided it first): then the successor must not be broadcast."""
         ...
 
     async def finish_settlement(self, payment_id: str, tx_hash: str | None, now: float) -> None:
