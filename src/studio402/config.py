@@ -255,6 +255,10 @@ class JobSettings(_Section):
 class AdminSettings(_Section):
     # Bearer token of the operator dashboard (/admin); unset: no dashboard (404).
     token: SecretStr | None = None
+    # Bearer token Prometheus must send to /metrics; unset: /metrics is open to whoever reaches it.
+    metrics_token: SecretStr | None = None
+    # Seconds a /metrics rendering is reused: bounds what a flood of scrapes costs the database.
+    metrics_cache_seconds: float = Field(default=2.0, ge=0)
 
 
 class Settings(_Section):

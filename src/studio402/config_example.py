@@ -42,6 +42,11 @@ NOTES: dict[str, str] = {
     " headers at all.",
     "admin.token": "Bearer token of the operator dashboard (/admin); unset: no dashboard (404).\nPrefer"
     " STUDIO402_ADMIN__TOKEN.",
+    "admin.metrics_token": "Bearer token Prometheus must send to /metrics (its scrape config's"
+    " `authorization`);\nunset: /metrics is open to whoever reaches it."
+    " Prefer STUDIO402_ADMIN__METRICS_TOKEN.",
+    "admin.metrics_cache_seconds": "Seconds a /metrics rendering is reused: a flood of scrapes costs the"
+    " database one read per period.",
     "pricing.markup_bps": "Markup on every catalog price, in basis points: 1500 = +15 %. Prices round up to"
     " a micro-dollar.",
     "payments.max_timeout_seconds": "How long a signed payment authorization may stay valid (x402"
@@ -146,6 +151,7 @@ EXAMPLES: dict[str, Any] = {
     "server.public_url": "https://studio.example.com",
     "server.cors_origins": ["https://app.example.com"],
     "admin.token": "...",
+    "admin.metrics_token": "...",
     "payments.networks.network": "eip155:8453",
     "payments.networks.asset": "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
     "payments.networks.asset_name": "USD Coin",

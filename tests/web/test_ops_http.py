@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+import studio402.api.ops.metrics as metrics_module
 from studio402.chain.devnet import Devnet
+from studio402.db.ops_stats import OpsStats, read_stats
 from tests.devnet_fixture import new_payer
 from tests.paid_support import GENERATE, pay_and_wait, running_server
 
@@ -90,7 +96,8 @@ async def test_admin_token_checked(devnet: Devnet, tmp_path: Path) -> None:
 async def test_a_paid_job_moves_metrics_and_admin_figures(devnet: Devnet, tmp_path: Path) -> None:
     payer = await new_payer(devnet, 5_000_000)
     auth = {"Authorization": f"Bearer {TOKEN}"}
-    async with running_server(devnet, tmp_path / "d", overrides={"admin.token": TOKEN}) as server:
+    overrides = {"admin.token": TOKEN, "admin.metrics_cache_seconds": 0}
+    async with running_server(devnet, tmp_path / "d", overrides=overrides) as server:
         async with server.client() as http:
             before = (await http.get("/metrics")).text
             network = devnet.info.network
@@ -121,6 +128,67 @@ async def test_a_paid_job_moves_metrics_and_admin_figures(devnet: Devnet, tmp_pa
             audit = (await http.get("/admin/api/audit", headers=auth)).json()
             assert audit["ran"] is True
             assert audit["ok"] is True, audit
+
+
+async def test_metrics_token_checked(devnet: Devnet, tmp_path: Path) -> None:
+    overrides = {"admin.metrics_token": "scraper-token", "admin.token": TOKEN}
+    async with running_server(devnet, tmp_path / "d", overrides=overrides) as server:
+        async with server.client() as http:
+            missing = await http.get("/metrics")
+            admins = {"Authorization": f"Bearer {TOKEN}"}  # the admin token does not open /metrics
+            wrong = await http.get("/metrics", headers=admins)
+            assert (missing.status_code, missing.json()["code"]) == (401, "metrics_token_missing")
+            assert (wrong.status_code, wrong.json()["code"]) == (401, "metrics_token_invalid")
+            assert "scraper-token" not in missing.text + wrong.text
+            ok = await http.get("/metrics", headers={"Authorization": "Bearer scraper-token"})
+            assert ok.status_code == 200 and "studio402_jobs" in ok.text
+
+
+async def test_a_flood_of_scrapes_reads_the_database_once_per_period(
+    devnet: Devnet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """/metrics is unpaid and may be open: a flood must not turn into a flood of full-table reads."""
+    reads = 0
+    real = read_stats
+
+    async def counted(db: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        return await real(db)
+
+    monkeypatch.setattr(metrics_module, "read_stats", counted)
+    payer = await new_payer(devnet, 5_000_000)
+    overrides = {"admin.metrics_cache_seconds": 600}
+    async with running_server(devnet, tmp_path / "d", overrides=overrides) as server:
+        async with server.client() as http:
+            scrapes = await asyncio.gather(*(http.get("/metrics") for _ in range(30)))
+            assert {r.status_code for r in scrapes} == {200}
+            assert reads == 1
+            await pay_and_wait(server, payer.key, GENERATE, {"prompt": "a red kite"})
+            later = await http.get("/metrics")  # within the period: the same rendering
+            assert sample(later.text, "studio402_paid_requests_total", network=devnet.info.network) == 0
+            assert reads == 1
+
+
+async def test_the_rendering_is_read_again_after_its_period() -> None:
+    now = 0.0
+    reads = 0
+
+    async def fake_read(db: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        return OpsStats()
+
+    cache = metrics_module.RenderCache(2.0, clock=lambda: now)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(metrics_module, "read_stats", fake_read)
+        await cache.get(None)  # type: ignore[arg-type]
+        now = 1.9
+        await cache.get(None)  # type: ignore[arg-type]
+        assert reads == 1
+        now = 2.0
+        await cache.get(None)  # type: ignore[arg-type]
+        assert reads == 2
 
 
 async def test_studio_page_and_assets_served(devnet: Devnet, tmp_path: Path) -> None:

@@ -6,7 +6,6 @@ No token configured: every /admin path is a 404, as if the dashboard did not exi
 from __future__ import annotations
 
 import asyncio
-import hmac
 import time
 from dataclasses import asdict
 from typing import Any
@@ -15,10 +14,11 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 
 from studio402.api.deps import wiring
+from studio402.api.ops.bearer import require_bearer
 from studio402.api.ops.metrics import database
 from studio402.api.ops.static import STATIC_DIR
 from studio402.db.ops_stats import backends_since, read_stats, recent_refunds, revenue_by_model_and_day
-from studio402.errors import NotFound, TokenError
+from studio402.errors import NotFound
 from studio402.wiring import Wiring
 
 router = APIRouter(include_in_schema=False)
@@ -36,14 +36,7 @@ def _configured_token(w: Wiring) -> str:
 
 def require_admin(request: Request) -> Wiring:
     w = wiring(request)
-    expected = _configured_token(w)
-    auth = request.headers.get("authorization", "")
-    if not auth.lower().startswith("bearer "):
-        raise TokenError(
-            "send the admin token as `Authorization: Bearer <token>`", code="admin_token_missing"
-        )
-    if not hmac.compare_digest(auth[7:].strip().encode(), expected.encode()):
-        raise TokenError("wrong admin token", code="admin_token_invalid")
+    require_bearer(request, _configured_token(w), who="admin")
     return w
 
 

@@ -3,7 +3,9 @@ serve and worker processes agree, and counters survive restarts: they are totals
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+import time
+from collections.abc import Callable, Iterable
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -17,6 +19,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from studio402.api.deps import wiring
+from studio402.api.ops.bearer import require_bearer
 from studio402.db.engine import Database
 from studio402.db.ops_stats import LATENCY_BUCKETS, OpsStats, read_stats
 from studio402.errors import StorageError
@@ -102,7 +105,37 @@ def render(stats: OpsStats) -> bytes:
     return generate_latest(registry)
 
 
+class RenderCache:
+    """The last rendering, reused for `ttl` seconds, and one database read for concurrent scrapes: /metrics
+    can be hammered by anyone who reaches it, and each fresh rendering reads every table."""
+
+    def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl = ttl
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._body = b""
+        self._at: float | None = None
+
+    async def get(self, db: Database) -> bytes:
+        async with self._lock:
+            if self._at is None or self._clock() - self._at >= self._ttl:
+                self._body = render(await read_stats(db))
+                self._at = self._clock()
+            return self._body
+
+
+def _cache(request: Request, ttl: float) -> RenderCache:
+    cache: RenderCache | None = getattr(request.app.state, "metrics_cache", None)
+    if cache is None:
+        cache = request.app.state.metrics_cache = RenderCache(ttl)
+    return cache
+
+
 @router.get("/metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
-    stats = await read_stats(database(wiring(request)))
-    return Response(render(stats), media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
+    w = wiring(request)
+    admin = w.settings.admin
+    if admin.metrics_token is not None and admin.metrics_token.get_secret_value():
+        require_bearer(request, admin.metrics_token.get_secret_value(), who="metrics")
+    body = await _cache(request, admin.metrics_cache_seconds).get(database(w))
+    return Response(body, media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
