@@ -53,20 +53,33 @@ class Supervisor:
     apis: list[Proc] = field(default_factory=list)
     workers: list[Proc] = field(default_factory=list)
     armed: bool = True
+    error: BaseException | None = None  # why watching stopped: the payers stop with it, not hang
 
     @property
     def kills(self) -> int:
         return len(self.cluster.kills)
 
     def api_urls(self) -> list[str]:
+        if self.error is not None:
+            raise AssertionError("the supervisor stopped") from self.error
         return [p.url for p in self.apis if p.alive and p.url]
 
     async def watch(self) -> None:
+        try:
+            await self._restart_the_dead()
+        except BaseException as exc:
+            self.error = exc
+            raise
+
+    async def _restart_the_dead(self) -> None:
+        # Restarts do not wait for health: a process may die by a failpoint while it starts (its start-up
+        # reconciler settles or refunds), and is then restarted on the next round like any other.
         while True:
             for i, proc in enumerate(self.apis):
                 if not proc.alive:
                     self._record(proc)
-                    self.apis[i] = await self.cluster.start_api(i, armed=self.armed and self._budget())
+                    armed = self.armed and self._budget()
+                    self.apis[i] = await self.cluster.start_api(i, armed=armed, wait=False)
             for i, proc in enumerate(self.workers):
                 if not proc.alive:
                     self._record(proc)

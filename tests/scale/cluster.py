@@ -133,12 +133,14 @@ class Cluster:
         spec = self.failpoints.get(role, "")
         return {"STUDIO402_JOBS__FAILPOINTS": spec} if spec else {}
 
-    async def start_api(self, index: int, *, armed: bool = True) -> Proc:
+    async def start_api(self, index: int, *, armed: bool = True, wait: bool = True) -> Proc:
+        """An API process; with `wait`, once it answers /api/health (raises if it dies first)."""
         port = free_port()
         args = ["serve", "--config", str(self.config), "--port", str(port)]
         proc = self._spawn("api", index, args, self._env("api") if armed else {})
         proc.url = f"http://127.0.0.1:{port}"
-        await self._wait_healthy(proc)
+        if wait:
+            await self._wait_healthy(proc)
         return proc
 
     def start_worker(self, index: int, concurrency: int = 16, *, armed: bool = True) -> Proc:
