@@ -85,6 +85,33 @@ async def test_two_wallets_on_one_key_recover_from_nonce_too_low(devnet: Devnet)
     assert await devnet.rpc.get_transaction_count(first.address, "latest") == 3
 
 
+async def test_a_lost_send_whose_nonce_another_wallet_took_is_signed_anew(devnet: Devnet) -> None:
+    """The devnet's faucet: a send the node lost (here: a proxy that drops it), whose nonce another wallet on
+    the key then used, can never land; send_and_wait signs it again instead of waiting out its timeout (the
+    chaos suite's payers once failed on such a mint)."""
+    account = Account.create()
+    await devnet.rpc.request("anvil_setBalance", [account.address, hex(10 * 10**18)])
+    key = "0x" + bytes(account.key).hex()
+    target = Account.create().address
+    async with FaultyRpc(devnet.info.rpc_url) as proxy:
+        rpc = AsyncRpc(proxy.url)
+        try:
+            lossy = SettlerWallet(rpc, key)
+            proxy.drop_next_sends(1)
+            sending = asyncio.create_task(lossy.send_and_wait(target, b"", timeout=20, value=7))
+            while not proxy.sends:
+                await asyncio.sleep(0.01)
+            other = SettlerWallet(devnet.rpc, key)  # takes nonce 0 before the lost one is re-sent
+            assert receipt_succeeded(await other.send_and_wait(target, b"", timeout=10, value=5))
+            receipt = await sending
+        finally:
+            await rpc.aclose()
+    assert receipt_succeeded(receipt)
+    assert await _nonce_of(devnet, receipt) == 1
+    assert await devnet.rpc.get_balance(target) == 12
+    assert len(proxy.sends) >= 2  # the lost one (and maybe its re-sends), then a new transaction
+
+
 async def test_refused_transaction_gives_its_nonce_back(devnet: Devnet) -> None:
     wallet = await _fresh_wallet(devnet)
     target = Account.create().address

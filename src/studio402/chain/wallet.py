@@ -19,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, overload
 
 from eth_utils.address import to_checksum_address
 
@@ -181,11 +181,19 @@ class SettlerWallet:
     async def send_and_wait(
         self, to: str | None, data: bytes, *, timeout: float, gas: int | None = None, value: int = 0
     ) -> dict[str, Any]:
-        """Broadcast and wait for the receipt (check its status: 0x0 = reverted).
-        ReceiptTimeout (an OutcomeUnknown) when none arrived in time."""
+        """Broadcast and wait for the receipt (check its status: 0x0 = reverted). ReceiptTimeout (an
+        OutcomeUnknown) when none arrived in time.
+
+        For sends nobody records (the devnet's deployments and faucet mints): a transaction the chain shows
+        can never land (its nonce went to another transaction, no receipt; e.g. a lost send whose nonce was
+        handed out again after an ambiguous RPC error) is signed anew. Settlements use `send_for_receipt`,
+        whose every transaction the ledger records first."""
         deadline = time.monotonic() + timeout
-        signed, _ = await self._broadcast(to, data, gas, value, None, sync=False)
-        return await self._await_receipt(signed, deadline)
+        while True:
+            signed, _ = await self._broadcast(to, data, gas, value, None, sync=False)
+            receipt = await self._await_receipt(signed, deadline, until_stranded=True)
+            if receipt is not None:
+                return receipt
 
     async def resync(self) -> None:
         """Take the next nonce from the node's pending count (never below what we already handed out)."""
@@ -274,9 +282,20 @@ class SettlerWallet:
             return None
         raise exc
 
-    async def _await_receipt(self, signed: SignedTx, deadline: float) -> dict[str, Any]:
+    @overload
+    async def _await_receipt(self, signed: SignedTx, deadline: float) -> dict[str, Any]: ...
+
+    @overload
+    async def _await_receipt(
+        self, signed: SignedTx, deadline: float, *, until_stranded: bool
+    ) -> dict[str, Any] | None: ...
+
+    async def _await_receipt(
+        self, signed: SignedTx, deadline: float, *, until_stranded: bool = False
+    ) -> dict[str, Any] | None:
         """Poll for the receipt until `deadline`, re-sending the same bytes now and then in case the node lost
-        them (a second copy cannot land twice). ReceiptTimeout when none came."""
+        them (a second copy cannot land twice). ReceiptTimeout when none came; with `until_stranded`, None
+        as soon as the chain shows it can never land."""
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -286,8 +305,28 @@ class SettlerWallet:
                 return await self._rpc.wait_for_receipt(signed.tx_hash, timeout=min(remaining, _RESEND_EVERY))
             except ReceiptTimeout:
                 pass
+            if until_stranded:
+                stranded, receipt = await self._landing(signed)
+                if receipt is not None or stranded:
+                    return receipt
             if deadline - time.monotonic() > 0:
                 await self._resend(signed)
+
+    async def _landing(self, signed: SignedTx) -> tuple[bool, dict[str, Any] | None]:
+        """(can never land, its receipt). It can never land when its nonce is used and it has no receipt
+        (the count is read first, so a transaction mined in between is still seen)."""
+        try:
+            mined, receipt = await self._rpc.batch(
+                [
+                    ("eth_getTransactionCount", [self.address, "latest"]),
+                    ("eth_getTransactionReceipt", [signed.tx_hash]),
+                ]
+            )
+        except ChainError:
+            return False, None  # cannot tell now
+        if isinstance(receipt, dict):
+            return False, receipt
+        return int(str(mined), 16) > signed.nonce, None
 
     async def _resend(self, signed: SignedTx) -> None:
         try:
