@@ -52,18 +52,10 @@ class EvmRefunder:
     async def lookup(self, to: str, amount: int, tx_hash: str | None, raw_tx: bytes | None) -> SettleOutcome:
         if tx_hash is None or raw_tx is None:
             return SettleOutcome(SettleStatus.REVERTED, None, "never_sent")
-        # One batch, the count first: if the nonce was used before the receipt is asked for, a missing
-        # receipt means another transaction used it (ours, once mined, stays visible).
-        mined_count, receipt = await self._rpc.batch(
-            [
-                ("eth_getTransactionCount", [self._wallet.address, "latest"]),
-                ("eth_getTransactionReceipt", [tx_hash]),
-            ]
-        )
-        if isinstance(receipt, dict):
+        never, receipt = await self._wallet.landing(tx_hash, tx_nonce(raw_tx))
+        if receipt is not None:
             return self._judge(to, amount, tx_hash, receipt)
-        if int(str(mined_count), 16) > tx_nonce(raw_tx):
-            # Its nonce went to another transaction and it has no receipt: it can never land.
+        if never:  # its nonce went to another transaction and it has no receipt
             return SettleOutcome(SettleStatus.REVERTED, tx_hash, "refund_replaced")
         try:  # maybe lost by the node: the same bytes again
             await self._rpc.send_raw_transaction(raw_tx)

@@ -73,13 +73,16 @@ class EvmSettler:
     ) -> SettleOutcome:
         quoted, hashes = quoted_transfer(payment), [tx_hash] if tx_hash else []
         # The count before the receipt: once our nonce is used, a receipt still missing after it means
-        # another transaction took the nonce (ours, once mined, stays visible).
-        mined_count = await self._rpc.get_transaction_count(self._wallet.address, "latest")
+        # another transaction took the nonce (ours, once mined, stays visible). Only a signed transaction
+        # of ours has a nonce to check.
+        nonce = tx_nonce(raw_tx) if raw_tx is not None else None
+        mined_count = 0
+        if nonce is not None:
+            mined_count = await self._rpc.get_transaction_count(self._wallet.address, "latest")
         ours = await self.facts.own(hashes, quoted)
         if any(tx.pays for tx in ours):
             return decide(ChainFacts(ours=ours), payment.auth.valid_before)
-        unmined = not any(tx.mined for tx in ours)
-        stranded = raw_tx is not None and unmined and mined_count > tx_nonce(raw_tx)
+        stranded = nonce is not None and mined_count > nonce and not any(tx.mined for tx in ours)
         if raw_tx is not None and not stranded and not any(tx.mined or tx.pending for tx in ours):
             with contextlib.suppress(ChainError):  # lost by the node: the same bytes land at most once
                 await self._rpc.send_raw_transaction(raw_tx)

@@ -306,27 +306,28 @@ class SettlerWallet:
             except ReceiptTimeout:
                 pass
             if until_stranded:
-                stranded, receipt = await self._landing(signed)
+                try:
+                    stranded, receipt = await self.landing(signed.tx_hash, signed.nonce)
+                except ChainError:
+                    stranded, receipt = False, None  # cannot tell now
                 if receipt is not None or stranded:
                     return receipt
             if deadline - time.monotonic() > 0:
                 await self._resend(signed)
 
-    async def _landing(self, signed: SignedTx) -> tuple[bool, dict[str, Any] | None]:
-        """(can never land, its receipt). It can never land when its nonce is used and it has no receipt
-        (the count is read first, so a transaction mined in between is still seen)."""
-        try:
-            mined, receipt = await self._rpc.batch(
-                [
-                    ("eth_getTransactionCount", [self.address, "latest"]),
-                    ("eth_getTransactionReceipt", [signed.tx_hash]),
-                ]
-            )
-        except ChainError:
-            return False, None  # cannot tell now
+    async def landing(self, tx_hash: str, nonce: int) -> tuple[bool, dict[str, Any] | None]:
+        """(can never land, its receipt) for our transaction `tx_hash` signed with `nonce`, in one batch. It
+        can never land when its nonce is used and it has no receipt: the count is read first, so a
+        transaction mined in between is still seen (ours, once mined, stays visible)."""
+        mined, receipt = await self._rpc.batch(
+            [
+                ("eth_getTransactionCount", [self.address, "latest"]),
+                ("eth_getTransactionReceipt", [tx_hash]),
+            ]
+        )
         if isinstance(receipt, dict):
             return False, receipt
-        return int(str(mined), 16) > signed.nonce, None
+        return int(str(mined), 16) > nonce, None
 
     async def _resend(self, signed: SignedTx) -> None:
         try:
